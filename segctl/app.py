@@ -1,0 +1,122 @@
+"""The Ryu application: a thin shell that turns OpenFlow events into core calls and the core's
+plain messages into OpenFlow messages. All decisions live in segctl.core.controller."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+
+from . import ofmsg
+from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, app_manager,
+                        ofp_event, ofproto_v1_3, set_ev_cls, topology_event)
+
+LOG = logging.getLogger("segctl.app")
+
+
+def fail_fast(handler):
+    """Ryu logs a handler's exception and carries on, which could silently skip a revocation.
+    A segctl handler that raises stops the controller instead: switches are fail-secure."""
+
+    @functools.wraps(handler)
+    def wrapper(self, ev):
+        try:
+            return handler(self, ev)
+        except Exception:  # noqa: BLE001 - anything here is a bug; stop loudly
+            LOG.critical("handler %s failed; stopping the controller", handler.__name__,
+                         exc_info=True)
+            logging.shutdown()
+            os._exit(70)
+
+    return wrapper
+
+
+class SegctlApp(app_manager.RyuApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, segctl_runtime=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if segctl_runtime is None:
+            raise RuntimeError("SegctlApp is started by `segctl run`, not by ryu-manager")
+        self.runtime = segctl_runtime
+        self.core = segctl_runtime.controller
+        self.datapaths: dict[int, object] = {}
+        segctl_runtime.attach(self)
+
+    # -- sending -----------------------------------------------------------------------------
+    def send(self, messages: list) -> None:
+        for message in ofmsg.order(messages):
+            datapath = self.datapaths.get(message.dpid)
+            if datapath is not None:
+                datapath.send_msg(ofmsg.build(datapath, message))
+
+    # -- switches ----------------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    @fail_fast
+    def _state_change(self, ev):
+        datapath = ev.datapath
+        if datapath.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self.datapaths[datapath.id] = datapath
+            ofp = datapath.ofproto
+            ports = [p.port_no for p in datapath.ports.values()
+                     if p.port_no <= ofp.OFPP_MAX and not p.state & ofp.OFPPS_LINK_DOWN
+                     and not p.config & ofp.OFPPC_PORT_DOWN]
+            self.send(self.core.switch_up(datapath.id, ports, time.time()))
+        elif self.datapaths.get(datapath.id) is datapath:
+            del self.datapaths[datapath.id]
+            self.send(self.core.switch_down(datapath.id, time.time()))
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev):
+        LOG.info("switch %016x connected", ev.msg.datapath_id)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    @fail_fast
+    def _port_status(self, ev):
+        msg = ev.msg
+        ofp = msg.datapath.ofproto
+        desc = msg.desc
+        if desc.port_no > ofp.OFPP_MAX:
+            return
+        live = (msg.reason != ofp.OFPPR_DELETE and not desc.state & ofp.OFPPS_LINK_DOWN
+                and not desc.config & ofp.OFPPC_PORT_DOWN)
+        self.send(self.core.port_changed(msg.datapath.id, desc.port_no, live, time.time()))
+
+    @set_ev_cls(topology_event.EventLinkAdd)
+    @fail_fast
+    def _link_add(self, ev):
+        link = ev.link
+        self.send(self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid,
+                                    link.dst.port_no, time.time()))
+
+    @set_ev_cls(topology_event.EventLinkDelete)
+    @fail_fast
+    def _link_delete(self, ev):
+        link = ev.link
+        self.send(self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid,
+                                      link.dst.port_no, time.time()))
+
+    # -- packets and flow expiry -------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    @fail_fast
+    def _packet_in(self, ev):
+        msg = ev.msg
+        in_port = msg.match.get("in_port")
+        if in_port is None or msg.datapath.id not in self.datapaths:
+            return
+        self.send(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    @fail_fast
+    def _flow_removed(self, ev):
+        msg = ev.msg
+        self.send(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time()))
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def _error(self, ev):
+        msg = ev.msg
+        LOG.error("switch %s rejected a message: type=%s code=%s", msg.datapath.id, msg.type,
+                  msg.code)

@@ -1,0 +1,116 @@
+"""The `segctl` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import Sources, load_sources
+from .core.decision import DecisionIndex
+from .core.errors import ConfigError
+
+
+def _print_problems(exc: ConfigError) -> int:
+    for problem in exc.problems:
+        print(problem)
+    return 1
+
+
+def cmd_check(args) -> int:
+    try:
+        directory, policy = load_sources(Sources(args.directory, args.policy))
+    except ConfigError as exc:
+        return _print_problems(exc)
+    print(f"ok: {len(directory)} hosts, {len(policy.groups)} groups, {len(policy.rules)} rules, "
+          f"mode {policy.mode}", file=sys.stderr)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    try:
+        directory, policy = load_sources(Sources(args.directory, args.policy))
+    except ConfigError as exc:
+        return _print_problems(exc)
+    hosts = []
+    for name in (args.src, args.dst):
+        host = directory.find(name)
+        if host is None:
+            print("deny")
+            print(f"{name} is not in the directory: an unknown host gets nothing forwarded")
+            return 0
+        hosts.append(host)
+    src, dst = hosts
+    index = DecisionIndex(policy)
+    proto = args.proto
+    if args.port is not None and proto not in ("tcp", "udp"):
+        print(f"segctl explain: --port applies to tcp or udp, not {proto}", file=sys.stderr)
+        return 2
+    if proto in ("tcp", "udp") and args.port is None:
+        # No port given: say whether any port of this protocol is open, and by which rule.
+        rules = [r for r in index.peers(src.labels, dst.labels) if r.proto in (proto, "any")]
+        if rules:
+            print("allow")
+            print(f"rule {rules[0].describe()} (some {proto} ports; give --port to check one)")
+        else:
+            print("deny")
+            print(index.explain(src.labels, dst.labels, proto, 0).reason.replace(f"{proto}/0", proto))
+        return 0
+    verdict = index.explain(src.labels, dst.labels, proto, args.port)
+    if verdict.allowed and policy.mode == "monitor":
+        print("allow")
+    elif not verdict.allowed and policy.mode == "monitor":
+        print("allow")
+        print("monitor mode forwards everything; enforce mode would deny:")
+    else:
+        print("allow" if verdict.allowed else "deny")
+    print(verdict.reason)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .runner import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="segctl", description="Zero-trust microsegmentation "
+                                     "controller for OpenFlow 1.3 networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def sources(p):
+        p.add_argument("--directory", required=True, help="directory YAML file")
+        p.add_argument("--policy", required=True, help="policy YAML file or folder of them")
+
+    run = sub.add_parser("run", help="run the controller in the foreground")
+    sources(run)
+    run.add_argument("--of-port", type=int, default=6653, help="OpenFlow listen port (6653)")
+    run.add_argument("--of-host", default="0.0.0.0", help="OpenFlow listen address (0.0.0.0)")
+    run.add_argument("--api-host", default="127.0.0.1")
+    run.add_argument("--api-port", type=int, default=8080)
+    run.add_argument("--api-token-file")
+    run.add_argument("--state-dir", default="/var/lib/segctl")
+    run.add_argument("--verbose", "-v", action="store_true")
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate a directory and a policy")
+    sources(check)
+    check.set_defaults(func=cmd_check)
+
+    explain = sub.add_parser("explain", help="would the policy allow SRC to reach DST?")
+    sources(explain)
+    explain.add_argument("src", metavar="SRC", help="host name or MAC")
+    explain.add_argument("dst", metavar="DST", help="host name or MAC")
+    explain.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
+    explain.add_argument("--port", type=int)
+    explain.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pure core of segctl: no OpenFlow framework is imported anywhere below here."""

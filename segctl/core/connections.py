@@ -1,0 +1,135 @@
+"""Allowed connections: their identity (a flow key), their path, and the registry of live ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .directory import Host
+from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
+from .topology import Hop
+
+PROTO_NAMES = {IP_PROTO_TCP: "tcp", IP_PROTO_UDP: "udp", IP_PROTO_ICMP: "icmp"}
+# ICMP requests and the reply type that answers each (echo, timestamp, information, mask).
+ICMP_REPLY = {8: 0, 13: 14, 15: 16, 17: 18}
+
+
+class FlowKey(NamedTuple):
+    """One direction of a connection. For ICMP, `src_port` is the type and `dst_port` the code."""
+
+    src_mac: str
+    dst_mac: str
+    src_ip: str
+    dst_ip: str
+    proto: int
+    src_port: int | None
+    dst_port: int | None
+
+    @property
+    def proto_name(self) -> str:
+        return PROTO_NAMES.get(self.proto, "other")
+
+    @property
+    def service_port(self) -> int | None:
+        """The destination port policy is checked against (tcp/udp only)."""
+        return self.dst_port if self.proto in (IP_PROTO_TCP, IP_PROTO_UDP) else None
+
+    def reverse(self) -> "FlowKey | None":
+        """The key of this connection's replies; None when no reply is expected (ICMP non-requests)."""
+        if self.proto == IP_PROTO_ICMP:
+            if self.src_port not in ICMP_REPLY:
+                return None
+            return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto,
+                           ICMP_REPLY[self.src_port], self.dst_port)
+        return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto,
+                       self.dst_port, self.src_port)
+
+    def match_fields(self) -> dict:
+        """OXM fields that match exactly this direction (in_port is added per hop)."""
+        fields = {"eth_src": self.src_mac, "eth_dst": self.dst_mac, "eth_type": 0x0800,
+                  "ipv4_src": self.src_ip, "ipv4_dst": self.dst_ip, "ip_proto": self.proto}
+        if self.proto == IP_PROTO_TCP:
+            fields.update(tcp_src=self.src_port, tcp_dst=self.dst_port)
+        elif self.proto == IP_PROTO_UDP:
+            fields.update(udp_src=self.src_port, udp_dst=self.dst_port)
+        elif self.proto == IP_PROTO_ICMP:
+            fields.update(icmpv4_type=self.src_port, icmpv4_code=self.dst_port)
+        return fields
+
+    def describe(self) -> dict:
+        return {"src_ip": self.src_ip, "dst_ip": self.dst_ip, "proto": self.proto_name,
+                "src_port": self.src_port, "dst_port": self.dst_port}
+
+
+@dataclass
+class Connection:
+    id: int
+    key: FlowKey
+    src: Host
+    dst: Host
+    rule: str | None
+    path: list[Hop]
+    created: float
+    cookie: int = 0
+    monitor_only: bool = False
+    reply_key: FlowKey | None = field(default=None)
+
+    @property
+    def switches(self) -> list[int]:
+        return [hop.dpid for hop in self.path]
+
+    def uses_link(self, a: int, a_port: int, b: int, b_port: int) -> bool:
+        for here, there in zip(self.path, self.path[1:]):
+            if {(here.dpid, here.out_port), (there.dpid, there.in_port)} == {(a, a_port), (b, b_port)}:
+                return True
+        return False
+
+    def involves(self, mac: str) -> bool:
+        return mac in (self.key.src_mac, self.key.dst_mac)
+
+    def to_json(self) -> dict:
+        view = self.key.describe()
+        view.update(id=self.id, src=self.src.name, dst=self.dst.name, rule=self.rule,
+                    switches=self.switches, since=self.created, monitor_only=self.monitor_only)
+        return view
+
+
+class ConnectionTable:
+    """Live connections, found by id, by either direction's key, or by host."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, Connection] = {}
+        self.by_key: dict[FlowKey, int] = {}
+        self._next_id = 1
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def __iter__(self):
+        return iter(list(self.by_id.values()))
+
+    def new_id(self) -> int:
+        # 32-bit ids in the cookie; skip any still in use after a wrap.
+        while True:
+            ident = self._next_id
+            self._next_id = self._next_id % 0xFFFFFFFF + 1
+            if ident not in self.by_id:
+                return ident
+
+    def add(self, connection: Connection) -> None:
+        self.by_id[connection.id] = connection
+        self.by_key[connection.key] = connection.id
+        if connection.reply_key is not None:
+            self.by_key[connection.reply_key] = connection.id
+
+    def find(self, key: FlowKey) -> Connection | None:
+        ident = self.by_key.get(key)
+        return self.by_id.get(ident) if ident is not None else None
+
+    def remove(self, ident: int) -> Connection | None:
+        connection = self.by_id.pop(ident, None)
+        if connection is not None:
+            for key in (connection.key, connection.reply_key):
+                if key is not None and self.by_key.get(key) == ident:
+                    del self.by_key[key]
+        return connection

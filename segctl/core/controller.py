@@ -1,0 +1,420 @@
+"""The controller's brain: turns network events into decisions and flow plans.
+
+Every method takes `now` and returns the list of plain messages (segctl.core.flows) to send,
+in order. Nothing here sends, sleeps or imports an OpenFlow framework.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from .bindings import Bindings
+from .connections import Connection, ConnectionTable, FlowKey
+from .decision import DecisionIndex
+from .directory import Directory, Host
+from .events import EventLog
+from .flows import (COOKIE_MAGIC, HOST_MASK, OURS_MASK, PRIORITY_MISS,
+                    PRIORITY_PUNT, PRIORITY_QUARANTINE, Barrier, FlowAdd, FlowDelete, Kind,
+                    PacketOut, kind_cookie, make_cookie, match_of, parse_cookie)
+from .packets import (ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETH_TYPE_ARP, ETH_TYPE_IPV4,
+                      ETH_TYPE_LLDP, IP_PROTO_TCP, IP_PROTO_UDP, Frame, build_arp, parse_frame)
+from .planner import (first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke,
+                      reverse_hops)
+from .policy import Policy
+from .topology import Topology
+
+LOG = logging.getLogger("segctl.controller")
+
+# Source MAC of the controller's own ARP probes (locally administered), so that a probe that
+# leaks onto a not-yet-discovered fabric port is recognised and never mistaken for a host.
+PROBE_MAC = "0e:5e:c0:00:00:01"
+PENDING_HOLD = 3.0        # seconds a first packet waits for its destination to be located
+PENDING_PER_HOST = 16
+PROBE_INTERVAL = 1.0
+
+
+class UnknownHost(LookupError):
+    pass
+
+
+@dataclass
+class QuarantineEntry:
+    name: str
+    mac: str
+    reason: str
+    since: float
+    by: str = ""
+
+    def to_json(self) -> dict:
+        return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since,
+                "by": self.by}
+
+
+@dataclass
+class _Pending:
+    dpid: int
+    in_port: int
+    data: bytes
+    expires: float
+
+
+class Controller:
+    def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None):
+        self.directory = directory
+        self.policy = policy
+        self.index = DecisionIndex(policy)
+        self.events = events or EventLog()
+        self.topology = Topology()
+        self.bindings = Bindings(self.topology.is_live)
+        self.connections = ConnectionTable()
+        self.quarantined: dict[str, QuarantineEntry] = {}
+        self.strangers: dict[str, dict] = {}
+        self._host_ids: dict[str, int] = {}
+        self._pending: dict[str, list[_Pending]] = {}
+        self._last_probe: dict[str, float] = {}
+
+    # -- identities --------------------------------------------------------------------------
+    def host_id(self, name: str) -> int:
+        return self._host_ids.setdefault(name, len(self._host_ids) + 1)
+
+    def find_host(self, name_or_mac: str) -> Host:
+        host = self.directory.find(name_or_mac)
+        if host is None:
+            raise UnknownHost(f"no host {name_or_mac!r} in the directory")
+        return host
+
+    def is_quarantined(self, host: Host) -> bool:
+        return host.name in self.quarantined
+
+    # -- switches, ports and links -----------------------------------------------------------
+    def switch_up(self, dpid: int, ports, now: float) -> list:
+        """A switch (re)connected: wipe segctl's old entries, install the base pipeline and
+        every quarantine, confirm with a barrier."""
+        messages: list = self._forget_switch(dpid, now)
+        self.topology.add_switch(dpid, ports)
+        messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
+        base = make_cookie(Kind.BASE)
+        messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
+        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4):
+            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type),
+                                    (("controller",),), base))
+        for entry in self.quarantined.values():
+            messages.extend(self._quarantine_drops(dpid, entry))
+        messages.append(Barrier(dpid))
+        self.events.record("switch-up", now, dpid=dpid, ports=len(self.topology.ports[dpid]))
+        return messages
+
+    def switch_down(self, dpid: int, now: float) -> list:
+        messages = self._forget_switch(dpid, now)
+        self.topology.remove_switch(dpid)
+        self.events.record("switch-down", now, dpid=dpid)
+        return messages
+
+    def _forget_switch(self, dpid: int, now: float) -> list:
+        messages: list = []
+        for connection in self.connections:
+            if dpid in connection.switches:
+                messages += self._revoke(connection, now, "switch reconnected or left", skip=dpid)
+        for binding in self.bindings.on_switch(dpid):
+            self.bindings.forget(binding.host.mac)
+        return messages
+
+    def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list:
+        self.topology.set_port(dpid, port, live)
+        if live:
+            return []
+        messages: list = []
+        for binding in self.bindings.at_port(dpid, port):
+            messages += self._unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
+        return messages
+
+    def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
+        if not self.topology.add_link(a, a_port, b, b_port):
+            return []
+        messages: list = []
+        for dpid, port in ((a, a_port), (b, b_port)):
+            for binding in self.bindings.at_port(dpid, port):
+                messages += self._unbind(binding.host.mac, now, "port turned out to be a switch link")
+        self.events.record("link-up", now, link=f"{a}/{a_port}-{b}/{b_port}",
+                           links=len(self.topology.links()))
+        return messages
+
+    def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
+        if not self.topology.remove_link(a, a_port, b, b_port):
+            return []
+        messages: list = []
+        for connection in self.connections:
+            if connection.uses_link(a, a_port, b, b_port):
+                messages += self._revoke(connection, now, "link down")
+        self.events.record("link-down", now, link=f"{a}/{a_port}-{b}/{b_port}",
+                           links=len(self.topology.links()))
+        return messages
+
+    # -- packets -----------------------------------------------------------------------------
+    def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
+        frame = parse_frame(data)
+        if frame is None or frame.eth_type == ETH_TYPE_LLDP or frame.eth_src == PROBE_MAC:
+            return []
+        if self.topology.is_link_port(dpid, in_port):
+            return self._transit(dpid, in_port, frame, data)
+        if frame.vlan is not None:
+            return []
+        if frame.arp is not None:
+            return self._arp(dpid, in_port, frame, now)
+        if frame.ipv4 is not None:
+            return self._ipv4(dpid, in_port, frame, data, now)
+        return []
+
+    def _transit(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list:
+        """A packet of a just-allowed connection overtook its entries on a later switch."""
+        key = self._key(frame)
+        connection = self.connections.find(key) if key else None
+        if connection is None:
+            return []
+        hops = connection.path if key == connection.key else reverse_hops(connection.path)
+        for hop in hops:
+            if hop.dpid == dpid and hop.in_port == in_port:
+                return [PacketOut(dpid, hop.out_port, data, in_port)]
+        return []
+
+    @staticmethod
+    def _key(frame: Frame) -> FlowKey | None:
+        ip = frame.ipv4
+        if ip is None:
+            return None
+        if ip.proto in (IP_PROTO_TCP, IP_PROTO_UDP, 1) and ip.dst_port is None:
+            return None  # truncated header or a later fragment: nothing exact to match on
+        return FlowKey(frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto,
+                       ip.src_port, ip.dst_port)
+
+    def _authenticate(self, dpid: int, in_port: int, mac: str, ip: str | None, now: float,
+                      what: str) -> tuple[Host | None, list]:
+        admission = self.bindings.admit(self.directory, mac, dpid, in_port, ip, now)
+        if not admission.ok:
+            if admission.problem == "unknown":
+                self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": in_port,
+                                       "last_seen": now}
+                if len(self.strangers) > 1000:
+                    self.strangers.pop(next(iter(self.strangers)))
+            self.events.record("deny", now, src_mac=mac, src_ip=ip, dpid=dpid, port=in_port,
+                               reason=admission.reason, problem=admission.problem, packet=what)
+            guard_ip = ip if admission.problem == "ip" else None
+            if admission.problem == "ip" and what == "arp":
+                return None, []  # the host is genuine; just drop the lying ARP
+            return None, [plan_guard(dpid, in_port, mac, guard_ip)]
+        messages: list = []
+        if admission.new:
+            self.events.record("authenticate", now, host=admission.host.name, mac=mac,
+                               dpid=dpid, port=in_port)
+            messages += self._replay_pending(mac, now)
+        return admission.host, messages
+
+    def _arp(self, dpid: int, in_port: int, frame: Frame, now: float) -> list:
+        arp = frame.arp
+        if arp.sender_mac != frame.eth_src:
+            self.events.record("deny", now, src_mac=frame.eth_src, dpid=dpid, port=in_port,
+                               packet="arp", problem="ip",
+                               reason=f"ARP sender MAC {arp.sender_mac} differs from frame source")
+            return []
+        src, messages = self._authenticate(dpid, in_port, frame.eth_src, arp.sender_ip, now, "arp")
+        if src is None or self.is_quarantined(src):
+            return messages
+        if arp.op != ARP_REQUEST or arp.target_ip == arp.sender_ip:
+            return messages
+        target = self.bindings.ip_owner(self.directory, arp.target_ip)
+        if target is None or target.mac == src.mac or self.is_quarantined(target):
+            return messages
+        if self.policy.mode != "monitor" and not self.index.may_talk(src.labels, target.labels):
+            return messages
+        reply = build_arp(ARP_REPLY, eth_src=target.mac, eth_dst=src.mac, sender_mac=target.mac,
+                          sender_ip=arp.target_ip, target_mac=src.mac, target_ip=arp.sender_ip)
+        messages.append(PacketOut(dpid, in_port, reply))
+        if self.bindings.location(target.mac) is None:
+            messages += self._probe(target, arp.target_ip, src.mac, arp.sender_ip, now)
+        return messages
+
+    def _ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, now: float) -> list:
+        ip = frame.ipv4
+        src, messages = self._authenticate(dpid, in_port, frame.eth_src, ip.src, now, "ipv4")
+        if src is None or self.is_quarantined(src):
+            return messages
+        key = self._key(frame)
+        if key is None:
+            return messages
+        connection = self.connections.find(key)
+        if connection is not None:
+            return messages + self._transit(dpid, in_port, frame, data)
+        dst = self.directory.lookup_mac(frame.eth_dst)
+        event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
+        if dst is None or frame.eth_dst == BROADCAST_MAC:
+            return messages + self._deny(dpid, in_port, key, now, event,
+                                         f"destination MAC {frame.eth_dst} is not a directory host")
+        event["dst"] = dst.name
+        if self.is_quarantined(dst):
+            return messages + self._deny(dpid, in_port, key, now, event, f"{dst.name} is quarantined")
+        bound_ip = dst.ip or (self.bindings.by_mac[dst.mac].ip if dst.mac in self.bindings.by_mac else None)
+        if bound_ip is not None and bound_ip != ip.dst:
+            return messages + self._deny(dpid, in_port, key, now, event,
+                                         f"{ip.dst} is not the address of {dst.name}")
+        rule = self.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
+        monitor_only = False
+        if rule is None:
+            if self.policy.mode != "monitor":
+                return messages + self._deny(dpid, in_port, key, now, event,
+                                             "no rule allows it (default deny)")
+            monitor_only = True
+            self.events.record("deny", now, verdict="monitor", reason="would be denied in enforce "
+                               "mode (monitor mode forwards it)", **event)
+        location = self.bindings.location(dst.mac)
+        if location is None:
+            return messages + self._hold(dst, dpid, in_port, data, src, ip.src, ip.dst, now)
+        path = self.topology.path((dpid, in_port), location)
+        if path is None:
+            self.events.record("deny", now, reason=f"no path to {dst.name}", **event)
+            return messages
+        connection = Connection(id=self.connections.new_id(), key=key, src=src, dst=dst,
+                                rule=rule.name if rule else None, path=path, created=now,
+                                monitor_only=monitor_only, reply_key=key.reverse())
+        connection.cookie = make_cookie(Kind.CONNECTION, self.host_id(src.name), connection.id)
+        self.connections.add(connection)
+        if rule is not None:
+            self.events.record("allow", now, rule=rule.name, switches=connection.switches, **event)
+        messages += plan_connection(connection)
+        messages.append(first_packet_out(connection, data))
+        return messages
+
+    def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict,
+              reason: str) -> list:
+        self.events.record("deny", now, reason=reason, **event)
+        return [plan_deny(dpid, in_port, key)]
+
+    # -- waiting for a destination to show itself ---------------------------------------------
+    def _hold(self, dst: Host, dpid: int, in_port: int, data: bytes, src: Host, src_ip: str,
+              dst_ip: str, now: float) -> list:
+        queue = [p for p in self._pending.get(dst.mac, []) if p.expires > now]
+        if len(queue) < PENDING_PER_HOST:
+            queue.append(_Pending(dpid, in_port, data, now + PENDING_HOLD))
+        self._pending[dst.mac] = queue
+        return self._probe(dst, dst_ip, src.mac, src_ip, now)
+
+    def _replay_pending(self, mac: str, now: float) -> list:
+        messages: list = []
+        for pending in self._pending.pop(mac, []):
+            if pending.expires > now:
+                messages += self.packet_in(pending.dpid, pending.in_port, pending.data, now)
+        return messages
+
+    def _probe(self, target: Host, target_ip: str, asker_mac: str, asker_ip: str,
+               now: float) -> list:
+        """ARP for an unlocated host on the edge ports it may be behind, on behalf of the asker,
+        so that its answer (to the controller) binds it."""
+        if now - self._last_probe.get(target.mac, -PROBE_INTERVAL) < PROBE_INTERVAL:
+            return []
+        self._last_probe[target.mac] = now
+        request = build_arp(ARP_REQUEST, eth_src=PROBE_MAC, eth_dst=BROADCAST_MAC,
+                            sender_mac=asker_mac, sender_ip=asker_ip,
+                            target_mac="00:00:00:00:00:00", target_ip=target_ip)
+        occupied = {(b.dpid, b.port) for b in self.bindings.by_mac.values()}
+        ports = [(dpid, port) for dpid, port in self.topology.edge_ports()
+                 if target.may_attach_at(dpid, port) and (dpid, port) not in occupied]
+        return [PacketOut(dpid, port, request) for dpid, port in ports]
+
+    # -- flow expiry and revocation ----------------------------------------------------------
+    def flow_removed(self, dpid: int, cookie: int, now: float) -> list:
+        parsed = parse_cookie(cookie)
+        if parsed is None or parsed[0] != Kind.CONNECTION:
+            return []
+        connection = self.connections.by_id.get(parsed[2])
+        if connection is None or connection.cookie != cookie or connection.path[0].dpid != dpid:
+            return []
+        self.connections.remove(connection.id)
+        self.events.record("expire", now, src=connection.src.name, dst=connection.dst.name,
+                           **connection.key.describe())
+        return plan_revoke(connection)
+
+    def _revoke(self, connection: Connection, now: float, reason: str, skip: int | None = None) -> list:
+        self.connections.remove(connection.id)
+        self.events.record("revoke", now, src=connection.src.name, dst=connection.dst.name,
+                           rule=connection.rule, reason=reason, **connection.key.describe())
+        return [m for m in plan_revoke(connection) if m.dpid != skip]
+
+    def _unbind(self, mac: str, now: float, reason: str) -> list:
+        binding = self.bindings.forget(mac)
+        messages: list = []
+        for connection in self.connections:
+            if connection.involves(mac):
+                messages += self._revoke(connection, now, reason)
+        if binding is not None:
+            self.events.record("unbind", now, host=binding.host.name, reason=reason)
+        return messages
+
+    # -- quarantine --------------------------------------------------------------------------
+    def _quarantine_drops(self, dpid: int, entry: QuarantineEntry) -> list:
+        cookie = make_cookie(Kind.QUARANTINE, self.host_id(entry.name))
+        return [FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
+                FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie)]
+
+    def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:
+        """Cut a host off on every switch: drops first, then its entries removed, then barriers."""
+        host = self.find_host(name_or_mac)
+        entry = QuarantineEntry(host.name, host.mac, reason, now, by)
+        self.quarantined[host.name] = entry
+        self._pending.pop(host.mac, None)
+        messages: list = []
+        for dpid in sorted(self.topology.ports):
+            messages += self._quarantine_drops(dpid, entry)
+        for connection in self.connections:
+            if connection.involves(host.mac):
+                messages += self._revoke(connection, now, f"{host.name} quarantined")
+        conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
+        for dpid in sorted(self.topology.ports):
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=host.mac)))
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=host.mac)))
+            messages.append(Barrier(dpid))
+        self.events.record("quarantine", now, host=host.name, mac=host.mac, reason=reason, by=by)
+        return messages
+
+    def release(self, name_or_mac: str, now: float, by: str = "") -> list:
+        host = self.find_host(name_or_mac)
+        if self.quarantined.pop(host.name, None) is None:
+            raise UnknownHost(f"{host.name} is not quarantined")
+        cookie = make_cookie(Kind.QUARANTINE, self.host_id(host.name))
+        messages: list = []
+        for dpid in sorted(self.topology.ports):
+            messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
+        self.events.record("release", now, host=host.name, mac=host.mac, by=by)
+        return messages
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload(self, directory: Directory, policy: Policy, now: float) -> tuple[list, int]:
+        """Swap in a new directory and policy; revoke every connection they no longer allow.
+        Returns (messages, number of connections revoked)."""
+        self.directory, self.policy = directory, policy
+        self.index = DecisionIndex(policy)
+        before = len(self.connections)
+        messages: list = []
+        for binding in list(self.bindings.by_mac.values()):
+            host = directory.lookup_mac(binding.host.mac)
+            if (host is None or not host.may_attach_at(binding.dpid, binding.port)
+                    or (host.ip and binding.ip and host.ip != binding.ip)):
+                messages += self._unbind(binding.host.mac, now, "directory changed")
+            else:
+                binding.host = host
+        for connection in self.connections:
+            src = directory.lookup_mac(connection.key.src_mac)
+            dst = directory.lookup_mac(connection.key.dst_mac)
+            still = (src is not None and dst is not None and (
+                policy.mode == "monitor" or self.index.first_rule(
+                    src.labels, dst.labels, connection.key.proto_name,
+                    connection.key.service_port) is not None))
+            if still and src.mac in self.bindings.by_mac and dst.mac in self.bindings.by_mac:
+                connection.src, connection.dst = src, dst
+                continue
+            messages += self._revoke(connection, now, "policy reload")
+        revoked = before - len(self.connections)
+        for kind in (Kind.DENY, Kind.GUARD):
+            cookie, mask = kind_cookie(kind)
+            messages += [FlowDelete(dpid, cookie, mask) for dpid in sorted(self.topology.ports)]
+        messages += [Barrier(dpid) for dpid in sorted(self.topology.ports)]
+        return messages, revoked

@@ -1,0 +1,138 @@
+"""The policy compiled to a decision index whose cost does not grow with the number of rules.
+
+Each rule is one bit. A host's label set is turned, once, into two bitsets: the rules whose
+`from` it matches and the rules whose `to` it matches. Each protocol has a sorted table of
+port intervals, each with the bitset of rules that accept those ports. A decision is then two
+dictionary look-ups, one bisect and two big-integer ANDs; the lowest set bit is the first
+matching rule in file order.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Mapping
+
+from .policy import Policy, Rule
+
+PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one decision: `rule` is None when nothing allows the flow."""
+
+    allowed: bool
+    rule: Rule | None
+    reason: str
+
+
+class _PortTable:
+    """Maps a destination port to the bitset of rules that accept it (a sweep over intervals)."""
+
+    def __init__(self, ranges_by_rule: list):
+        events: dict[int, int] = {}
+        for bit, ranges in ranges_by_rule:
+            for low, high in ranges:
+                events[low] = events.get(low, 0) ^ bit
+                events[high + 1] = events.get(high + 1, 0) ^ bit
+        self.starts: list[int] = [0]
+        self.bits: list[int] = [0]
+        current = 0
+        for point in sorted(events):
+            current ^= events[point]
+            if point == self.starts[-1]:
+                self.bits[-1] = current
+            else:
+                self.starts.append(point)
+                self.bits.append(current)
+
+    def lookup(self, port: int) -> int:
+        return self.bits[bisect.bisect_right(self.starts, port) - 1]
+
+
+class DecisionIndex:
+    """Answers "does the policy allow this flow, and by which rule?" in constant time."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.rules = policy.rules
+        self._src_selectors: dict = {}
+        self._dst_selectors: dict = {}
+        for rule in policy.rules:
+            bit = 1 << rule.index
+            self._src_selectors[rule.src] = self._src_selectors.get(rule.src, 0) | bit
+            self._dst_selectors[rule.dst] = self._dst_selectors.get(rule.dst, 0) | bit
+        every_port = ((0, 65535),)
+        self._ports = {}
+        for proto in ("tcp", "udp"):
+            self._ports[proto] = _PortTable([
+                (1 << r.index, r.ports if r.ports is not None else every_port)
+                for r in policy.rules if r.proto in (proto, "any")])
+        self._no_port_bits = {
+            "icmp": sum(1 << r.index for r in policy.rules if r.proto in ("icmp", "any")),
+            "other": sum(1 << r.index for r in policy.rules if r.proto == "any"),
+        }
+        self._label_cache: dict = {}
+
+    def host_bits(self, labels: Mapping[str, str]) -> tuple[int, int]:
+        """(rules this label set may send by, rules it may receive by), computed once per set."""
+        key = frozenset(labels.items())
+        bits = self._label_cache.get(key)
+        if bits is None:
+            src = 0
+            for selector, rule_bits in self._src_selectors.items():
+                if selector.pairs <= key:
+                    src |= rule_bits
+            dst = 0
+            for selector, rule_bits in self._dst_selectors.items():
+                if selector.pairs <= key:
+                    dst |= rule_bits
+            bits = (src, dst)
+            self._label_cache[key] = bits
+        return bits
+
+    def service_bits(self, proto: str, port: int | None) -> int:
+        table = self._ports.get(proto)
+        if table is not None:
+            return table.lookup(port) if port is not None else 0
+        return self._no_port_bits.get(proto, self._no_port_bits["other"])
+
+    def first_rule(self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str],
+                   proto: str, port: int | None) -> Rule | None:
+        """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
+        icmp or other; `port` is the destination port for tcp/udp."""
+        matching = (self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1]
+                    & self.service_bits(proto, port))
+        if not matching:
+            return None
+        return self.rules[(matching & -matching).bit_length() - 1]
+
+    def peers(self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str]) -> list[Rule]:
+        """Every rule from src to dst, whatever the service (for ARP and for explanations)."""
+        matching = self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1]
+        rules = []
+        while matching:
+            low = matching & -matching
+            rules.append(self.rules[low.bit_length() - 1])
+            matching ^= low
+        return rules
+
+    def may_talk(self, a_labels: Mapping[str, str], b_labels: Mapping[str, str]) -> bool:
+        """True when some rule lets a reach b or b reach a: they may resolve each other by ARP."""
+        a_src, a_dst = self.host_bits(a_labels)
+        b_src, b_dst = self.host_bits(b_labels)
+        return bool((a_src & b_dst) | (b_src & a_dst))
+
+    def explain(self, src_labels, dst_labels, proto: str, port: int | None) -> Verdict:
+        rule = self.first_rule(src_labels, dst_labels, proto, port)
+        if rule is not None:
+            return Verdict(True, rule, f"rule {rule.describe()}")
+        service = proto if port is None else f"{proto}/{port}"
+        near = self.peers(src_labels, dst_labels)
+        if not near:
+            return Verdict(False, None, "default deny: no rule lets the source's group reach the "
+                           "destination's group")
+        listed = "; ".join(rule.describe() for rule in near)
+        return Verdict(False, None, f"default deny: no rule allows {service}; rules between these "
+                       f"hosts allow only: {listed}")

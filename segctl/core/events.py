@@ -1,0 +1,45 @@
+"""The decision and action log: a bounded in-memory ring for the API, and JSON lines on disk."""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+from typing import Any, Callable
+
+LOG = logging.getLogger("segctl.events")
+
+
+class EventLog:
+    """Records one JSON object per decision or action: allow, deny, quarantine, release, reload…"""
+
+    def __init__(self, path: str | None = None, keep: int = 10000,
+                 clock: Callable[[], float] | None = None):
+        import time
+
+        self._clock = clock or time.time
+        self._ring: collections.deque = collections.deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None
+
+    def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
+        event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
+        event.update((key, value) for key, value in fields.items() if value is not None)
+        with self._lock:
+            self._ring.append(event)
+            if self._file is not None:
+                self._file.write(json.dumps(event, sort_keys=True) + "\n")
+        level = logging.WARNING if kind in ("deny", "quarantine", "spoof") else logging.INFO
+        LOG.log(level, "%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
+        return event
+
+    def latest(self, limit: int = 100, kind: str | None = None) -> list[dict]:
+        with self._lock:
+            events = [e for e in self._ring if kind is None or e["kind"] == kind]
+        return events[-limit:] if limit > 0 else []
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,132 @@
+"""Parsing and building the few frames the controller handles: Ethernet, ARP, IPv4, TCP, UDP, ICMP.
+
+Written with `struct` so the decision path needs no framework and any byte string is safe to
+hand to `parse_frame`: malformed input yields a Frame with fewer fields, never an exception.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+ETH_TYPE_IPV4 = 0x0800
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_VLAN = 0x8100
+ETH_TYPE_LLDP = 0x88CC
+ARP_REQUEST = 1
+ARP_REPLY = 2
+IP_PROTO_ICMP = 1
+IP_PROTO_TCP = 6
+IP_PROTO_UDP = 17
+BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+
+
+def mac_text(raw: bytes) -> str:
+    return raw.hex(":")
+
+
+def mac_bytes(text: str) -> bytes:
+    return bytes.fromhex(text.replace(":", ""))
+
+
+@dataclass(slots=True)
+class Arp:
+    op: int
+    sender_mac: str
+    sender_ip: str
+    target_mac: str
+    target_ip: str
+
+
+@dataclass(slots=True)
+class IPv4:
+    src: str
+    dst: str
+    proto: int
+    src_port: int | None = None   # tcp/udp source port, or ICMP type
+    dst_port: int | None = None   # tcp/udp destination port, or ICMP code
+    fragment: bool = False
+
+
+@dataclass(slots=True)
+class Frame:
+    eth_src: str
+    eth_dst: str
+    eth_type: int
+    vlan: int | None = None
+    arp: Arp | None = None
+    ipv4: IPv4 | None = None
+
+
+def parse_frame(data: bytes) -> Frame | None:
+    """Decode a frame; None when even the Ethernet header is incomplete."""
+    if len(data) < 14:
+        return None
+    eth_dst, eth_src = mac_text(data[0:6]), mac_text(data[6:12])
+    (eth_type,) = struct.unpack_from("!H", data, 12)
+    offset = 14
+    vlan = None
+    if eth_type == ETH_TYPE_VLAN:
+        if len(data) < 18:
+            return Frame(eth_src, eth_dst, eth_type)
+        tci, eth_type = struct.unpack_from("!HH", data, 14)
+        vlan = tci & 0x0FFF
+        offset = 18
+    frame = Frame(eth_src, eth_dst, eth_type, vlan)
+    if eth_type == ETH_TYPE_ARP:
+        frame.arp = _parse_arp(data, offset)
+    elif eth_type == ETH_TYPE_IPV4:
+        frame.ipv4 = _parse_ipv4(data, offset)
+    return frame
+
+
+def _parse_arp(data: bytes, offset: int) -> Arp | None:
+    if len(data) < offset + 28:
+        return None
+    htype, ptype, hlen, plen, op = struct.unpack_from("!HHBBH", data, offset)
+    if htype != 1 or ptype != ETH_TYPE_IPV4 or hlen != 6 or plen != 4:
+        return None
+    body = offset + 8
+    return Arp(op=op,
+               sender_mac=mac_text(data[body:body + 6]),
+               sender_ip=socket.inet_ntoa(data[body + 6:body + 10]),
+               target_mac=mac_text(data[body + 10:body + 16]),
+               target_ip=socket.inet_ntoa(data[body + 16:body + 20]))
+
+
+def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
+    if len(data) < offset + 20:
+        return None
+    version_ihl = data[offset]
+    if version_ihl >> 4 != 4:
+        return None
+    header_len = (version_ihl & 0x0F) * 4
+    if header_len < 20:
+        return None
+    (flags_fragment,) = struct.unpack_from("!H", data, offset + 6)
+    proto = data[offset + 9]
+    packet = IPv4(src=socket.inet_ntoa(data[offset + 12:offset + 16]),
+                  dst=socket.inet_ntoa(data[offset + 16:offset + 20]),
+                  proto=proto,
+                  fragment=bool(flags_fragment & 0x1FFF) or bool(flags_fragment & 0x2000))
+    l4 = offset + header_len
+    if flags_fragment & 0x1FFF:
+        return packet  # a non-first fragment carries no transport header
+    if proto in (IP_PROTO_TCP, IP_PROTO_UDP):
+        if len(data) >= l4 + 4:
+            packet.src_port, packet.dst_port = struct.unpack_from("!HH", data, l4)
+    elif proto == IP_PROTO_ICMP:
+        if len(data) >= l4 + 2:
+            packet.src_port, packet.dst_port = data[l4], data[l4 + 1]
+    return packet
+
+
+def build_arp(op: int, eth_src: str, eth_dst: str, sender_mac: str, sender_ip: str,
+              target_mac: str, target_ip: str) -> bytes:
+    """An Ethernet II frame carrying one ARP message, padded to the 60-byte minimum."""
+    frame = (mac_bytes(eth_dst) + mac_bytes(eth_src) + struct.pack("!H", ETH_TYPE_ARP)
+             + struct.pack("!HHBBH", 1, ETH_TYPE_IPV4, 6, 4, op)
+             + mac_bytes(sender_mac) + socket.inet_aton(sender_ip)
+             + mac_bytes(target_mac) + socket.inet_aton(target_ip))
+    return frame + b"\x00" * (60 - len(frame))

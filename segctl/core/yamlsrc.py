@@ -1,0 +1,90 @@
+"""YAML loading that remembers where every value came from, for `FILE:LINE: message` errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError, ConfigProblem
+
+
+class LDict(dict):
+    """A mapping that knows its own line and the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict
+
+    def line_of(self, key: Any) -> int:
+        return self.lines.get(key, self.line)
+
+
+class LList(list):
+    """A sequence that knows its own line and the line of each item (1-based)."""
+
+    line: int = 0
+    lines: list
+
+    def line_of(self, index: int) -> int:
+        return self.lines[index] if 0 <= index < len(self.lines) else self.line
+
+
+_SCALARS = yaml.SafeLoader
+
+
+def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out = LDict()
+        out.line = node.start_mark.line + 1
+        out.lines = {}
+        for key_node, value_node in node.value:
+            key = _convert(key_node, loader, file, problems)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (dict, list)):
+                problems.append(ConfigProblem(file, line, "a key must be a plain value"))
+                continue
+            if key in out:
+                problems.append(ConfigProblem(file, line, f"duplicate key {key!r}"))
+                continue
+            out[key] = _convert(value_node, loader, file, problems)
+            out.lines[key] = line
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = LList()
+        seq.line = node.start_mark.line + 1
+        seq.lines = []
+        for item in node.value:
+            seq.append(_convert(item, loader, file, problems))
+            seq.lines.append(item.start_mark.line + 1)
+        return seq
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml_text(text: str, file: str) -> Any:
+    """Parse YAML text; raise ConfigError naming the file and line of any syntax problem."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        problems: list[ConfigProblem] = []
+        data = None if node is None else _convert(node, loader, file, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([ConfigProblem(file, line, f"YAML syntax: {exc.problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(file, 1, f"YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def load_yaml_file(path: str) -> Any:
+    """Read and parse one YAML file; unreadable files are a ConfigError too."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(path, 1, f"cannot read: {exc}")]) from None
+    return load_yaml_text(text, path)
