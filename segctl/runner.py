@@ -33,15 +33,14 @@ def run(args) -> int:
             print(problem, file=sys.stderr)
         return 1
 
+    manager = framework.app_manager.AppManager.get_instance()
+    manager.load_apps([framework.SWITCHES_APP, "segctl.app"])
     conf = framework.cfg.CONF
     conf(args=[], project="ryu")
     conf.set_override("ofp_tcp_listen_port", args.of_port)
     conf.set_override("ofp_listen_host", args.of_host)
     conf.set_override("observe_links", True)
     conf.set_override("explicit_drop", False)
-
-    manager = framework.app_manager.AppManager.get_instance()
-    manager.load_apps([framework.SWITCHES_APP, "segctl.app"])
     contexts = manager.create_contexts()
     contexts["segctl_runtime"] = runtime
     services = manager.instantiate_apps(**contexts)

@@ -1,0 +1,226 @@
+"""Builds a lab topology in Mininet (OVS userspace datapath, OpenFlow 1.3, fail-secure), starts
+a segctl controller for it, and runs traffic probes between its hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+
+from ..config import Sources, load_sources
+from .topology import LabTopology, load_topology
+
+PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
+DEFAULT_TCP_PORTS = (22, 80, 443, 5432, 8000, 8080, 9100)
+DEFAULT_UDP_PORTS = (53, 514, 5000)
+
+
+def ensure_ovs() -> None:
+    """Start Open vSwitch unless it already answers."""
+    if subprocess.run(["ovs-vsctl", "--timeout=2", "show"], capture_output=True).returncode != 0:
+        subprocess.run(["/usr/share/openvswitch/scripts/ovs-ctl", "start", "--system-id=random"],
+                       check=True, capture_output=True)
+
+
+class Controller:
+    """A `segctl run` process of our own, with its state directory and log."""
+
+    def __init__(self, directory: str, policy: str, of_port: int, state_dir: str,
+                 extra_args=(), api_port: int | None = None):
+        self.args = [sys.executable, "-m", "segctl", "run", "--directory", directory, "--policy",
+                     policy, "--of-port", str(of_port), "--of-host", "127.0.0.1",
+                     "--state-dir", state_dir, *extra_args]
+        if api_port is not None:
+            self.args += ["--api-port", str(api_port)]
+        self.state_dir = state_dir
+        self.log_path = os.path.join(state_dir, "controller.log")
+        self.events_path = os.path.join(state_dir, "events.jsonl")
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        os.makedirs(self.state_dir, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"controller exited with {self.process.returncode}:\n{self.log()}")
+            if "listening for OpenFlow" in self.log():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"controller did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except OSError:
+            return ""
+
+    def events(self) -> list[dict]:
+        try:
+            with open(self.events_path, encoding="utf-8") as handle:
+                return [json.loads(line) for line in handle if line.strip()]
+        except OSError:
+            return []
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Lab:
+    """One Mininet network for one topology file, driven by one segctl controller."""
+
+    def __init__(self, topology: str, directory: str, policy: str, of_port: int = 6653,
+                 state_dir: str | None = None, controller_args=(), api_port: int | None = None):
+        self.directory_path, self.policy_path = directory, policy
+        self.directory, self.policy = load_sources(Sources(directory, policy))
+        self.topology: LabTopology = load_topology(topology, self.directory)
+        self.of_port = of_port
+        self._own_state = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="segctl-lab-")
+        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args,
+                                     api_port)
+        self.net = None
+        self.servers: list = []
+
+    # -- life cycle --------------------------------------------------------------------------
+    def __enter__(self) -> "Lab":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, settle_timeout: float = 60.0) -> None:
+        from mininet.log import setLogLevel
+
+        setLogLevel("warning")
+        ensure_ovs()
+        self._clean_leftovers()
+        self.controller.start()
+        self._build()
+        self.wait_for_fabric(settle_timeout)
+        self._start_servers()
+
+    def _clean_leftovers(self) -> None:
+        for name in self.topology.switches:
+            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", name], capture_output=True)
+        for host in self.topology.hosts:
+            subprocess.run(["ip", "netns", "pids", host.name], capture_output=True)
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            ifname = line.split(":")[1].strip().split("@")[0]
+            if any(ifname.startswith(f"{s}-eth") for s in self.topology.switches):
+                subprocess.run(["ip", "link", "del", ifname], capture_output=True)
+
+    def _build(self) -> None:
+        from mininet.net import Mininet
+        from mininet.node import OVSSwitch, RemoteController
+
+        switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
+        net = Mininet(controller=None, switch=switch, autoSetMacs=False, build=False,
+                      waitConnected=False)
+        net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=self.of_port)
+        for name, dpid in self.topology.switches.items():
+            net.addSwitch(name, dpid=f"{dpid:016x}")
+        for host in self.topology.hosts:
+            net.addHost(host.name, ip=f"{host.ip}/24", mac=host.mac)
+            net.addLink(host.name, host.switch, port2=host.port)
+        for a, b in self.topology.links:
+            net.addLink(a, b)
+        self.net = net
+        net.build()
+        net.start()
+        for host in net.hosts:
+            for command in ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+                            "sysctl -qw net.ipv6.conf.default.disable_ipv6=1",
+                            f"ethtool -K {host.defaultIntf()} tx off"):
+                host.cmd(command)
+
+    def wait_for_fabric(self, timeout: float) -> None:
+        """Until the controller has every switch up and every link discovered."""
+        want_switches = set(self.topology.switches.values())
+        want_links = len(self.topology.links)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.controller.events()
+            up = {e["dpid"] for e in events if e["kind"] == "switch-up"}
+            link_events = [e for e in events if e["kind"] in ("link-up", "link-down")]
+            links = link_events[-1]["links"] if link_events else 0
+            if want_switches <= up and links == want_links:
+                return
+            if not self.controller.running():
+                raise RuntimeError(f"controller died:\n{self.controller.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"fabric not ready after {timeout}s: switches up {sorted(up)}, links "
+                           f"{links}/{want_links}\n{self.controller.log()[-3000:]}")
+
+    def _start_servers(self) -> None:
+        tcp, udp = set(DEFAULT_TCP_PORTS), set(DEFAULT_UDP_PORTS)
+        for rule in self.policy.rules:
+            for low, high in rule.ports or ():
+                ports = range(low, min(high, low + 4) + 1)
+                (tcp if rule.proto == "tcp" else udp).update(ports)
+        for host in self.net.hosts:
+            self.servers.append(host.popen(
+                [sys.executable, PROBE, "serve", "--tcp", ",".join(map(str, sorted(tcp))),
+                 "--udp", ",".join(map(str, sorted(udp)))]))
+        time.sleep(0.5)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.kill()
+            server.wait()
+        self.servers = []
+        if self.net is not None:
+            self.net.stop()
+            self.net = None
+        self.controller.stop()
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    # -- traffic -----------------------------------------------------------------------------
+    def host(self, name: str):
+        return self.net.get(name)
+
+    def ip(self, name: str) -> str:
+        return self.topology.host(name).ip
+
+    def probe(self, checks: list, timeout: float = 2.0) -> list[bool]:
+        """Run every (src, dst, proto, port) check at once; dst is a host name or an IPv4
+        address. Returns whether each got through, in order."""
+        by_src: dict[str, list] = {}
+        for position, (src, dst, proto, port) in enumerate(checks):
+            ip = dst if dst[0].isdigit() else self.ip(dst)
+            by_src.setdefault(src, []).append(f"{position}:{ip}:{proto}:{port or 0}")
+        processes = [self.host(src).popen([sys.executable, PROBE, "check", "--timeout",
+                                           str(timeout), *targets])
+                     for src, targets in by_src.items()]
+        results: dict[int, bool] = {}
+        for process in processes:
+            out, _ = process.communicate(timeout=timeout * 4 + 30)
+            for line in out.decode().splitlines():
+                if line.startswith("{"):
+                    item = json.loads(line)
+                    results[int(item["id"])] = item["ok"]
+        return [results.get(position, False) for position in range(len(checks))]
+
+    def reaches(self, src: str, dst: str, proto: str = "icmp", port: int | None = None,
+                timeout: float = 2.0) -> bool:
+        return self.probe([(src, dst, proto, port)], timeout)[0]
