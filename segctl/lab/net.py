@@ -87,10 +87,16 @@ class Lab:
     """One Mininet network for one topology file, driven by one segctl controller."""
 
     def __init__(self, topology: str, directory: str, policy: str, of_port: int = 6653,
-                 state_dir: str | None = None, controller_args=(), api_port: int | None = None):
+                 state_dir: str | None = None, controller_args=(), api_port: int | None = None,
+                 addressing: str | None = None):
+        """`addressing` is the directory the lab hosts take their MAC and IP from (the
+        controller's directory unless given: tests run controllers on other directories)."""
         self.directory_path, self.policy_path = directory, policy
         self.directory, self.policy = load_sources(Sources(directory, policy))
-        self.topology: LabTopology = load_topology(topology, self.directory)
+        lab_directory = self.directory
+        if addressing is not None:
+            lab_directory = load_sources(Sources(addressing, policy))[0]
+        self.topology: LabTopology = load_topology(topology, lab_directory)
         self.of_port = of_port
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="segctl-lab-")
