@@ -9,8 +9,16 @@ import os
 import time
 
 from . import ofmsg
-from .framework import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, app_manager,
-                        ofp_event, ofproto_v1_3, set_ev_cls, topology_event)
+from .framework import (
+    CONFIG_DISPATCHER,
+    DEAD_DISPATCHER,
+    MAIN_DISPATCHER,
+    app_manager,
+    ofp_event,
+    ofproto_v1_3,
+    set_ev_cls,
+    topology_event,
+)
 
 LOG = logging.getLogger("segctl.app")
 
@@ -24,8 +32,7 @@ def fail_fast(handler):
         try:
             return handler(self, ev)
         except Exception:  # noqa: BLE001 - anything here is a bug; stop loudly
-            LOG.critical("handler %s failed; stopping the controller", handler.__name__,
-                         exc_info=True)
+            LOG.critical("handler %s failed; stopping the controller", handler.__name__, exc_info=True)
             logging.shutdown()
             os._exit(70)
 
@@ -61,9 +68,13 @@ class SegctlApp(app_manager.RyuApp):
         if ev.state == MAIN_DISPATCHER:
             self.datapaths[datapath.id] = datapath
             ofp = datapath.ofproto
-            ports = [p.port_no for p in datapath.ports.values()
-                     if p.port_no <= ofp.OFPP_MAX and not p.state & ofp.OFPPS_LINK_DOWN
-                     and not p.config & ofp.OFPPC_PORT_DOWN]
+            ports = [
+                p.port_no
+                for p in datapath.ports.values()
+                if p.port_no <= ofp.OFPP_MAX
+                and not p.state & ofp.OFPPS_LINK_DOWN
+                and not p.config & ofp.OFPPC_PORT_DOWN
+            ]
             self.send(self.core.switch_up(datapath.id, ports, time.time()))
         elif self.datapaths.get(datapath.id) is datapath:
             del self.datapaths[datapath.id]
@@ -81,23 +92,28 @@ class SegctlApp(app_manager.RyuApp):
         desc = msg.desc
         if desc.port_no > ofp.OFPP_MAX:
             return
-        live = (msg.reason != ofp.OFPPR_DELETE and not desc.state & ofp.OFPPS_LINK_DOWN
-                and not desc.config & ofp.OFPPC_PORT_DOWN)
+        live = (
+            msg.reason != ofp.OFPPR_DELETE
+            and not desc.state & ofp.OFPPS_LINK_DOWN
+            and not desc.config & ofp.OFPPC_PORT_DOWN
+        )
         self.send(self.core.port_changed(msg.datapath.id, desc.port_no, live, time.time()))
 
     @set_ev_cls(topology_event.EventLinkAdd)
     @fail_fast
     def _link_add(self, ev):
         link = ev.link
-        self.send(self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid,
-                                    link.dst.port_no, time.time()))
+        self.send(
+            self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time())
+        )
 
     @set_ev_cls(topology_event.EventLinkDelete)
     @fail_fast
     def _link_delete(self, ev):
         link = ev.link
-        self.send(self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid,
-                                      link.dst.port_no, time.time()))
+        self.send(
+            self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time())
+        )
 
     # -- packets and flow expiry -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -118,5 +134,4 @@ class SegctlApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):
         msg = ev.msg
-        LOG.error("switch %s rejected a message: type=%s code=%s", msg.datapath.id, msg.type,
-                  msg.code)
+        LOG.error("switch %s rejected a message: type=%s code=%s", msg.datapath.id, msg.type, msg.code)

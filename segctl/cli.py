@@ -21,8 +21,11 @@ def cmd_check(args) -> int:
         directory, policy = load_sources(Sources(args.directory, args.policy))
     except ConfigError as exc:
         return _print_problems(exc)
-    print(f"ok: {len(directory)} hosts, {len(policy.groups)} groups, {len(policy.rules)} rules, "
-          f"mode {policy.mode}", file=sys.stderr)
+    print(
+        f"ok: {len(directory)} hosts, {len(policy.groups)} groups, {len(policy.rules)} rules, "
+        f"mode {policy.mode}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -74,8 +77,9 @@ def cmd_run(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="segctl", description="Zero-trust microsegmentation "
-                                     "controller for OpenFlow 1.3 networks.")
+    parser = argparse.ArgumentParser(
+        prog="segctl", description="Zero-trust microsegmentation controller for OpenFlow 1.3 networks."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def sources(p):

@@ -20,8 +20,7 @@ try:  # noqa: E402
     from ryu import cfg
     from ryu.base import app_manager
     from ryu.controller import ofp_event
-    from ryu.controller.handler import (CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER,
-                                        set_ev_cls)
+    from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
     from ryu.ofproto import ofproto_v1_3
     from ryu.topology import event as topology_event
@@ -32,8 +31,7 @@ except ImportError:  # pragma: no cover - exercised only where os-ken replaces R
     from os_ken import cfg
     from os_ken.base import app_manager
     from os_ken.controller import ofp_event
-    from os_ken.controller.handler import (CONFIG_DISPATCHER, DEAD_DISPATCHER,
-                                           MAIN_DISPATCHER, set_ev_cls)
+    from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
     from os_ken.ofproto import ofproto_v1_3
     from os_ken.topology import event as topology_event
@@ -41,6 +39,17 @@ except ImportError:  # pragma: no cover - exercised only where os-ken replaces R
     FRAMEWORK = "os_ken"
     SWITCHES_APP = "os_ken.topology.switches"
 
-__all__ = ["cfg", "app_manager", "ofp_event", "CONFIG_DISPATCHER", "DEAD_DISPATCHER",
-           "MAIN_DISPATCHER", "set_ev_cls", "hub", "ofproto_v1_3", "topology_event",
-           "FRAMEWORK", "SWITCHES_APP"]
+__all__ = [
+    "cfg",
+    "app_manager",
+    "ofp_event",
+    "CONFIG_DISPATCHER",
+    "DEAD_DISPATCHER",
+    "MAIN_DISPATCHER",
+    "set_ev_cls",
+    "hub",
+    "ofproto_v1_3",
+    "topology_event",
+    "FRAMEWORK",
+    "SWITCHES_APP",
+]

@@ -21,22 +21,38 @@ def build(datapath, message):
                 actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
         instructions = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []
         return parser.OFPFlowMod(
-            datapath=datapath, cookie=message.cookie, command=ofp.OFPFC_ADD,
-            idle_timeout=message.idle_timeout, hard_timeout=message.hard_timeout,
-            priority=message.priority, buffer_id=ofp.OFP_NO_BUFFER,
+            datapath=datapath,
+            cookie=message.cookie,
+            command=ofp.OFPFC_ADD,
+            idle_timeout=message.idle_timeout,
+            hard_timeout=message.hard_timeout,
+            priority=message.priority,
+            buffer_id=ofp.OFP_NO_BUFFER,
             flags=ofp.OFPFF_SEND_FLOW_REM if message.notify_removed else 0,
-            match=parser.OFPMatch(**message.match_dict()), instructions=instructions)
+            match=parser.OFPMatch(**message.match_dict()),
+            instructions=instructions,
+        )
     if isinstance(message, FlowDelete):
         return parser.OFPFlowMod(
-            datapath=datapath, cookie=message.cookie, cookie_mask=message.cookie_mask,
-            table_id=ofp.OFPTT_ALL, command=ofp.OFPFC_DELETE, out_port=ofp.OFPP_ANY,
-            out_group=ofp.OFPG_ANY, match=parser.OFPMatch(**message.match_dict()))
+            datapath=datapath,
+            cookie=message.cookie,
+            cookie_mask=message.cookie_mask,
+            table_id=ofp.OFPTT_ALL,
+            command=ofp.OFPFC_DELETE,
+            out_port=ofp.OFPP_ANY,
+            out_group=ofp.OFPG_ANY,
+            match=parser.OFPMatch(**message.match_dict()),
+        )
     if isinstance(message, PacketOut):
         in_port = ofp.OFPP_CONTROLLER if message.in_port is None else message.in_port
         out_port = ofp.OFPP_IN_PORT if message.port == in_port else message.port
         return parser.OFPPacketOut(
-            datapath=datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=in_port,
-            actions=[parser.OFPActionOutput(out_port, 0)], data=message.data)
+            datapath=datapath,
+            buffer_id=ofp.OFP_NO_BUFFER,
+            in_port=in_port,
+            actions=[parser.OFPActionOutput(out_port, 0)],
+            data=message.data,
+        )
     if isinstance(message, Barrier):
         return parser.OFPBarrierRequest(datapath)
     raise TypeError(f"not a segctl message: {message!r}")

@@ -18,10 +18,18 @@ def run(args) -> int:
     from . import framework
     from .runtime import Runtime
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("ryu.topology.switches", "ryu.controller.controller", "ryu.base.app_manager",
-                  "ryu.controller.ofp_handler", "os_ken.topology.switches"):
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in (
+        "ryu.topology.switches",
+        "ryu.controller.controller",
+        "ryu.base.app_manager",
+        "ryu.controller.ofp_handler",
+        "os_ken.topology.switches",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     state_dir = args.state_dir
     os.makedirs(state_dir, exist_ok=True)
@@ -58,8 +66,14 @@ def run(args) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
     c = runtime.controller
-    LOG.info("segctl listening for OpenFlow on %s:%d; %d hosts, %d rules, mode %s",
-             args.of_host, args.of_port, len(c.directory), len(c.policy.rules), c.policy.mode)
+    LOG.info(
+        "segctl listening for OpenFlow on %s:%d; %d hosts, %d rules, mode %s",
+        args.of_host,
+        args.of_port,
+        len(c.directory),
+        len(c.policy.rules),
+        c.policy.mode,
+    )
     try:
         framework.hub.joinall(services)
     finally:

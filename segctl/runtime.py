@@ -41,7 +41,18 @@ class Runtime:
             return {"ok": False, "errors": errors}
         messages, revoked = self.controller.reload(directory, policy, time.time())
         self.send(messages)
-        self.events.record("reload", ok=True, revoked=revoked, hosts=len(directory),
-                           rules=len(policy.rules), mode=policy.mode)
-        return {"ok": True, "revoked": revoked, "hosts": len(directory),
-                "rules": len(policy.rules), "mode": policy.mode}
+        self.events.record(
+            "reload",
+            ok=True,
+            revoked=revoked,
+            hosts=len(directory),
+            rules=len(policy.rules),
+            mode=policy.mode,
+        )
+        return {
+            "ok": True,
+            "revoked": revoked,
+            "hosts": len(directory),
+            "rules": len(policy.rules),
+            "mode": policy.mode,
+        }

@@ -7,8 +7,8 @@ spoofer would steal a victim's traffic); a move is accepted only when the old po
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .directory import Directory, Host
 
@@ -29,7 +29,7 @@ class Admission:
     """The answer to "may this frame's sender be who it claims?"; `new` means it was just bound."""
 
     host: Host | None
-    problem: str = ""    # "", or unknown | pin | ip | location
+    problem: str = ""  # "", or unknown | pin | ip | location
     reason: str = ""
     new: bool = False
 
@@ -44,8 +44,9 @@ class Bindings:
         self.by_mac: dict[str, Binding] = {}
         self.by_ip: dict[str, str] = {}
 
-    def admit(self, directory: Directory, mac: str, dpid: int, port: int, ip: str | None,
-              now: float) -> Admission:
+    def admit(
+        self, directory: Directory, mac: str, dpid: int, port: int, ip: str | None, now: float
+    ) -> Admission:
         """Authenticate a sender seen at (dpid, port) and bind it there if that is allowed.
 
         `ip` is the IPv4 source address (or ARP sender address) it used, if any."""
@@ -70,8 +71,12 @@ class Bindings:
         current = self.by_mac.get(mac)
         if current is not None and (current.dpid, current.port) != (dpid, port):
             if self._is_live(current.dpid, current.port):
-                return Admission(host, "location", f"{host.name} is already bound at switch {current.dpid} "
-                                 f"port {current.port}; refused at switch {dpid} port {port}")
+                return Admission(
+                    host,
+                    "location",
+                    f"{host.name} is already bound at switch {current.dpid} "
+                    f"port {current.port}; refused at switch {dpid} port {port}",
+                )
             self.forget(mac)
             current = None
         if current is None:

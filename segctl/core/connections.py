@@ -34,20 +34,34 @@ class FlowKey(NamedTuple):
         """The destination port policy is checked against (tcp/udp only)."""
         return self.dst_port if self.proto in (IP_PROTO_TCP, IP_PROTO_UDP) else None
 
-    def reverse(self) -> "FlowKey | None":
+    def reverse(self) -> FlowKey | None:
         """The key of this connection's replies; None when no reply is expected (ICMP non-requests)."""
         if self.proto == IP_PROTO_ICMP:
             if self.src_port not in ICMP_REPLY:
                 return None
-            return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto,
-                           ICMP_REPLY[self.src_port], self.dst_port)
-        return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto,
-                       self.dst_port, self.src_port)
+            return FlowKey(
+                self.dst_mac,
+                self.src_mac,
+                self.dst_ip,
+                self.src_ip,
+                self.proto,
+                ICMP_REPLY[self.src_port],
+                self.dst_port,
+            )
+        return FlowKey(
+            self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto, self.dst_port, self.src_port
+        )
 
     def match_fields(self) -> dict:
         """OXM fields that match exactly this direction (in_port is added per hop)."""
-        fields = {"eth_src": self.src_mac, "eth_dst": self.dst_mac, "eth_type": 0x0800,
-                  "ipv4_src": self.src_ip, "ipv4_dst": self.dst_ip, "ip_proto": self.proto}
+        fields = {
+            "eth_src": self.src_mac,
+            "eth_dst": self.dst_mac,
+            "eth_type": 0x0800,
+            "ipv4_src": self.src_ip,
+            "ipv4_dst": self.dst_ip,
+            "ip_proto": self.proto,
+        }
         if self.proto == IP_PROTO_TCP:
             fields.update(tcp_src=self.src_port, tcp_dst=self.dst_port)
         elif self.proto == IP_PROTO_UDP:
@@ -57,8 +71,13 @@ class FlowKey(NamedTuple):
         return fields
 
     def describe(self) -> dict:
-        return {"src_ip": self.src_ip, "dst_ip": self.dst_ip, "proto": self.proto_name,
-                "src_port": self.src_port, "dst_port": self.dst_port}
+        return {
+            "src_ip": self.src_ip,
+            "dst_ip": self.dst_ip,
+            "proto": self.proto_name,
+            "src_port": self.src_port,
+            "dst_port": self.dst_port,
+        }
 
 
 @dataclass
@@ -89,8 +108,15 @@ class Connection:
 
     def to_json(self) -> dict:
         view = self.key.describe()
-        view.update(id=self.id, src=self.src.name, dst=self.dst.name, rule=self.rule,
-                    switches=self.switches, since=self.created, monitor_only=self.monitor_only)
+        view.update(
+            id=self.id,
+            src=self.src.name,
+            dst=self.dst.name,
+            rule=self.rule,
+            switches=self.switches,
+            since=self.created,
+            monitor_only=self.monitor_only,
+        )
         return view
 
 

@@ -14,13 +14,37 @@ from .connections import Connection, ConnectionTable, FlowKey
 from .decision import DecisionIndex
 from .directory import Directory, Host
 from .events import EventLog
-from .flows import (COOKIE_MAGIC, HOST_MASK, OURS_MASK, PRIORITY_MISS,
-                    PRIORITY_PUNT, PRIORITY_QUARANTINE, Barrier, FlowAdd, FlowDelete, Kind,
-                    PacketOut, kind_cookie, make_cookie, match_of, parse_cookie)
-from .packets import (ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETH_TYPE_ARP, ETH_TYPE_IPV4,
-                      ETH_TYPE_LLDP, IP_PROTO_TCP, IP_PROTO_UDP, Frame, build_arp, parse_frame)
-from .planner import (first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke,
-                      reverse_hops)
+from .flows import (
+    COOKIE_MAGIC,
+    HOST_MASK,
+    OURS_MASK,
+    PRIORITY_MISS,
+    PRIORITY_PUNT,
+    PRIORITY_QUARANTINE,
+    Barrier,
+    FlowAdd,
+    FlowDelete,
+    Kind,
+    PacketOut,
+    kind_cookie,
+    make_cookie,
+    match_of,
+    parse_cookie,
+)
+from .packets import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    BROADCAST_MAC,
+    ETH_TYPE_ARP,
+    ETH_TYPE_IPV4,
+    ETH_TYPE_LLDP,
+    IP_PROTO_TCP,
+    IP_PROTO_UDP,
+    Frame,
+    build_arp,
+    parse_frame,
+)
+from .planner import first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke, reverse_hops
 from .policy import Policy
 from .topology import Topology
 
@@ -29,7 +53,7 @@ LOG = logging.getLogger("segctl.controller")
 # Source MAC of the controller's own ARP probes (locally administered), so that a probe that
 # leaks onto a not-yet-discovered fabric port is recognised and never mistaken for a host.
 PROBE_MAC = "0e:5e:c0:00:00:01"
-PENDING_HOLD = 3.0        # seconds a first packet waits for its destination to be located
+PENDING_HOLD = 3.0  # seconds a first packet waits for its destination to be located
 PENDING_PER_HOST = 16
 PROBE_INTERVAL = 1.0
 
@@ -47,8 +71,7 @@ class QuarantineEntry:
     by: str = ""
 
     def to_json(self) -> dict:
-        return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since,
-                "by": self.by}
+        return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since, "by": self.by}
 
 
 @dataclass
@@ -97,8 +120,9 @@ class Controller:
         base = make_cookie(Kind.BASE)
         messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
         for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4):
-            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type),
-                                    (("controller",),), base))
+            messages.append(
+                FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base)
+            )
         for entry in self.quarantined.values():
             messages.extend(self._quarantine_drops(dpid, entry))
         messages.append(Barrier(dpid))
@@ -136,8 +160,9 @@ class Controller:
         for dpid, port in ((a, a_port), (b, b_port)):
             for binding in self.bindings.at_port(dpid, port):
                 messages += self._unbind(binding.host.mac, now, "port turned out to be a switch link")
-        self.events.record("link-up", now, link=f"{a}/{a_port}-{b}/{b_port}",
-                           links=len(self.topology.links()))
+        self.events.record(
+            "link-up", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links())
+        )
         return messages
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
@@ -147,8 +172,9 @@ class Controller:
         for connection in self.connections:
             if connection.uses_link(a, a_port, b, b_port):
                 messages += self._revoke(connection, now, "link down")
-        self.events.record("link-down", now, link=f"{a}/{a_port}-{b}/{b_port}",
-                           links=len(self.topology.links()))
+        self.events.record(
+            "link-down", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links())
+        )
         return messages
 
     # -- packets -----------------------------------------------------------------------------
@@ -185,37 +211,53 @@ class Controller:
             return None
         if ip.proto in (IP_PROTO_TCP, IP_PROTO_UDP, 1) and ip.dst_port is None:
             return None  # truncated header or a later fragment: nothing exact to match on
-        return FlowKey(frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto,
-                       ip.src_port, ip.dst_port)
+        return FlowKey(frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto, ip.src_port, ip.dst_port)
 
-    def _authenticate(self, dpid: int, in_port: int, mac: str, ip: str | None, now: float,
-                      what: str) -> tuple[Host | None, list]:
+    def _authenticate(
+        self, dpid: int, in_port: int, mac: str, ip: str | None, now: float, what: str
+    ) -> tuple[Host | None, list]:
         admission = self.bindings.admit(self.directory, mac, dpid, in_port, ip, now)
         if not admission.ok:
             if admission.problem == "unknown":
-                self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": in_port,
-                                       "last_seen": now}
+                self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": in_port, "last_seen": now}
                 if len(self.strangers) > 1000:
                     self.strangers.pop(next(iter(self.strangers)))
-            self.events.record("deny", now, src_mac=mac, src_ip=ip, dpid=dpid, port=in_port,
-                               reason=admission.reason, problem=admission.problem, packet=what)
+            self.events.record(
+                "deny",
+                now,
+                src_mac=mac,
+                src_ip=ip,
+                dpid=dpid,
+                port=in_port,
+                reason=admission.reason,
+                problem=admission.problem,
+                packet=what,
+            )
             guard_ip = ip if admission.problem == "ip" else None
             if admission.problem == "ip" and what == "arp":
                 return None, []  # the host is genuine; just drop the lying ARP
             return None, [plan_guard(dpid, in_port, mac, guard_ip)]
         messages: list = []
         if admission.new:
-            self.events.record("authenticate", now, host=admission.host.name, mac=mac,
-                               dpid=dpid, port=in_port)
+            self.events.record(
+                "authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port
+            )
             messages += self._replay_pending(mac, now)
         return admission.host, messages
 
     def _arp(self, dpid: int, in_port: int, frame: Frame, now: float) -> list:
         arp = frame.arp
         if arp.sender_mac != frame.eth_src:
-            self.events.record("deny", now, src_mac=frame.eth_src, dpid=dpid, port=in_port,
-                               packet="arp", problem="ip",
-                               reason=f"ARP sender MAC {arp.sender_mac} differs from frame source")
+            self.events.record(
+                "deny",
+                now,
+                src_mac=frame.eth_src,
+                dpid=dpid,
+                port=in_port,
+                packet="arp",
+                problem="ip",
+                reason=f"ARP sender MAC {arp.sender_mac} differs from frame source",
+            )
             return []
         src, messages = self._authenticate(dpid, in_port, frame.eth_src, arp.sender_ip, now, "arp")
         if src is None or self.is_quarantined(src):
@@ -227,8 +269,15 @@ class Controller:
             return messages
         if self.policy.mode != "monitor" and not self.index.may_talk(src.labels, target.labels):
             return messages
-        reply = build_arp(ARP_REPLY, eth_src=target.mac, eth_dst=src.mac, sender_mac=target.mac,
-                          sender_ip=arp.target_ip, target_mac=src.mac, target_ip=arp.sender_ip)
+        reply = build_arp(
+            ARP_REPLY,
+            eth_src=target.mac,
+            eth_dst=src.mac,
+            sender_mac=target.mac,
+            sender_ip=arp.target_ip,
+            target_mac=src.mac,
+            target_ip=arp.sender_ip,
+        )
         messages.append(PacketOut(dpid, in_port, reply))
         if self.bindings.location(target.mac) is None:
             messages += self._probe(target, arp.target_ip, src.mac, arp.sender_ip, now)
@@ -248,24 +297,32 @@ class Controller:
         dst = self.directory.lookup_mac(frame.eth_dst)
         event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
         if dst is None or frame.eth_dst == BROADCAST_MAC:
-            return messages + self._deny(dpid, in_port, key, now, event,
-                                         f"destination MAC {frame.eth_dst} is not a directory host")
+            return messages + self._deny(
+                dpid, in_port, key, now, event, f"destination MAC {frame.eth_dst} is not a directory host"
+            )
         event["dst"] = dst.name
         if self.is_quarantined(dst):
             return messages + self._deny(dpid, in_port, key, now, event, f"{dst.name} is quarantined")
         bound_ip = dst.ip or (self.bindings.by_mac[dst.mac].ip if dst.mac in self.bindings.by_mac else None)
         if bound_ip is not None and bound_ip != ip.dst:
-            return messages + self._deny(dpid, in_port, key, now, event,
-                                         f"{ip.dst} is not the address of {dst.name}")
+            return messages + self._deny(
+                dpid, in_port, key, now, event, f"{ip.dst} is not the address of {dst.name}"
+            )
         rule = self.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
         monitor_only = False
         if rule is None:
             if self.policy.mode != "monitor":
-                return messages + self._deny(dpid, in_port, key, now, event,
-                                             "no rule allows it (default deny)")
+                return messages + self._deny(
+                    dpid, in_port, key, now, event, "no rule allows it (default deny)"
+                )
             monitor_only = True
-            self.events.record("deny", now, verdict="monitor", reason="would be denied in enforce "
-                               "mode (monitor mode forwards it)", **event)
+            self.events.record(
+                "deny",
+                now,
+                verdict="monitor",
+                reason="would be denied in enforce mode (monitor mode forwards it)",
+                **event,
+            )
         location = self.bindings.location(dst.mac)
         if location is None:
             return messages + self._hold(dst, dpid, in_port, data, src, ip.src, ip.dst, now)
@@ -273,9 +330,17 @@ class Controller:
         if path is None:
             self.events.record("deny", now, reason=f"no path to {dst.name}", **event)
             return messages
-        connection = Connection(id=self.connections.new_id(), key=key, src=src, dst=dst,
-                                rule=rule.name if rule else None, path=path, created=now,
-                                monitor_only=monitor_only, reply_key=key.reverse())
+        connection = Connection(
+            id=self.connections.new_id(),
+            key=key,
+            src=src,
+            dst=dst,
+            rule=rule.name if rule else None,
+            path=path,
+            created=now,
+            monitor_only=monitor_only,
+            reply_key=key.reverse(),
+        )
         connection.cookie = make_cookie(Kind.CONNECTION, self.host_id(src.name), connection.id)
         self.connections.add(connection)
         if rule is not None:
@@ -284,14 +349,14 @@ class Controller:
         messages.append(first_packet_out(connection, data))
         return messages
 
-    def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict,
-              reason: str) -> list:
+    def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list:
         self.events.record("deny", now, reason=reason, **event)
         return [plan_deny(dpid, in_port, key)]
 
     # -- waiting for a destination to show itself ---------------------------------------------
-    def _hold(self, dst: Host, dpid: int, in_port: int, data: bytes, src: Host, src_ip: str,
-              dst_ip: str, now: float) -> list:
+    def _hold(
+        self, dst: Host, dpid: int, in_port: int, data: bytes, src: Host, src_ip: str, dst_ip: str, now: float
+    ) -> list:
         queue = [p for p in self._pending.get(dst.mac, []) if p.expires > now]
         if len(queue) < PENDING_PER_HOST:
             queue.append(_Pending(dpid, in_port, data, now + PENDING_HOLD))
@@ -305,19 +370,27 @@ class Controller:
                 messages += self.packet_in(pending.dpid, pending.in_port, pending.data, now)
         return messages
 
-    def _probe(self, target: Host, target_ip: str, asker_mac: str, asker_ip: str,
-               now: float) -> list:
+    def _probe(self, target: Host, target_ip: str, asker_mac: str, asker_ip: str, now: float) -> list:
         """ARP for an unlocated host on the edge ports it may be behind, on behalf of the asker,
         so that its answer (to the controller) binds it."""
         if now - self._last_probe.get(target.mac, -PROBE_INTERVAL) < PROBE_INTERVAL:
             return []
         self._last_probe[target.mac] = now
-        request = build_arp(ARP_REQUEST, eth_src=PROBE_MAC, eth_dst=BROADCAST_MAC,
-                            sender_mac=asker_mac, sender_ip=asker_ip,
-                            target_mac="00:00:00:00:00:00", target_ip=target_ip)
+        request = build_arp(
+            ARP_REQUEST,
+            eth_src=PROBE_MAC,
+            eth_dst=BROADCAST_MAC,
+            sender_mac=asker_mac,
+            sender_ip=asker_ip,
+            target_mac="00:00:00:00:00:00",
+            target_ip=target_ip,
+        )
         occupied = {(b.dpid, b.port) for b in self.bindings.by_mac.values()}
-        ports = [(dpid, port) for dpid, port in self.topology.edge_ports()
-                 if target.may_attach_at(dpid, port) and (dpid, port) not in occupied]
+        ports = [
+            (dpid, port)
+            for dpid, port in self.topology.edge_ports()
+            if target.may_attach_at(dpid, port) and (dpid, port) not in occupied
+        ]
         return [PacketOut(dpid, port, request) for dpid, port in ports]
 
     # -- flow expiry and revocation ----------------------------------------------------------
@@ -329,14 +402,22 @@ class Controller:
         if connection is None or connection.cookie != cookie or connection.path[0].dpid != dpid:
             return []
         self.connections.remove(connection.id)
-        self.events.record("expire", now, src=connection.src.name, dst=connection.dst.name,
-                           **connection.key.describe())
+        self.events.record(
+            "expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe()
+        )
         return plan_revoke(connection)
 
     def _revoke(self, connection: Connection, now: float, reason: str, skip: int | None = None) -> list:
         self.connections.remove(connection.id)
-        self.events.record("revoke", now, src=connection.src.name, dst=connection.dst.name,
-                           rule=connection.rule, reason=reason, **connection.key.describe())
+        self.events.record(
+            "revoke",
+            now,
+            src=connection.src.name,
+            dst=connection.dst.name,
+            rule=connection.rule,
+            reason=reason,
+            **connection.key.describe(),
+        )
         return [m for m in plan_revoke(connection) if m.dpid != skip]
 
     def _unbind(self, mac: str, now: float, reason: str) -> list:
@@ -352,8 +433,10 @@ class Controller:
     # -- quarantine --------------------------------------------------------------------------
     def _quarantine_drops(self, dpid: int, entry: QuarantineEntry) -> list:
         cookie = make_cookie(Kind.QUARANTINE, self.host_id(entry.name))
-        return [FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
-                FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie)]
+        return [
+            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
+            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
+        ]
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:
         """Cut a host off on every switch: drops first, then its entries removed, then barriers."""
@@ -396,18 +479,28 @@ class Controller:
         messages: list = []
         for binding in list(self.bindings.by_mac.values()):
             host = directory.lookup_mac(binding.host.mac)
-            if (host is None or not host.may_attach_at(binding.dpid, binding.port)
-                    or (host.ip and binding.ip and host.ip != binding.ip)):
+            if (
+                host is None
+                or not host.may_attach_at(binding.dpid, binding.port)
+                or (host.ip and binding.ip and host.ip != binding.ip)
+            ):
                 messages += self._unbind(binding.host.mac, now, "directory changed")
             else:
                 binding.host = host
         for connection in self.connections:
             src = directory.lookup_mac(connection.key.src_mac)
             dst = directory.lookup_mac(connection.key.dst_mac)
-            still = (src is not None and dst is not None and (
-                policy.mode == "monitor" or self.index.first_rule(
-                    src.labels, dst.labels, connection.key.proto_name,
-                    connection.key.service_port) is not None))
+            still = (
+                src is not None
+                and dst is not None
+                and (
+                    policy.mode == "monitor"
+                    or self.index.first_rule(
+                        src.labels, dst.labels, connection.key.proto_name, connection.key.service_port
+                    )
+                    is not None
+                )
+            )
             if still and src.mac in self.bindings.by_mac and dst.mac in self.bindings.by_mac:
                 connection.src, connection.dst = src, dst
                 continue

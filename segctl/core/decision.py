@@ -10,8 +10,8 @@ matching rule in file order.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .policy import Policy, Rule
 
@@ -66,9 +66,13 @@ class DecisionIndex:
         every_port = ((0, 65535),)
         self._ports = {}
         for proto in ("tcp", "udp"):
-            self._ports[proto] = _PortTable([
-                (1 << r.index, r.ports if r.ports is not None else every_port)
-                for r in policy.rules if r.proto in (proto, "any")])
+            self._ports[proto] = _PortTable(
+                [
+                    (1 << r.index, r.ports if r.ports is not None else every_port)
+                    for r in policy.rules
+                    if r.proto in (proto, "any")
+                ]
+            )
         self._no_port_bits = {
             "icmp": sum(1 << r.index for r in policy.rules if r.proto in ("icmp", "any")),
             "other": sum(1 << r.index for r in policy.rules if r.proto == "any"),
@@ -98,12 +102,14 @@ class DecisionIndex:
             return table.lookup(port) if port is not None else 0
         return self._no_port_bits.get(proto, self._no_port_bits["other"])
 
-    def first_rule(self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str],
-                   proto: str, port: int | None) -> Rule | None:
+    def first_rule(
+        self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str], proto: str, port: int | None
+    ) -> Rule | None:
         """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
         icmp or other; `port` is the destination port for tcp/udp."""
-        matching = (self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1]
-                    & self.service_bits(proto, port))
+        matching = (
+            self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1] & self.service_bits(proto, port)
+        )
         if not matching:
             return None
         return self.rules[(matching & -matching).bit_length() - 1]
@@ -131,8 +137,12 @@ class DecisionIndex:
         service = proto if port is None else f"{proto}/{port}"
         near = self.peers(src_labels, dst_labels)
         if not near:
-            return Verdict(False, None, "default deny: no rule lets the source's group reach the "
-                           "destination's group")
+            return Verdict(
+                False, None, "default deny: no rule lets the source's group reach the destination's group"
+            )
         listed = "; ".join(rule.describe() for rule in near)
-        return Verdict(False, None, f"default deny: no rule allows {service}; rules between these "
-                       f"hosts allow only: {listed}")
+        return Verdict(
+            False,
+            None,
+            f"default deny: no rule allows {service}; rules between these hosts allow only: {listed}",
+        )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import Problems
 from .yamlsrc import LDict, load_yaml_file
@@ -94,8 +95,10 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
     ok = True
     for key in entry:
         if key not in _HOST_KEYS:
-            problems.add(entry.line_of(key), f"host {name}: unknown key {key!r} "
-                         f"(allowed: {', '.join(sorted(_HOST_KEYS))})")
+            problems.add(
+                entry.line_of(key),
+                f"host {name}: unknown key {key!r} (allowed: {', '.join(sorted(_HOST_KEYS))})",
+            )
             ok = False
     mac = None
     if "mac" not in entry:
@@ -104,8 +107,11 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
     else:
         mac = normalize_mac(entry["mac"]) if isinstance(entry["mac"], str) else None
         if mac is None:
-            problems.add(entry.line_of("mac"), f"host {name}: {entry['mac']!r} is not a MAC address"
-                         " (write it quoted, like \"02:00:00:00:01:01\")")
+            problems.add(
+                entry.line_of("mac"),
+                f"host {name}: {entry['mac']!r} is not a MAC address"
+                ' (write it quoted, like "02:00:00:00:01:01")',
+            )
             ok = False
         elif int(mac[:2], 16) & 1:
             problems.add(entry.line_of("mac"), f"host {name}: {mac} is a multicast MAC address")
@@ -135,8 +141,9 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
     if entry.get("switch") is not None:
         switch = _parse_dpid(entry["switch"])
         if switch is None:
-            problems.add(entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} "
-                         "is not a datapath id")
+            problems.add(
+                entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} is not a datapath id"
+            )
             ok = False
     port = None
     if entry.get("port") is not None:

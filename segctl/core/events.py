@@ -6,7 +6,8 @@ import collections
 import json
 import logging
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 LOG = logging.getLogger("segctl.events")
 
@@ -14,14 +15,13 @@ LOG = logging.getLogger("segctl.events")
 class EventLog:
     """Records one JSON object per decision or action: allow, deny, quarantine, release, reload…"""
 
-    def __init__(self, path: str | None = None, keep: int = 10000,
-                 clock: Callable[[], float] | None = None):
+    def __init__(self, path: str | None = None, keep: int = 10000, clock: Callable[[], float] | None = None):
         import time
 
         self._clock = clock or time.time
         self._ring: collections.deque = collections.deque(maxlen=keep)
         self._lock = threading.Lock()
-        self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None
+        self._file = open(path, "a", encoding="utf-8", buffering=1) if path else None  # noqa: SIM115 - lives as long as the log
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}

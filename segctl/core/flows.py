@@ -37,8 +37,12 @@ class Kind(IntEnum):
 
 def make_cookie(kind: Kind, host_id: int = 0, connection_id: int = 0) -> int:
     """magic (8 bits) | kind (4) | host id (20) | connection id (32)."""
-    return ((COOKIE_MAGIC << _MAGIC_SHIFT) | (int(kind) << _KIND_SHIFT)
-            | ((host_id % HOST_ID_LIMIT) << _HOST_SHIFT) | (connection_id % CONNECTION_ID_LIMIT))
+    return (
+        (COOKIE_MAGIC << _MAGIC_SHIFT)
+        | (int(kind) << _KIND_SHIFT)
+        | ((host_id % HOST_ID_LIMIT) << _HOST_SHIFT)
+        | (connection_id % CONNECTION_ID_LIMIT)
+    )
 
 
 def parse_cookie(cookie: int) -> tuple[Kind, int, int] | None:

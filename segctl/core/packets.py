@@ -44,8 +44,8 @@ class IPv4:
     src: str
     dst: str
     proto: int
-    src_port: int | None = None   # tcp/udp source port, or ICMP type
-    dst_port: int | None = None   # tcp/udp destination port, or ICMP code
+    src_port: int | None = None  # tcp/udp source port, or ICMP type
+    dst_port: int | None = None  # tcp/udp destination port, or ICMP code
     fragment: bool = False
 
 
@@ -88,11 +88,13 @@ def _parse_arp(data: bytes, offset: int) -> Arp | None:
     if htype != 1 or ptype != ETH_TYPE_IPV4 or hlen != 6 or plen != 4:
         return None
     body = offset + 8
-    return Arp(op=op,
-               sender_mac=mac_text(data[body:body + 6]),
-               sender_ip=socket.inet_ntoa(data[body + 6:body + 10]),
-               target_mac=mac_text(data[body + 10:body + 16]),
-               target_ip=socket.inet_ntoa(data[body + 16:body + 20]))
+    return Arp(
+        op=op,
+        sender_mac=mac_text(data[body : body + 6]),
+        sender_ip=socket.inet_ntoa(data[body + 6 : body + 10]),
+        target_mac=mac_text(data[body + 10 : body + 16]),
+        target_ip=socket.inet_ntoa(data[body + 16 : body + 20]),
+    )
 
 
 def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
@@ -106,27 +108,35 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
         return None
     (flags_fragment,) = struct.unpack_from("!H", data, offset + 6)
     proto = data[offset + 9]
-    packet = IPv4(src=socket.inet_ntoa(data[offset + 12:offset + 16]),
-                  dst=socket.inet_ntoa(data[offset + 16:offset + 20]),
-                  proto=proto,
-                  fragment=bool(flags_fragment & 0x1FFF) or bool(flags_fragment & 0x2000))
+    packet = IPv4(
+        src=socket.inet_ntoa(data[offset + 12 : offset + 16]),
+        dst=socket.inet_ntoa(data[offset + 16 : offset + 20]),
+        proto=proto,
+        fragment=bool(flags_fragment & 0x1FFF) or bool(flags_fragment & 0x2000),
+    )
     l4 = offset + header_len
     if flags_fragment & 0x1FFF:
         return packet  # a non-first fragment carries no transport header
     if proto in (IP_PROTO_TCP, IP_PROTO_UDP):
         if len(data) >= l4 + 4:
             packet.src_port, packet.dst_port = struct.unpack_from("!HH", data, l4)
-    elif proto == IP_PROTO_ICMP:
-        if len(data) >= l4 + 2:
-            packet.src_port, packet.dst_port = data[l4], data[l4 + 1]
+    elif proto == IP_PROTO_ICMP and len(data) >= l4 + 2:
+        packet.src_port, packet.dst_port = data[l4], data[l4 + 1]
     return packet
 
 
-def build_arp(op: int, eth_src: str, eth_dst: str, sender_mac: str, sender_ip: str,
-              target_mac: str, target_ip: str) -> bytes:
+def build_arp(
+    op: int, eth_src: str, eth_dst: str, sender_mac: str, sender_ip: str, target_mac: str, target_ip: str
+) -> bytes:
     """An Ethernet II frame carrying one ARP message, padded to the 60-byte minimum."""
-    frame = (mac_bytes(eth_dst) + mac_bytes(eth_src) + struct.pack("!H", ETH_TYPE_ARP)
-             + struct.pack("!HHBBH", 1, ETH_TYPE_IPV4, 6, 4, op)
-             + mac_bytes(sender_mac) + socket.inet_aton(sender_ip)
-             + mac_bytes(target_mac) + socket.inet_aton(target_ip))
+    frame = (
+        mac_bytes(eth_dst)
+        + mac_bytes(eth_src)
+        + struct.pack("!H", ETH_TYPE_ARP)
+        + struct.pack("!HHBBH", 1, ETH_TYPE_IPV4, 6, 4, op)
+        + mac_bytes(sender_mac)
+        + socket.inet_aton(sender_ip)
+        + mac_bytes(target_mac)
+        + socket.inet_aton(target_ip)
+    )
     return frame + b"\x00" * (60 - len(frame))

@@ -4,23 +4,39 @@ entries undo it. Pure functions returning plain descriptions."""
 from __future__ import annotations
 
 from .connections import Connection, FlowKey
-from .flows import (EXACT_MASK, PRIORITY_CONNECTION, PRIORITY_GUARD, Barrier, FlowAdd,
-                    FlowDelete, Kind, PacketOut, make_cookie, match_of)
+from .flows import (
+    EXACT_MASK,
+    PRIORITY_CONNECTION,
+    PRIORITY_GUARD,
+    Barrier,
+    FlowAdd,
+    FlowDelete,
+    Kind,
+    PacketOut,
+    make_cookie,
+    match_of,
+)
 from .topology import Hop
 
 IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}
-DENY_HOLD = 5     # seconds a denied flow is dropped at the ingress before it is asked again
-GUARD_HOLD = 10   # seconds an unauthenticated sender is dropped at its port
+DENY_HOLD = 5  # seconds a denied flow is dropped at the ingress before it is asked again
+GUARD_HOLD = 10  # seconds an unauthenticated sender is dropped at its port
 
 
-def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int,
-               notify: bool) -> list[FlowAdd]:
+def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
     fields = key.match_fields()
-    entries = [FlowAdd(dpid=hop.dpid, priority=PRIORITY_CONNECTION,
-                       match=match_of(in_port=hop.in_port, **fields),
-                       actions=(("output", hop.out_port),), cookie=cookie,
-                       idle_timeout=idle, notify_removed=notify and position == 0)
-               for position, hop in enumerate(hops)]
+    entries = [
+        FlowAdd(
+            dpid=hop.dpid,
+            priority=PRIORITY_CONNECTION,
+            match=match_of(in_port=hop.in_port, **fields),
+            actions=(("output", hop.out_port),),
+            cookie=cookie,
+            idle_timeout=idle,
+            notify_removed=notify and position == 0,
+        )
+        for position, hop in enumerate(hops)
+    ]
     # Install from the far end back so the first packet never outruns its entries.
     return entries[::-1]
 
@@ -35,8 +51,9 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
     entries = _direction(connection.key, connection.path, connection.cookie, idle, True)
     if connection.reply_key is not None:
-        entries += _direction(connection.reply_key, reverse_hops(connection.path),
-                              connection.cookie, idle, False)
+        entries += _direction(
+            connection.reply_key, reverse_hops(connection.path), connection.cookie, idle, False
+        )
     return entries
 
 
@@ -54,9 +71,14 @@ def plan_revoke(connection: Connection) -> list:
 
 def plan_deny(dpid: int, in_port: int, key: FlowKey) -> FlowAdd:
     """A short exact drop at the ingress, so a denied sender cannot flood the controller."""
-    return FlowAdd(dpid=dpid, priority=PRIORITY_GUARD,
-                   match=match_of(in_port=in_port, **key.match_fields()), actions=(),
-                   cookie=make_cookie(Kind.DENY), hard_timeout=DENY_HOLD)
+    return FlowAdd(
+        dpid=dpid,
+        priority=PRIORITY_GUARD,
+        match=match_of(in_port=in_port, **key.match_fields()),
+        actions=(),
+        cookie=make_cookie(Kind.DENY),
+        hard_timeout=DENY_HOLD,
+    )
 
 
 def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> FlowAdd:
@@ -65,8 +87,14 @@ def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> Flow
     fields = {"in_port": in_port, "eth_src": mac}
     if ip is not None:
         fields.update(eth_type=0x0800, ipv4_src=ip)
-    return FlowAdd(dpid=dpid, priority=PRIORITY_GUARD, match=match_of(**fields), actions=(),
-                   cookie=make_cookie(Kind.GUARD), hard_timeout=GUARD_HOLD)
+    return FlowAdd(
+        dpid=dpid,
+        priority=PRIORITY_GUARD,
+        match=match_of(**fields),
+        actions=(),
+        cookie=make_cookie(Kind.GUARD),
+        hard_timeout=GUARD_HOLD,
+    )
 
 
 def connection_cookie(host_id: int, connection_id: int) -> int:

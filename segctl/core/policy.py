@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError, ConfigProblem, Problems
 from .yamlsrc import LDict, LList, load_yaml_file
@@ -58,18 +59,19 @@ class Rule:
             return True
         return port is not None and any(low <= port <= high for low, high in self.ports)
 
-    def matches(self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str],
-                proto: str, port: int | None) -> bool:
+    def matches(
+        self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str], proto: str, port: int | None
+    ) -> bool:
         """Rule-by-rule evaluation: the reference the compiled index is tested against."""
-        return (self.src.matches(src_labels) and self.dst.matches(dst_labels)
-                and self.allows_port(proto, port))
+        return self.src.matches(src_labels) and self.dst.matches(dst_labels) and self.allows_port(proto, port)
 
     def describe(self) -> str:
         ports = ""
         if self.ports is not None:
-            ports = " ports " + ",".join(
-                str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
-        return f"{self.name}: {self.src_text} -> {self.dst_text} {self.proto}{ports} ({self.file}:{self.line})"
+            ports = " ports " + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
+        return (
+            f"{self.name}: {self.src_text} -> {self.dst_text} {self.proto}{ports} ({self.file}:{self.line})"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple 
             match = _RANGE_RE.match(item)
             low, high = int(match.group(1)), int(match.group(2))
         else:
-            problems.add(item_line, f"rule {rule}: port {item!r} is not a number or a range like \"8000-8080\"")
+            problems.add(item_line, f'rule {rule}: port {item!r} is not a number or a range like "8000-8080"')
             continue
         if not (1 <= low <= 65535 and 1 <= high <= 65535):
             problems.add(item_line, f"rule {rule}: port {item!r} is out of range 1-65535")
@@ -149,13 +151,18 @@ class _PolicyBuilder:
             return
         for key in data:
             if key not in _TOP_KEYS:
-                problems.add(data.line_of(key), f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+                problems.add(
+                    data.line_of(key), f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})"
+                )
         if "mode" in data:
             mode = data["mode"]
             if mode not in MODES:
                 problems.add(data.line_of("mode"), f"mode {mode!r} is not one of {', '.join(MODES)}")
             elif self.mode is not None and self.mode != mode:
-                problems.add(data.line_of("mode"), f"mode {mode} contradicts mode {self.mode} set at {self.mode_origin}")
+                problems.add(
+                    data.line_of("mode"),
+                    f"mode {mode} contradicts mode {self.mode} set at {self.mode_origin}",
+                )
             else:
                 self.mode, self.mode_origin = mode, f"{file}:{data.line_of('mode')}"
         groups = data.get("groups") or LDict()
@@ -213,11 +220,15 @@ class _PolicyBuilder:
             label = name if isinstance(name, str) else f"at line {line}"
             for key in raw:
                 if key not in _RULE_KEYS:
-                    problems.add(raw.line_of(key), f"rule {label}: unknown key {key!r} "
-                                 f"(allowed: {', '.join(sorted(_RULE_KEYS))})")
+                    problems.add(
+                        raw.line_of(key),
+                        f"rule {label}: unknown key {key!r} (allowed: {', '.join(sorted(_RULE_KEYS))})",
+                    )
             if not isinstance(name, str) or not _NAME_RE.match(name):
-                problems.add(raw.line_of("name"), f"rule {label}: 'name' is required "
-                             "(letters, digits, '.', '_', ':' or '-')")
+                problems.add(
+                    raw.line_of("name"),
+                    f"rule {label}: 'name' is required (letters, digits, '.', '_', ':' or '-')",
+                )
             elif name in names:
                 problems.add(raw.line_of("name"), f"duplicate rule name {name!r} (first at {names[name]})")
             else:
@@ -225,39 +236,64 @@ class _PolicyBuilder:
             for key in ("from", "to"):
                 if key not in raw:
                     problems.add(line, f"rule {label}: {key!r} is required")
-            src, src_text = self._selector(raw.get("from"), raw.line_of("from"), f"rule {label} from", problems) \
-                if "from" in raw else (None, "")
-            dst, dst_text = self._selector(raw.get("to"), raw.line_of("to"), f"rule {label} to", problems) \
-                if "to" in raw else (None, "")
+            src, src_text = (
+                self._selector(raw.get("from"), raw.line_of("from"), f"rule {label} from", problems)
+                if "from" in raw
+                else (None, "")
+            )
+            dst, dst_text = (
+                self._selector(raw.get("to"), raw.line_of("to"), f"rule {label} to", problems)
+                if "to" in raw
+                else (None, "")
+            )
             proto = raw.get("proto", "any")
             if proto not in PROTOCOLS:
-                problems.add(raw.line_of("proto"), f"rule {label}: proto {proto!r} is not one of "
-                             f"{', '.join(PROTOCOLS)}")
+                problems.add(
+                    raw.line_of("proto"),
+                    f"rule {label}: proto {proto!r} is not one of {', '.join(PROTOCOLS)}",
+                )
             ports = None
             if "ports" in raw and raw["ports"] is not None:
                 if proto in ("icmp", "any"):
-                    problems.add(raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, "
-                                 f"not {proto}")
+                    problems.add(
+                        raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}"
+                    )
                 else:
                     ports = _parse_ports(raw["ports"], raw.line_of("ports"), label, problems)
                     if ports is None:
                         continue
             if len(problems.items) != before or src is None or dst is None:
                 continue
-            rules.append(Rule(name=name, index=len(rules), src=src, dst=dst, src_text=src_text,
-                              dst_text=dst_text, proto=proto, ports=ports, file=file, line=line))
+            rules.append(
+                Rule(
+                    name=name,
+                    index=len(rules),
+                    src=src,
+                    dst=dst,
+                    src_text=src_text,
+                    dst_text=dst_text,
+                    proto=proto,
+                    ports=ports,
+                    file=file,
+                    line=line,
+                )
+            )
         problems = [problem for file in self.file_problems for problem in file.items]
         if problems:
             raise ConfigError(problems)
-        return Policy(mode=self.mode or "enforce", groups=dict(self.groups), rules=tuple(rules),
-                      sources=tuple(sources))
+        return Policy(
+            mode=self.mode or "enforce", groups=dict(self.groups), rules=tuple(rules), sources=tuple(sources)
+        )
 
 
 def policy_files(path: str) -> list[str]:
     """The YAML files a policy PATH names: the file itself, or a folder's *.yaml/*.yml, sorted."""
     if os.path.isdir(path):
-        files = sorted(os.path.join(path, name) for name in os.listdir(path)
-                       if name.endswith((".yaml", ".yml")) and not name.startswith("."))
+        files = sorted(
+            os.path.join(path, name)
+            for name in os.listdir(path)
+            if name.endswith((".yaml", ".yml")) and not name.startswith(".")
+        )
         if not files:
             raise ConfigError([ConfigProblem(path, 1, "folder holds no .yaml or .yml policy file")])
         return files

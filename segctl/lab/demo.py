@@ -21,8 +21,7 @@ def service_for(index: DecisionIndex, directory, src: str, dst: str) -> tuple[st
     a, b = directory.by_name.get(src), directory.by_name.get(dst)
     if a is None or b is None:
         return "icmp", None, False
-    for rules, allowed in ((index.peers(a.labels, b.labels), True),
-                           (index.peers(b.labels, a.labels), False)):
+    for rules, allowed in ((index.peers(a.labels, b.labels), True), (index.peers(b.labels, a.labels), False)):
         for rule in rules:
             if rule.proto in ("any", "icmp"):
                 return "icmp", None, allowed
@@ -47,9 +46,16 @@ def matrix(lab: Lab) -> tuple[list, int]:
     for (src, dst, proto, port, expected), seen in zip(plan, observed):
         ok = expected == seen
         wrong += not ok
-        rows.append((src, dst, proto if port is None else f"{proto}/{port}",
-                     "allow" if expected else "deny", "allow" if seen else "deny",
-                     CHECK if ok else CROSS))
+        rows.append(
+            (
+                src,
+                dst,
+                proto if port is None else f"{proto}/{port}",
+                "allow" if expected else "deny",
+                "allow" if seen else "deny",
+                CHECK if ok else CROSS,
+            )
+        )
     return rows, wrong
 
 
@@ -75,22 +81,30 @@ def main(argv=None) -> int:
     started = time.monotonic()
     lab = Lab(args.topology, args.directory, args.policy, of_port=args.of_port)
     topo = lab.topology
-    print(f"segctl lab: topology {topo.name} ({len(topo.switches)} switches, {len(topo.links)} "
-          f"links, {len(topo.hosts)} hosts); policy {len(lab.policy.rules)} rules, mode "
-          f"{lab.policy.mode}", flush=True)
+    print(
+        f"segctl lab: topology {topo.name} ({len(topo.switches)} switches, {len(topo.links)} "
+        f"links, {len(topo.hosts)} hosts); policy {len(lab.policy.rules)} rules, mode "
+        f"{lab.policy.mode}",
+        flush=True,
+    )
     try:
         lab.start()
-        print(f"fabric ready: every switch connected, every link discovered "
-              f"({time.monotonic() - started:.1f}s)\n", flush=True)
+        print(
+            f"fabric ready: every switch connected, every link discovered "
+            f"({time.monotonic() - started:.1f}s)\n",
+            flush=True,
+        )
         rows, wrong = matrix(lab)
         print_matrix(rows)
-        print(f"\n{len(rows)} pairs: {len(rows) - wrong} as expected, {wrong} not "
-              f"{CHECK if not wrong else CROSS}\n", flush=True)
+        print(
+            f"\n{len(rows)} pairs: {len(rows) - wrong} as expected, {wrong} not "
+            f"{CHECK if not wrong else CROSS}\n",
+            flush=True,
+        )
         if args.cli:
             from mininet.cli import CLI
 
-            print("Mininet CLI: try `web1 nc -zv 10.0.0.21 8080`; events in "
-                  f"{lab.controller.events_path}")
+            print(f"Mininet CLI: try `web1 nc -zv 10.0.0.21 8080`; events in {lab.controller.events_path}")
             CLI(lab.net)
     finally:
         lab.stop()

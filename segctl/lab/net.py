@@ -23,18 +23,42 @@ DEFAULT_UDP_PORTS = (53, 514, 5000)
 def ensure_ovs() -> None:
     """Start Open vSwitch unless it already answers."""
     if subprocess.run(["ovs-vsctl", "--timeout=2", "show"], capture_output=True).returncode != 0:
-        subprocess.run(["/usr/share/openvswitch/scripts/ovs-ctl", "start", "--system-id=random"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["/usr/share/openvswitch/scripts/ovs-ctl", "start", "--system-id=random"],
+            check=True,
+            capture_output=True,
+        )
 
 
 class Controller:
     """A `segctl run` process of our own, with its state directory and log."""
 
-    def __init__(self, directory: str, policy: str, of_port: int, state_dir: str,
-                 extra_args=(), api_port: int | None = None):
-        self.args = [sys.executable, "-m", "segctl", "run", "--directory", directory, "--policy",
-                     policy, "--of-port", str(of_port), "--of-host", "127.0.0.1",
-                     "--state-dir", state_dir, *extra_args]
+    def __init__(
+        self,
+        directory: str,
+        policy: str,
+        of_port: int,
+        state_dir: str,
+        extra_args=(),
+        api_port: int | None = None,
+    ):
+        self.args = [
+            sys.executable,
+            "-m",
+            "segctl",
+            "run",
+            "--directory",
+            directory,
+            "--policy",
+            policy,
+            "--of-port",
+            str(of_port),
+            "--of-host",
+            "127.0.0.1",
+            "--state-dir",
+            state_dir,
+            *extra_args,
+        ]
         if api_port is not None:
             self.args += ["--api-port", str(api_port)]
         self.state_dir = state_dir
@@ -44,8 +68,8 @@ class Controller:
 
     def start(self, timeout: float = 30.0) -> None:
         os.makedirs(self.state_dir, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -86,9 +110,17 @@ class Controller:
 class Lab:
     """One Mininet network for one topology file, driven by one segctl controller."""
 
-    def __init__(self, topology: str, directory: str, policy: str, of_port: int = 6653,
-                 state_dir: str | None = None, controller_args=(), api_port: int | None = None,
-                 addressing: str | None = None):
+    def __init__(
+        self,
+        topology: str,
+        directory: str,
+        policy: str,
+        of_port: int = 6653,
+        state_dir: str | None = None,
+        controller_args=(),
+        api_port: int | None = None,
+        addressing: str | None = None,
+    ):
         """`addressing` is the directory the lab hosts take their MAC and IP from (the
         controller's directory unless given: tests run controllers on other directories)."""
         self.directory_path, self.policy_path = directory, policy
@@ -100,13 +132,12 @@ class Lab:
         self.of_port = of_port
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="segctl-lab-")
-        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args,
-                                     api_port)
+        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args, api_port)
         self.net = None
         self.servers: list = []
 
     # -- life cycle --------------------------------------------------------------------------
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.start()
         return self
 
@@ -140,8 +171,7 @@ class Lab:
         from mininet.node import OVSSwitch, RemoteController
 
         switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
-        net = Mininet(controller=None, switch=switch, autoSetMacs=False, build=False,
-                      waitConnected=False)
+        net = Mininet(controller=None, switch=switch, autoSetMacs=False, build=False, waitConnected=False)
         net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=self.of_port)
         for name, dpid in self.topology.switches.items():
             net.addSwitch(name, dpid=f"{dpid:016x}")
@@ -154,9 +184,11 @@ class Lab:
         net.build()
         net.start()
         for host in net.hosts:
-            for command in ("sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
-                            "sysctl -qw net.ipv6.conf.default.disable_ipv6=1",
-                            f"ethtool -K {host.defaultIntf()} tx off"):
+            for command in (
+                "sysctl -qw net.ipv6.conf.all.disable_ipv6=1",
+                "sysctl -qw net.ipv6.conf.default.disable_ipv6=1",
+                f"ethtool -K {host.defaultIntf()} tx off",
+            ):
                 host.cmd(command)
 
     def wait_for_fabric(self, timeout: float) -> None:
@@ -174,8 +206,10 @@ class Lab:
             if not self.controller.running():
                 raise RuntimeError(f"controller died:\n{self.controller.log()}")
             time.sleep(0.2)
-        raise RuntimeError(f"fabric not ready after {timeout}s: switches up {sorted(up)}, links "
-                           f"{links}/{want_links}\n{self.controller.log()[-3000:]}")
+        raise RuntimeError(
+            f"fabric not ready after {timeout}s: switches up {sorted(up)}, links "
+            f"{links}/{want_links}\n{self.controller.log()[-3000:]}"
+        )
 
     def _start_servers(self) -> None:
         tcp, udp = set(DEFAULT_TCP_PORTS), set(DEFAULT_UDP_PORTS)
@@ -184,9 +218,19 @@ class Lab:
                 ports = range(low, min(high, low + 4) + 1)
                 (tcp if rule.proto == "tcp" else udp).update(ports)
         for host in self.net.hosts:
-            self.servers.append(host.popen(
-                [sys.executable, PROBE, "serve", "--tcp", ",".join(map(str, sorted(tcp))),
-                 "--udp", ",".join(map(str, sorted(udp)))]))
+            self.servers.append(
+                host.popen(
+                    [
+                        sys.executable,
+                        PROBE,
+                        "serve",
+                        "--tcp",
+                        ",".join(map(str, sorted(tcp))),
+                        "--udp",
+                        ",".join(map(str, sorted(udp))),
+                    ]
+                )
+            )
         time.sleep(0.5)
 
     def stop(self) -> None:
@@ -215,9 +259,10 @@ class Lab:
         for position, (src, dst, proto, port) in enumerate(checks):
             ip = dst if dst[0].isdigit() else self.ip(dst)
             by_src.setdefault(src, []).append(f"{position}:{ip}:{proto}:{port or 0}")
-        processes = [self.host(src).popen([sys.executable, PROBE, "check", "--timeout",
-                                           str(timeout), *targets])
-                     for src, targets in by_src.items()]
+        processes = [
+            self.host(src).popen([sys.executable, PROBE, "check", "--timeout", str(timeout), *targets])
+            for src, targets in by_src.items()
+        ]
         results: dict[int, bool] = {}
         for process in processes:
             out, _ = process.communicate(timeout=timeout * 4 + 30)
@@ -227,6 +272,7 @@ class Lab:
                     results[int(item["id"])] = item["ok"]
         return [results.get(position, False) for position in range(len(checks))]
 
-    def reaches(self, src: str, dst: str, proto: str = "icmp", port: int | None = None,
-                timeout: float = 2.0) -> bool:
+    def reaches(
+        self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0
+    ) -> bool:
         return self.probe([(src, dst, proto, port)], timeout)[0]

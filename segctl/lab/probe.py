@@ -1,7 +1,7 @@
 """Traffic probes run inside Mininet hosts (standard library only).
 
-    probe.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed back
-    probe.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
+probe.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed back
+probe.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
 """
 
 from __future__ import annotations
@@ -84,9 +84,12 @@ def check_udp(ip: str, port: int, timeout: float) -> bool:
 
 def check_icmp(ip: str, timeout: float) -> bool:
     count = max(2, int(timeout / 0.3))
-    result = subprocess.run(["ping", "-n", "-q", "-c", str(count), "-i", "0.3", "-w",
-                             str(max(1, round(timeout))), ip],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        ["ping", "-n", "-q", "-c", str(count), "-i", "0.3", "-w", str(max(1, round(timeout))), ip],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     return result.returncode == 0
 
 

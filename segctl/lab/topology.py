@@ -22,9 +22,9 @@ class LabHost:
 @dataclass(frozen=True)
 class LabTopology:
     name: str
-    switches: dict          # switch name -> dpid
-    hosts: tuple            # LabHost, in file order
-    links: tuple            # (switch name, switch name)
+    switches: dict  # switch name -> dpid
+    hosts: tuple  # LabHost, in file order
+    links: tuple  # (switch name, switch name)
 
     def host(self, name: str) -> LabHost:
         for host in self.hosts:

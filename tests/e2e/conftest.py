@@ -32,8 +32,15 @@ def make_lab(tmp_path):
     labs = []
 
     def start(topo: str, directory: str = DIRECTORY, policy: str = POLICY, **kwargs) -> Lab:
-        lab = Lab(topology(topo), directory, policy, of_port=next(_ports),
-                  state_dir=str(tmp_path / f"state{len(labs)}"), addressing=DIRECTORY, **kwargs)
+        lab = Lab(
+            topology(topo),
+            directory,
+            policy,
+            of_port=next(_ports),
+            state_dir=str(tmp_path / f"state{len(labs)}"),
+            addressing=DIRECTORY,
+            **kwargs,
+        )
         labs.append(lab)
         lab.start()
         return lab
@@ -48,8 +55,13 @@ def module_lab(request, tmp_path_factory):
     """One lab per test module, on the topology the module names in LAB_TOPOLOGY (or per
     parameter)."""
     topo = getattr(request, "param", None) or request.module.LAB_TOPOLOGY
-    lab = Lab(topology(topo), DIRECTORY, POLICY, of_port=next(_ports),
-              state_dir=str(tmp_path_factory.mktemp(f"lab-{topo}")))
+    lab = Lab(
+        topology(topo),
+        DIRECTORY,
+        POLICY,
+        of_port=next(_ports),
+        state_dir=str(tmp_path_factory.mktemp(f"lab-{topo}")),
+    )
     lab.start()
     yield lab
     lab.stop()

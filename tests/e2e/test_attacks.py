@@ -18,10 +18,10 @@ def _flows_from(lab, mac):
 
     found = []
     for name in lab.topology.switches:
-        out = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", name],
-                             capture_output=True, text=True).stdout
-        found += [line for line in out.splitlines() if f"dl_src={mac}" in line
-                  and "priority=20000" in line]
+        out = subprocess.run(
+            ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", name], capture_output=True, text=True
+        ).stdout
+        found += [line for line in out.splitlines() if f"dl_src={mac}" in line and "priority=20000" in line]
     return found
 
 
@@ -32,25 +32,29 @@ def test_ip_spoofing_host_gets_nothing_through(make_lab):
     # web2 takes app1's address (app1 may reach the database; web2 may not).
     web2.cmd("ip addr flush dev web2-eth0 && ip addr add 10.0.0.21/24 dev web2-eth0")
     assert not lab.reaches("web2", "db1", "tcp", 5432)
-    assert not lab.reaches("web2", "mon1", "udp", 514)    # even what web2 may do, from a lie
-    assert lab.reaches("app1", "db1", "tcp", 5432)        # the victim is unaffected
+    assert not lab.reaches("web2", "mon1", "udp", 514)  # even what web2 may do, from a lie
+    assert lab.reaches("app1", "db1", "tcp", 5432)  # the victim is unaffected
     assert not _flows_from(lab, "02:00:00:00:01:02")
-    denies = [e for e in lab.controller.events() if e["kind"] == "deny"
-              and e.get("src_mac") == "02:00:00:00:01:02" and e.get("problem") == "ip"]
+    denies = [
+        e
+        for e in lab.controller.events()
+        if e["kind"] == "deny" and e.get("src_mac") == "02:00:00:00:01:02" and e.get("problem") == "ip"
+    ]
     assert denies, "the spoofing attempt was not logged"
 
 
 def test_mac_spoofing_host_gets_nothing_through(make_lab):
     lab = make_lab("linear")
-    assert lab.reaches("app1", "db1", "tcp", 5432)          # app1 is bound at s2 port 1
+    assert lab.reaches("app1", "db1", "tcp", 5432)  # app1 is bound at s2 port 1
     rogue = lab.host("rogue")
-    rogue.cmd("ip link set rogue-eth0 down && ip link set rogue-eth0 address 02:00:00:00:02:01"
-              " && ip link set rogue-eth0 up && ip addr flush dev rogue-eth0"
-              " && ip addr add 10.0.0.21/24 dev rogue-eth0 && ethtool -K rogue-eth0 tx off")
+    rogue.cmd(
+        "ip link set rogue-eth0 down && ip link set rogue-eth0 address 02:00:00:00:02:01"
+        " && ip link set rogue-eth0 up && ip addr flush dev rogue-eth0"
+        " && ip addr add 10.0.0.21/24 dev rogue-eth0 && ethtool -K rogue-eth0 tx off"
+    )
     assert not lab.reaches("rogue", "db1", "tcp", 5432)
     assert lab.reaches("app1", "db1", "tcp", 5432)
-    denies = [e for e in lab.controller.events() if e["kind"] == "deny"
-              and e.get("problem") == "location"]
+    denies = [e for e in lab.controller.events() if e["kind"] == "deny" and e.get("problem") == "location"]
     assert denies, "the MAC spoofing attempt was not logged"
 
 
@@ -58,12 +62,13 @@ def test_pinned_host_elsewhere_and_unknown_host_get_nothing(make_lab, tmp_path):
     directory = tmp_path / "pins.yaml"
     directory.write_text(DIRECTORY_WITH_PINS.format())
     policy = tmp_path / "policy.yaml"
-    policy.write_text("rules:\n  - {name: to-db, from: {role: app}, to: {role: db}, proto: tcp,"
-                      " ports: [5432]}\n")
+    policy.write_text(
+        "rules:\n  - {name: to-db, from: {role: app}, to: {role: db}, proto: tcp, ports: [5432]}\n"
+    )
     lab = make_lab("linear", directory=str(directory), policy=str(policy))
     assert lab.reaches("app1", "db1", "tcp", 5432)
-    assert not lab.reaches("hr1", "db1", "tcp", 5432)       # same role, wrong place
-    assert not lab.reaches("web2", "db1", "tcp", 5432)      # not in this directory
+    assert not lab.reaches("hr1", "db1", "tcp", 5432)  # same role, wrong place
+    assert not lab.reaches("web2", "db1", "tcp", 5432)  # not in this directory
     reasons = " ".join(e.get("reason", "") for e in lab.controller.events() if e["kind"] == "deny")
     assert "pinned to switch 3" in reasons and "not in the directory" in reasons
     assert os.path.exists(lab.controller.events_path)

@@ -1,0 +1,66 @@
+# segctl: `make lab` runs the demo, `make test` runs every test. Both set up a fresh Debian 12
+# machine first (as root): Debian packages, Open vSwitch, and the virtualenv in .venv.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+SYSTEM_PYTHON := /usr/bin/python3
+APT_PACKAGES := openvswitch-switch mininet iputils-ping iputils-arping iperf3 ethtool \
+                python3-venv python3-dev gcc slapd ldap-utils
+OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: all setup apt venv ovs lab test lint format unit e2e bench clean
+
+all: test
+
+setup: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  echo "slapd slapd/no_configuration boolean true" | debconf-set-selections; \
+	  apt-get update -q; apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg requirements.txt requirements-dev.txt | apt
+	[ -x $(PY) ] || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check 'setuptools<58' wheel
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation ryu==4.34
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	touch $@
+
+# Start Open vSwitch if it is not running; leave a marker so `make lab` can stop what it started.
+ovs: apt
+	@if ! ovs-vsctl --timeout=2 show >/dev/null 2>&1; then \
+	  $(OVS_CTL) start --system-id=random >/dev/null; touch .ovs-started-by-make; \
+	fi
+
+lab: setup ovs
+	status=0; $(PY) mininet/lab.py $(if $(LAB_CLI),--cli) $(if $(TOPOLOGY),--topology $(TOPOLOGY)) || status=$$?; \
+	if [ -f .ovs-started-by-make ]; then $(OVS_CTL) stop >/dev/null; rm -f .ovs-started-by-make; fi; \
+	exit $$status
+
+lint: venv
+	$(VENV)/bin/ruff check segctl tests mininet bench
+	$(VENV)/bin/ruff format --check segctl tests mininet bench
+
+format: venv
+	$(VENV)/bin/ruff format segctl tests mininet bench
+	$(VENV)/bin/ruff check --fix segctl tests mininet bench
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+e2e: setup ovs
+	$(PY) -m pytest -q tests/e2e
+
+test: setup ovs lint
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
