@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .policy import Policy, Rule
+from .policy import Policy, Rule, merge_ranges
 
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17}
 
@@ -33,7 +33,7 @@ class _PortTable:
     def __init__(self, ranges_by_rule: list):
         events: dict[int, int] = {}
         for bit, ranges in ranges_by_rule:
-            for low, high in ranges:
+            for low, high in merge_ranges(ranges):
                 events[low] = events.get(low, 0) ^ bit
                 events[high + 1] = events.get(high + 1, 0) ^ bit
         self.starts: list[int] = [0]

@@ -101,6 +101,17 @@ def _parse_selector_map(value: LDict, line: int, what: str, problems: Problems) 
     return Selector(frozenset(pairs))
 
 
+def merge_ranges(ranges) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping, non-adjacent inclusive ranges covering the same ports."""
+    merged: list[list[int]] = []
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return [(low, high) for low, high in merged]
+
+
 def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple | None:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -128,7 +139,7 @@ def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple 
             problems.add(item_line, f"rule {rule}: port range {item!r} runs backwards")
             continue
         ranges.append((low, high))
-    return tuple(sorted(set(ranges))) if ranges else None
+    return tuple(merge_ranges(ranges)) if ranges else None
 
 
 class _PolicyBuilder:
