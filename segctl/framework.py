@@ -22,7 +22,7 @@ try:  # noqa: E402
     from ryu.controller import ofp_event
     from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
-    from ryu.ofproto import ofproto_v1_3
+    from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
     from ryu.topology import event as topology_event
 
     FRAMEWORK = "ryu"

@@ -52,13 +52,14 @@ class Topology:
             return False
         self.link_ports[(a, a_port)] = (b, b_port)
         self.link_ports[(b, b_port)] = (a, a_port)
-        self.graph.add_node(a)
-        self.graph.add_node(b)
+        self._connect(a, a_port, b, b_port)
+        return True
+
+    def _connect(self, a: int, a_port: int, b: int, b_port: int) -> None:
         existing = self.graph.get_edge_data(a, b)
         # Parallel links: keep the lowest port pair so path choice is deterministic.
         if existing is None or existing["ports"][a] > a_port:
             self.graph.add_edge(a, b, ports={a: a_port, b: b_port})
-        return True
 
     def remove_link(self, a: int, a_port: int, b: int, b_port: int) -> bool:
         """Forget a link; False when it was not known."""
@@ -70,8 +71,7 @@ class Topology:
             self.graph.remove_edge(a, b)
             for (x, x_port), (y, y_port) in self.link_ports.items():
                 if {x, y} == {a, b}:
-                    self.add_link(x, x_port, y, y_port)
-                    break
+                    self._connect(x, x_port, y, y_port)
         return True
 
     # -- questions ---------------------------------------------------------------------------

@@ -19,7 +19,9 @@ selectors = st.one_of(
     ),
 )
 port_ranges = st.lists(
-    st.tuples(st.integers(1, 200), st.integers(0, 30)).map(lambda t: (t[0], t[0] + t[1])), min_size=1, max_size=3
+    st.tuples(st.integers(1, 200), st.integers(0, 30)).map(lambda t: (t[0], t[0] + t[1])),
+    min_size=1,
+    max_size=3,
 ).map(lambda r: tuple(sorted(set(r))))
 
 
@@ -90,5 +92,7 @@ def test_a_port_table_boundary_is_exact():
           - {name: r, from: any, to: any, proto: tcp, ports: ["100-200", 65535]}
     """)
     index = DecisionIndex(p)
-    hits = [port for port in (1, 99, 100, 150, 200, 201, 65534, 65535) if index.first_rule({}, {}, "tcp", port)]
+    hits = [
+        port for port in (1, 99, 100, 150, 200, 201, 65534, 65535) if index.first_rule({}, {}, "tcp", port)
+    ]
     assert hits == [100, 150, 200, 65535]

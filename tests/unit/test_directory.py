@@ -59,10 +59,10 @@ def test_every_problem_is_reported_with_its_line():
 
 def test_structure_errors_and_yaml_syntax_errors_name_the_line():
     with pytest.raises(ConfigError) as exc:
-        directory("hosts:\n  a: {mac: \"02:00:00:00:00:01\"\n")
+        directory('hosts:\n  a: {mac: "02:00:00:00:00:01"\n')
     assert problems(exc)[0].startswith("directory.yaml:3: YAML syntax")
     with pytest.raises(ConfigError) as exc:
-        directory("hosts:\n  a: {mac: \"02:00:00:00:00:01\"}\n  a: {mac: \"02:00:00:00:00:02\"}\n")
+        directory('hosts:\n  a: {mac: "02:00:00:00:00:01"}\n  a: {mac: "02:00:00:00:00:02"}\n')
     assert problems(exc) == ["directory.yaml:3: duplicate key 'a'"]
     with pytest.raises(ConfigError) as exc:
         directory("servers: {}\n")

@@ -14,18 +14,39 @@ def ipv4_frame(proto: int, l4: bytes, src="10.0.0.1", dst="10.0.0.2", vlan=None,
         eth += struct.pack("!HH", 0x8100, vlan)
     eth += struct.pack("!H", 0x0800)
     header = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 1, flags_frag, 64, proto, 0, socket.inet_aton(src), socket.inet_aton(dst)
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(l4),
+        1,
+        flags_frag,
+        64,
+        proto,
+        0,
+        socket.inet_aton(src),
+        socket.inet_aton(dst),
     )
     return eth + header + l4
 
 
 def test_arp_round_trip():
     frame = parse_frame(
-        build_arp(ARP_REPLY, "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:01", "10.0.0.1",
-                  "02:00:00:00:00:02", "10.0.0.2")
+        build_arp(
+            ARP_REPLY,
+            "02:00:00:00:00:01",
+            "02:00:00:00:00:02",
+            "02:00:00:00:00:01",
+            "10.0.0.1",
+            "02:00:00:00:00:02",
+            "10.0.0.2",
+        )
     )
     assert frame.eth_src == "02:00:00:00:00:01" and frame.arp.op == ARP_REPLY
-    assert (frame.arp.sender_ip, frame.arp.target_ip, frame.arp.target_mac) == ("10.0.0.1", "10.0.0.2", "02:00:00:00:00:02")
+    assert (frame.arp.sender_ip, frame.arp.target_ip, frame.arp.target_mac) == (
+        "10.0.0.1",
+        "10.0.0.2",
+        "02:00:00:00:00:02",
+    )
 
 
 def test_tcp_udp_icmp_and_vlan():

@@ -1,0 +1,277 @@
+"""The controller core driven like the Ryu shell would drive it, its messages applied to a fake
+OpenFlow fabric; tests ask where packets go."""
+
+import socket
+import struct
+
+import pytest
+
+from segctl.core.controller import PROBE_MAC, Controller, UnknownHost
+from segctl.core.flows import PRIORITY_CONNECTION, FlowAdd, Kind, PacketOut, parse_cookie
+from segctl.core.packets import ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, build_arp, mac_bytes, parse_frame
+
+from ..fakeswitch import FakeFabric
+from .helpers import directory, policy
+
+WEB, DB, APP = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
+ROGUE = "02:00:00:00:00:99"
+DIRECTORY = """
+hosts:
+  web: {mac: "02:00:00:00:00:01", ip: 10.0.0.1, labels: {role: web}}
+  db:  {mac: "02:00:00:00:00:02", ip: 10.0.0.2, labels: {role: db}}
+  app: {mac: "02:00:00:00:00:03", ip: 10.0.0.3, labels: {role: app}, switch: 2, port: 2}
+"""
+POLICY = """
+rules:
+  - {name: web-to-db, from: {role: web}, to: {role: db}, proto: tcp, ports: [5432]}
+  - {name: ping-db, from: any, to: {role: db}, proto: icmp}
+"""
+LINKS = [(1, 10, 101, 1), (1, 11, 102, 1), (2, 10, 101, 2), (2, 11, 102, 2)]
+
+
+def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6) -> bytes:
+    l4 = struct.pack("!HH", sport, dport) + b"\0" * 16
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(l4),
+        1,
+        0,
+        64,
+        proto,
+        0,
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
+    return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + l4
+
+
+def icmp_echo(src_mac, dst_mac, src_ip, dst_ip) -> bytes:
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 1, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
+    )
+    return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + bytes([8, 0]) + b"\0" * 6
+
+
+def arp_request(mac, ip, target_ip, eth_src=None):
+    return build_arp(ARP_REQUEST, eth_src or mac, BROADCAST_MAC, mac, ip, "00:00:00:00:00:00", target_ip)
+
+
+class Net:
+    """Two leaves (1, 2) and two spines (101, 102); web at 1/1, db at 2/1, app at 2/2."""
+
+    def __init__(self, policy_text=POLICY):
+        self.core = Controller(directory(DIRECTORY), policy(policy_text))
+        self.fabric = FakeFabric(LINKS)
+        self.now = 100.0
+        for dpid, ports in ((1, [1, 2, 3, 10, 11]), (2, [1, 2, 10, 11]), (101, [1, 2]), (102, [1, 2])):
+            self.fabric.apply(self.core.switch_up(dpid, ports, self.now))
+        for link in LINKS:
+            self.fabric.apply(self.core.link_up(*link, self.now))
+
+    def send(self, dpid, port, data):
+        self.now += 0.01
+        return self.fabric.apply(self.core.packet_in(dpid, port, data, self.now))
+
+    def announce(self):
+        """Every host says who it is (by ARP), as a booting host does."""
+        self.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
+        self.send(2, 1, arp_request(DB, "10.0.0.2", "10.0.0.2"))
+        self.send(2, 2, arp_request(APP, "10.0.0.3", "10.0.0.3"))
+
+    def trace(self, dpid, port, data):
+        frame = parse_frame(data)
+        ip = frame.ipv4
+        fields = {
+            "eth_src": frame.eth_src,
+            "eth_dst": frame.eth_dst,
+            "eth_type": 0x0800,
+            "ipv4_src": ip.src,
+            "ipv4_dst": ip.dst,
+            "ip_proto": ip.proto,
+        }
+        if ip.proto == 6:
+            fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port)
+        elif ip.proto == 1:
+            fields.update(icmpv4_type=ip.src_port, icmpv4_code=ip.dst_port)
+        return self.fabric.trace(dpid, port, fields)
+
+
+def events(net, kind):
+    return [e for e in net.core.events.latest(1000) if e["kind"] == kind]
+
+
+def test_base_pipeline_sends_arp_and_ipv4_to_the_controller_and_drops_the_rest():
+    net = Net()
+    table = net.fabric.tables[1]
+    assert table.lookup({"in_port": 1, "eth_type": 0x0806}).actions == (("controller",),)
+    assert table.lookup({"in_port": 1, "eth_type": 0x0800}).actions == (("controller",),)
+    assert table.lookup({"in_port": 1, "eth_type": 0x86DD}).actions == ()
+    assert all(parse_cookie(e.cookie)[0] == Kind.BASE for e in net.fabric.entries())
+
+
+def test_allowed_connection_is_installed_both_ways_along_the_path_and_nothing_more():
+    net = Net()
+    net.announce()
+    syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
+    sent = net.send(1, 1, syn)
+    assert [m for m in sent if isinstance(m, PacketOut)] == [PacketOut(1, sent[-1].port, syn, 1)]
+    assert net.trace(1, 1, syn) == ("out", 2, 1)
+    reply = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000)
+    assert net.trace(2, 1, reply) == ("out", 1, 1)
+    # a new connection from db back to web (not a reply) still goes to the controller
+    assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40001)) == ("controller", 2)
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5433)) == ("controller", 1)
+    connections = [e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION]
+    assert len(connections) == 6  # 3 switches x 2 directions
+    assert len({e.cookie for e in connections}) == 1
+    assert sum(e.notify_removed for e in connections) == 1
+    assert events(net, "allow")[-1]["rule"] == "web-to-db"
+
+
+def test_denied_flow_gets_a_short_exact_drop_at_the_ingress():
+    net = Net()
+    net.announce()
+    bad = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 22)
+    net.send(1, 1, bad)
+    assert net.trace(1, 1, bad) == ("drop", 1)
+    drops = [e for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.DENY]
+    assert len(drops) == 1 and drops[0].hard_timeout > 0
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)) == ("controller", 1)
+    assert "default deny" in events(net, "deny")[-1]["reason"]
+
+
+def test_unknown_and_spoofing_senders_are_dropped_at_their_port():
+    net = Net()
+    net.announce()
+    net.send(1, 3, tcp(ROGUE, DB, "10.0.0.9", "10.0.0.2", 1, 5432))
+    assert net.trace(1, 3, tcp(ROGUE, DB, "10.0.0.9", "10.0.0.2", 1, 5432)) == ("drop", 1)
+    # web's MAC from another port: refused, web keeps working
+    spoof = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 2, 5432)
+    net.send(1, 2, spoof)
+    assert net.trace(1, 2, spoof) == ("drop", 1)
+    assert net.core.bindings.location(WEB) == (1, 1)
+    # web lying about its source IP
+    lie = tcp(WEB, DB, "10.0.0.3", "10.0.0.2", 3, 5432)
+    net.send(1, 1, lie)
+    assert net.trace(1, 1, lie) == ("drop", 1)
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 4, 5432)) == ("controller", 1)
+    # app pinned to 2/2 showing up at 1/2
+    net.send(1, 2, arp_request(APP, "10.0.0.3", "10.0.0.2"))
+    assert [e["problem"] for e in events(net, "deny")] == ["unknown", "location", "ip", "pin"]
+
+
+def test_arp_is_answered_by_the_controller_for_peers_only_and_cannot_poison():
+    net = Net()
+    net.announce()
+    out = net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"))
+    replies = [parse_frame(m.data) for m in out if isinstance(m, PacketOut)]
+    assert len(replies) == 1 and replies[0].arp.op == ARP_REPLY
+    assert (replies[0].arp.sender_mac, replies[0].arp.sender_ip, replies[0].eth_dst) == (DB, "10.0.0.2", WEB)
+    # web and app share no rule: no answer
+    assert not [
+        m for m in net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.3")) if isinstance(m, PacketOut)
+    ]
+    # ARP claiming db's IP from web: dropped, web's binding unchanged
+    assert net.send(1, 1, arp_request(WEB, "10.0.0.2", "10.0.0.2")) == []
+    assert net.send(1, 1, arp_request(DB, "10.0.0.2", "10.0.0.2", eth_src=WEB)) == []
+    assert net.core.bindings.location(DB) == (2, 1)
+
+
+def test_first_packet_waits_for_an_unlocated_destination_and_is_replayed():
+    net = Net()
+    net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
+    syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
+    probes = [m for m in net.send(1, 1, syn) if isinstance(m, PacketOut)]
+    assert {(p.dpid, p.port) for p in probes} == {(1, 2), (1, 3), (2, 1), (2, 2)}
+    assert all(parse_frame(p.data).eth_src == PROBE_MAC for p in probes)
+    answer = build_arp(ARP_REPLY, DB, WEB, DB, "10.0.0.2", WEB, "10.0.0.1")
+    replayed = [m for m in net.send(2, 1, answer) if isinstance(m, PacketOut)]
+    assert replayed and replayed[-1].data == syn and net.trace(1, 1, syn) == ("out", 2, 1)
+    # the controller's own probe echoing back from the fabric is ignored
+    assert net.send(2, 10, probes[0].data) == []
+
+
+def test_link_down_revokes_crossing_connections_and_new_ones_take_the_other_spine():
+    net = Net()
+    net.announce()
+    syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
+    net.send(1, 1, syn)
+    spine = net.core.connections.find(next(iter(net.core.connections.by_key))).path[1].dpid
+    link = next(link for link in LINKS if link[0] == 1 and link[2] == spine)
+    net.fabric.apply(net.core.link_down(*link, net.now))
+    assert len(net.core.connections) == 0
+    assert not [e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION]
+    net.fabric.links.pop((link[0], link[1]))
+    net.send(1, 1, syn)
+    assert net.trace(1, 1, syn) == ("out", 2, 1)
+    assert next(iter(net.core.connections)).path[1].dpid != spine
+
+
+def test_flow_expiry_ends_the_connection_everywhere():
+    net = Net()
+    net.announce()
+    net.send(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2"))
+    connection = next(iter(net.core.connections))
+    assert connection.switches == [2] and connection.rule == "ping-db"
+    assert net.core.flow_removed(1, connection.cookie, net.now) == []  # not the ingress switch
+    net.fabric.apply(net.core.flow_removed(2, connection.cookie, net.now))
+    assert len(net.core.connections) == 0 and not [
+        e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION
+    ]
+
+
+def test_quarantine_cuts_a_host_everywhere_and_release_restores_it():
+    net = Net()
+    net.announce()
+    syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
+    net.send(1, 1, syn)
+    net.send(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2"))
+    net.fabric.apply(net.core.quarantine("web", "EDR alert", net.now, by="test"))
+    assert net.trace(1, 1, syn) == ("drop", 1)
+    assert not [
+        e
+        for e in net.fabric.entries()
+        if e.priority == PRIORITY_CONNECTION and e.match_dict().get("eth_src") in (WEB,)
+    ]
+    assert len(net.core.connections) == 1  # app -> db untouched
+    for dpid in (1, 2, 101, 102):
+        assert any(
+            isinstance(e, FlowAdd) and e.match_dict() == {"eth_dst": WEB} for e in net.fabric.entries(dpid)
+        )
+    net.send(1, 1, syn)
+    assert len(net.core.connections) == 1
+    # a switch reconnecting gets the quarantine again
+    net.fabric.apply(net.core.switch_up(101, [1, 2], net.now))
+    assert any(e.match_dict() == {"eth_src": WEB} for e in net.fabric.entries(101))
+    net.fabric.apply(net.core.release("web", net.now))
+    assert net.trace(1, 1, syn) == ("controller", 1)
+    net.send(1, 1, syn)
+    assert net.trace(1, 1, syn) == ("out", 2, 1)
+    with pytest.raises(UnknownHost):
+        net.core.release("web", net.now)
+    with pytest.raises(UnknownHost):
+        net.core.quarantine("nobody", "x", net.now)
+
+
+def test_reload_revokes_exactly_what_is_no_longer_allowed():
+    net = Net()
+    net.announce()
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))
+    net.send(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2"))
+    messages, revoked = net.core.reload(
+        directory(DIRECTORY), policy(POLICY.split("  - {name: ping-db")[0]), net.now
+    )
+    net.fabric.apply(messages)
+    assert revoked == 1 and [c.rule for c in net.core.connections] == ["web-to-db"]
+    assert net.trace(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2")) == ("controller", 2)
+
+
+def test_monitor_mode_forwards_what_enforce_would_deny_and_logs_it():
+    net = Net(policy_text="mode: monitor\n" + POLICY)
+    net.announce()
+    bad = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000)
+    net.send(2, 1, bad)
+    assert net.trace(2, 1, bad) == ("out", 1, 1)
+    assert events(net, "deny")[-1]["verdict"] == "monitor"
