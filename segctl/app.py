@@ -103,17 +103,13 @@ class SegctlApp(app_manager.RyuApp):
     @fail_fast
     def _link_add(self, ev):
         link = ev.link
-        self.send(
-            self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time())
-        )
+        self.send(self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time()))
 
     @set_ev_cls(topology_event.EventLinkDelete)
     @fail_fast
     def _link_delete(self, ev):
         link = ev.link
-        self.send(
-            self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time())
-        )
+        self.send(self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time()))
 
     # -- packets and flow expiry -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)

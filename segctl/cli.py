@@ -22,8 +22,7 @@ def cmd_check(args) -> int:
     except ConfigError as exc:
         return _print_problems(exc)
     print(
-        f"ok: {len(directory)} hosts, {len(policy.groups)} groups, {len(policy.rules)} rules, "
-        f"mode {policy.mode}",
+        f"ok: {len(directory)} hosts, {len(policy.groups)} groups, {len(policy.rules)} rules, mode {policy.mode}",
         file=sys.stderr,
     )
     return 0

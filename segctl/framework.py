@@ -49,6 +49,7 @@ __all__ = [
     "set_ev_cls",
     "hub",
     "ofproto_v1_3",
+    "ofproto_v1_3_parser",
     "topology_event",
     "FRAMEWORK",
     "SWITCHES_APP",

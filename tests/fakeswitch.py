@@ -31,9 +31,9 @@ class FakeTable:
     def lookup(self, fields: dict) -> FlowAdd | None:
         best = None
         for entry in self.entries:
-            if all(fields.get(k) == v for k, v in entry.match):
-                if best is None or entry.priority > best.priority:
-                    best = entry
+            matches = all(fields.get(k) == v for k, v in entry.match)
+            if matches and (best is None or entry.priority > best.priority):
+                best = entry
         return best
 
 

@@ -44,9 +44,7 @@ class Bindings:
         self.by_mac: dict[str, Binding] = {}
         self.by_ip: dict[str, str] = {}
 
-    def admit(
-        self, directory: Directory, mac: str, dpid: int, port: int, ip: str | None, now: float
-    ) -> Admission:
+    def admit(self, directory: Directory, mac: str, dpid: int, port: int, ip: str | None, now: float) -> Admission:
         """Authenticate a sender seen at (dpid, port) and bind it there if that is allowed.
 
         `ip` is the IPv4 source address (or ARP sender address) it used, if any."""

@@ -48,9 +48,7 @@ class FlowKey(NamedTuple):
                 ICMP_REPLY[self.src_port],
                 self.dst_port,
             )
-        return FlowKey(
-            self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto, self.dst_port, self.src_port
-        )
+        return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto, self.dst_port, self.src_port)
 
     def match_fields(self) -> dict:
         """OXM fields that match exactly this direction (in_port is added per hop)."""

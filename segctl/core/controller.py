@@ -120,9 +120,7 @@ class Controller:
         base = make_cookie(Kind.BASE)
         messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
         for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4):
-            messages.append(
-                FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base)
-            )
+            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
         for entry in self.quarantined.values():
             messages.extend(self._quarantine_drops(dpid, entry))
         messages.append(Barrier(dpid))
@@ -160,9 +158,7 @@ class Controller:
         for dpid, port in ((a, a_port), (b, b_port)):
             for binding in self.bindings.at_port(dpid, port):
                 messages += self._unbind(binding.host.mac, now, "port turned out to be a switch link")
-        self.events.record(
-            "link-up", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links())
-        )
+        self.events.record("link-up", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links()))
         return messages
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
@@ -172,9 +168,7 @@ class Controller:
         for connection in self.connections:
             if connection.uses_link(a, a_port, b, b_port):
                 messages += self._revoke(connection, now, "link down")
-        self.events.record(
-            "link-down", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links())
-        )
+        self.events.record("link-down", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links()))
         return messages
 
     # -- packets -----------------------------------------------------------------------------
@@ -239,9 +233,7 @@ class Controller:
             return None, [plan_guard(dpid, in_port, mac, guard_ip)]
         messages: list = []
         if admission.new:
-            self.events.record(
-                "authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port
-            )
+            self.events.record("authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port)
             messages += self._replay_pending(mac, now)
         return admission.host, messages
 
@@ -305,16 +297,12 @@ class Controller:
             return messages + self._deny(dpid, in_port, key, now, event, f"{dst.name} is quarantined")
         bound_ip = dst.ip or (self.bindings.by_mac[dst.mac].ip if dst.mac in self.bindings.by_mac else None)
         if bound_ip is not None and bound_ip != ip.dst:
-            return messages + self._deny(
-                dpid, in_port, key, now, event, f"{ip.dst} is not the address of {dst.name}"
-            )
+            return messages + self._deny(dpid, in_port, key, now, event, f"{ip.dst} is not the address of {dst.name}")
         rule = self.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
         monitor_only = False
         if rule is None:
             if self.policy.mode != "monitor":
-                return messages + self._deny(
-                    dpid, in_port, key, now, event, "no rule allows it (default deny)"
-                )
+                return messages + self._deny(dpid, in_port, key, now, event, "no rule allows it (default deny)")
             monitor_only = True
             self.events.record(
                 "deny",
@@ -402,9 +390,7 @@ class Controller:
         if connection is None or connection.cookie != cookie or connection.path[0].dpid != dpid:
             return []
         self.connections.remove(connection.id)
-        self.events.record(
-            "expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe()
-        )
+        self.events.record("expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe())
         return plan_revoke(connection)
 
     def _revoke(self, connection: Connection, now: float, reason: str, skip: int | None = None) -> list:

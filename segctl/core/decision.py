@@ -107,9 +107,7 @@ class DecisionIndex:
     ) -> Rule | None:
         """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
         icmp or other; `port` is the destination port for tcp/udp."""
-        matching = (
-            self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1] & self.service_bits(proto, port)
-        )
+        matching = self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1] & self.service_bits(proto, port)
         if not matching:
             return None
         return self.rules[(matching & -matching).bit_length() - 1]
@@ -137,9 +135,7 @@ class DecisionIndex:
         service = proto if port is None else f"{proto}/{port}"
         near = self.peers(src_labels, dst_labels)
         if not near:
-            return Verdict(
-                False, None, "default deny: no rule lets the source's group reach the destination's group"
-            )
+            return Verdict(False, None, "default deny: no rule lets the source's group reach the destination's group")
         listed = "; ".join(rule.describe() for rule in near)
         return Verdict(
             False,

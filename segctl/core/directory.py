@@ -109,8 +109,7 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
         if mac is None:
             problems.add(
                 entry.line_of("mac"),
-                f"host {name}: {entry['mac']!r} is not a MAC address"
-                ' (write it quoted, like "02:00:00:00:01:01")',
+                f'host {name}: {entry["mac"]!r} is not a MAC address (write it quoted, like "02:00:00:00:01:01")',
             )
             ok = False
         elif int(mac[:2], 16) & 1:
@@ -141,9 +140,7 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
     if entry.get("switch") is not None:
         switch = _parse_dpid(entry["switch"])
         if switch is None:
-            problems.add(
-                entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} is not a datapath id"
-            )
+            problems.add(entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} is not a datapath id")
             ok = False
     port = None
     if entry.get("port") is not None:

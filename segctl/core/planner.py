@@ -51,9 +51,7 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
     entries = _direction(connection.key, connection.path, connection.cookie, idle, True)
     if connection.reply_key is not None:
-        entries += _direction(
-            connection.reply_key, reverse_hops(connection.path), connection.cookie, idle, False
-        )
+        entries += _direction(connection.reply_key, reverse_hops(connection.path), connection.cookie, idle, False)
     return entries
 
 

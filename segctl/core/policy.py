@@ -69,9 +69,7 @@ class Rule:
         ports = ""
         if self.ports is not None:
             ports = " ports " + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
-        return (
-            f"{self.name}: {self.src_text} -> {self.dst_text} {self.proto}{ports} ({self.file}:{self.line})"
-        )
+        return f"{self.name}: {self.src_text} -> {self.dst_text} {self.proto}{ports} ({self.file}:{self.line})"
 
 
 @dataclass(frozen=True)
@@ -162,9 +160,7 @@ class _PolicyBuilder:
             return
         for key in data:
             if key not in _TOP_KEYS:
-                problems.add(
-                    data.line_of(key), f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})"
-                )
+                problems.add(data.line_of(key), f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
         if "mode" in data:
             mode = data["mode"]
             if mode not in MODES:
@@ -266,9 +262,7 @@ class _PolicyBuilder:
             ports = None
             if "ports" in raw and raw["ports"] is not None:
                 if proto in ("icmp", "any"):
-                    problems.add(
-                        raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}"
-                    )
+                    problems.add(raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}")
                 else:
                     ports = _parse_ports(raw["ports"], raw.line_of("ports"), label, problems)
                     if ports is None:
@@ -292,9 +286,7 @@ class _PolicyBuilder:
         problems = [problem for file in self.file_problems for problem in file.items]
         if problems:
             raise ConfigError(problems)
-        return Policy(
-            mode=self.mode or "enforce", groups=dict(self.groups), rules=tuple(rules), sources=tuple(sources)
-        )
+        return Policy(mode=self.mode or "enforce", groups=dict(self.groups), rules=tuple(rules), sources=tuple(sources))
 
 
 def policy_files(path: str) -> list[str]:

@@ -87,10 +87,7 @@ class Topology:
     def edge_ports(self) -> list[tuple[int, int]]:
         """Every live port with no switch on the other end, in a stable order."""
         return sorted(
-            (dpid, port)
-            for dpid, ports in self.ports.items()
-            for port in ports
-            if (dpid, port) not in self.link_ports
+            (dpid, port) for dpid, ports in self.ports.items() for port in ports if (dpid, port) not in self.link_ports
         )
 
     def path(self, src: tuple[int, int], dst: tuple[int, int]) -> list[Hop] | None:

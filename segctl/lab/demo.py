@@ -90,15 +90,13 @@ def main(argv=None) -> int:
     try:
         lab.start()
         print(
-            f"fabric ready: every switch connected, every link discovered "
-            f"({time.monotonic() - started:.1f}s)\n",
+            f"fabric ready: every switch connected, every link discovered ({time.monotonic() - started:.1f}s)\n",
             flush=True,
         )
         rows, wrong = matrix(lab)
         print_matrix(rows)
         print(
-            f"\n{len(rows)} pairs: {len(rows) - wrong} as expected, {wrong} not "
-            f"{CHECK if not wrong else CROSS}\n",
+            f"\n{len(rows)} pairs: {len(rows) - wrong} as expected, {wrong} not {CHECK if not wrong else CROSS}\n",
             flush=True,
         )
         if args.cli:

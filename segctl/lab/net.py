@@ -272,7 +272,5 @@ class Lab:
                     results[int(item["id"])] = item["ok"]
         return [results.get(position, False) for position in range(len(checks))]
 
-    def reaches(
-        self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0
-    ) -> bool:
+    def reaches(self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0) -> bool:
         return self.probe([(src, dst, proto, port)], timeout)[0]

@@ -62,9 +62,7 @@ def test_pinned_host_elsewhere_and_unknown_host_get_nothing(make_lab, tmp_path):
     directory = tmp_path / "pins.yaml"
     directory.write_text(DIRECTORY_WITH_PINS.format())
     policy = tmp_path / "policy.yaml"
-    policy.write_text(
-        "rules:\n  - {name: to-db, from: {role: app}, to: {role: db}, proto: tcp, ports: [5432]}\n"
-    )
+    policy.write_text("rules:\n  - {name: to-db, from: {role: app}, to: {role: db}, proto: tcp, ports: [5432]}\n")
     lab = make_lab("linear", directory=str(directory), policy=str(policy))
     assert lab.reaches("app1", "db1", "tcp", 5432)
     assert not lab.reaches("hr1", "db1", "tcp", 5432)  # same role, wrong place

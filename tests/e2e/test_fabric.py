@@ -31,9 +31,7 @@ def test_broadcasts_on_a_looped_fabric_do_not_storm(make_lab):
     web1 = lab.host("web1")
     # 200 broadcast pings and ARP requests for absent addresses, from two hosts.
     web1.cmd("ping -b -c 200 -i 0.01 -W 1 10.0.0.255 >/dev/null 2>&1")
-    lab.host("db1").cmd(
-        "for i in $(seq 1 50); do arping -c 1 -w 0.05 -I db1-eth0 10.0.0.200 >/dev/null 2>&1; done"
-    )
+    lab.host("db1").cmd("for i in $(seq 1 50); do arping -c 1 -w 0.05 -I db1-eth0 10.0.0.200 >/dev/null 2>&1; done")
     time.sleep(2)
     after = _fabric_tx_packets(lab)
     # LLDP alone sends about one frame per fabric port a second; a storm would be millions.

@@ -49,7 +49,5 @@ def test_allowed_connection_carries_bulk_tcp_both_ways(module_lab):
     )
     assert "echoed 1048576" in out, out
     events = module_lab.controller.events()
-    allows = [
-        e for e in events if e["kind"] == "allow" and e.get("src") == "web1" and e.get("dst_port") == 8080
-    ]
+    allows = [e for e in events if e["kind"] == "allow" and e.get("src") == "web1" and e.get("dst_port") == 8080]
     assert allows and allows[-1]["switches"] == [1, 2], allows

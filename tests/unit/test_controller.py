@@ -48,9 +48,7 @@ def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6) -> bytes:
 
 
 def icmp_echo(src_mac, dst_mac, src_ip, dst_ip) -> bytes:
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 1, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
-    )
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 1, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
     return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + bytes([8, 0]) + b"\0" * 6
 
 
@@ -170,9 +168,7 @@ def test_arp_is_answered_by_the_controller_for_peers_only_and_cannot_poison():
     assert len(replies) == 1 and replies[0].arp.op == ARP_REPLY
     assert (replies[0].arp.sender_mac, replies[0].arp.sender_ip, replies[0].eth_dst) == (DB, "10.0.0.2", WEB)
     # web and app share no rule: no answer
-    assert not [
-        m for m in net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.3")) if isinstance(m, PacketOut)
-    ]
+    assert not [m for m in net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.3")) if isinstance(m, PacketOut)]
     # ARP claiming db's IP from web: dropped, web's binding unchanged
     assert net.send(1, 1, arp_request(WEB, "10.0.0.2", "10.0.0.2")) == []
     assert net.send(1, 1, arp_request(DB, "10.0.0.2", "10.0.0.2", eth_src=WEB)) == []
@@ -217,9 +213,7 @@ def test_flow_expiry_ends_the_connection_everywhere():
     assert connection.switches == [2] and connection.rule == "ping-db"
     assert net.core.flow_removed(1, connection.cookie, net.now) == []  # not the ingress switch
     net.fabric.apply(net.core.flow_removed(2, connection.cookie, net.now))
-    assert len(net.core.connections) == 0 and not [
-        e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION
-    ]
+    assert len(net.core.connections) == 0 and not [e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION]
 
 
 def test_quarantine_cuts_a_host_everywhere_and_release_restores_it():
@@ -231,15 +225,11 @@ def test_quarantine_cuts_a_host_everywhere_and_release_restores_it():
     net.fabric.apply(net.core.quarantine("web", "EDR alert", net.now, by="test"))
     assert net.trace(1, 1, syn) == ("drop", 1)
     assert not [
-        e
-        for e in net.fabric.entries()
-        if e.priority == PRIORITY_CONNECTION and e.match_dict().get("eth_src") in (WEB,)
+        e for e in net.fabric.entries() if e.priority == PRIORITY_CONNECTION and e.match_dict().get("eth_src") in (WEB,)
     ]
     assert len(net.core.connections) == 1  # app -> db untouched
     for dpid in (1, 2, 101, 102):
-        assert any(
-            isinstance(e, FlowAdd) and e.match_dict() == {"eth_dst": WEB} for e in net.fabric.entries(dpid)
-        )
+        assert any(isinstance(e, FlowAdd) and e.match_dict() == {"eth_dst": WEB} for e in net.fabric.entries(dpid))
     net.send(1, 1, syn)
     assert len(net.core.connections) == 1
     # a switch reconnecting gets the quarantine again
@@ -260,9 +250,7 @@ def test_reload_revokes_exactly_what_is_no_longer_allowed():
     net.announce()
     net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))
     net.send(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2"))
-    messages, revoked = net.core.reload(
-        directory(DIRECTORY), policy(POLICY.split("  - {name: ping-db")[0]), net.now
-    )
+    messages, revoked = net.core.reload(directory(DIRECTORY), policy(POLICY.split("  - {name: ping-db")[0]), net.now)
     net.fabric.apply(messages)
     assert revoked == 1 and [c.rule for c in net.core.connections] == ["web-to-db"]
     assert net.trace(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2")) == ("controller", 2)

@@ -92,7 +92,5 @@ def test_a_port_table_boundary_is_exact():
           - {name: r, from: any, to: any, proto: tcp, ports: ["100-200", 65535]}
     """)
     index = DecisionIndex(p)
-    hits = [
-        port for port in (1, 99, 100, 150, 200, 201, 65534, 65535) if index.first_rule({}, {}, "tcp", port)
-    ]
+    hits = [port for port in (1, 99, 100, 150, 200, 201, 65534, 65535) if index.first_rule({}, {}, "tcp", port)]
     assert hits == [100, 150, 200, 65535]

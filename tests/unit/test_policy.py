@@ -78,10 +78,7 @@ def test_a_folder_of_policy_files_is_one_policy(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_policy(str(tmp_path))
     text = "\n".join(problems(exc))
-    assert (
-        f"{tmp_path}/30-more.yaml:1: mode monitor contradicts mode enforce set at {tmp_path}/05-mode.yaml:1"
-        in text
-    )
+    assert f"{tmp_path}/30-more.yaml:1: mode monitor contradicts mode enforce set at {tmp_path}/05-mode.yaml:1" in text
     assert f"{tmp_path}/30-more.yaml:3: duplicate rule name 'r1' (first at {tmp_path}/20-rules.yml:2)" in text
 
 
