@@ -9,11 +9,13 @@ import os
 import time
 
 from . import ofmsg
+from .core.flows import Barrier
 from .framework import (
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
     MAIN_DISPATCHER,
     app_manager,
+    hub,
     ofp_event,
     ofproto_v1_3,
     set_ev_cls,
@@ -49,6 +51,7 @@ class SegctlApp(app_manager.RyuApp):
         self.runtime = segctl_runtime
         self.core = segctl_runtime.controller
         self.datapaths: dict[int, object] = {}
+        self._barriers: dict[tuple[int, int], object] = {}
         segctl_runtime.attach(self)
 
     # -- sending -----------------------------------------------------------------------------
@@ -57,6 +60,31 @@ class SegctlApp(app_manager.RyuApp):
             datapath = self.datapaths.get(message.dpid)
             if datapath is not None:
                 datapath.send_msg(ofmsg.build(datapath, message))
+
+    def send_and_confirm(self, messages: list, timeout: float = 5.0) -> dict:
+        """Send, then wait until every switch that got a barrier has answered it (or the
+        timeout passed). Returns the switches that confirmed and those that did not."""
+        waits = {}
+        for message in ofmsg.order(messages):
+            datapath = self.datapaths.get(message.dpid)
+            if datapath is None:
+                continue
+            msg = ofmsg.build(datapath, message)
+            if isinstance(message, Barrier):
+                datapath.set_xid(msg)
+                waits[message.dpid] = self._barriers[(message.dpid, msg.xid)] = hub.Event()
+            datapath.send_msg(msg)
+        deadline = time.monotonic() + timeout
+        for event in waits.values():
+            event.wait(timeout=max(0.0, deadline - time.monotonic()))
+        confirmed = sorted(dpid for dpid, event in waits.items() if event.is_set())
+        return {"confirmed": confirmed, "unconfirmed": sorted(set(waits) - set(confirmed))}
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        event = self._barriers.pop((ev.msg.datapath.id, ev.msg.xid), None)
+        if event is not None:
+            event.set()
 
     # -- switches ----------------------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])

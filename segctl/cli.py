@@ -69,6 +69,12 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def cmd_client(args) -> int:
+    from .client import run_client
+
+    return run_client(args)
+
+
 def cmd_run(args) -> int:
     from .runner import run
 
@@ -89,10 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     sources(run)
     run.add_argument("--of-port", type=int, default=6653, help="OpenFlow listen port (6653)")
     run.add_argument("--of-host", default="0.0.0.0", help="OpenFlow listen address (0.0.0.0)")
-    run.add_argument("--api-host", default="127.0.0.1")
-    run.add_argument("--api-port", type=int, default=8080)
-    run.add_argument("--api-token-file")
+    run.add_argument("--api-host", default="127.0.0.1", help="REST API address (127.0.0.1)")
+    run.add_argument("--api-port", type=int, default=8080, help="REST API port (8080); 0 turns it off")
+    run.add_argument("--api-token-file", help="bearer tokens, one per line: TOKEN or NAME:TOKEN")
     run.add_argument("--state-dir", default="/var/lib/segctl")
+    run.add_argument(
+        "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"
+    )
     run.add_argument("--verbose", "-v", action="store_true")
     run.set_defaults(func=cmd_run)
 
@@ -107,6 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
     explain.add_argument("--port", type=int)
     explain.set_defaults(func=cmd_explain)
+
+    def client(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--api", help="API URL (default $SEGCTL_API or http://127.0.0.1:8080)")
+        p.add_argument("--api-token-file", help="default $SEGCTL_API_TOKEN_FILE or /var/lib/segctl/api-token")
+        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        p.set_defaults(func=cmd_client)
+        return p
+
+    client("hosts", "known hosts and their state").add_argument("host", nargs="?", metavar="HOST")
+    client("flows", "connections allowed now")
+    client("events", "latest decisions and actions").add_argument("--limit", type=int, default=50)
+    quarantine = client("quarantine", "cut a host off on every switch")
+    quarantine.add_argument("host", metavar="HOST", help="directory name or MAC")
+    quarantine.add_argument("--reason", required=True)
+    client("release", "end a quarantine").add_argument("host", metavar="HOST")
+    client("health", "controller status")
+    client("reload", "re-read the directory and policy")
     return parser
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .bindings import Bindings
 from .connections import Connection, ConnectionTable, FlowKey
 from .decision import DecisionIndex
-from .directory import Directory, Host
+from .directory import Directory, Host, normalize_mac
 from .events import EventLog
 from .flows import (
     COOKIE_MAGIC,
@@ -96,16 +96,11 @@ class Controller:
         self._host_ids: dict[str, int] = {}
         self._pending: dict[str, list[_Pending]] = {}
         self._last_probe: dict[str, float] = {}
+        self.packet_ins = 0
 
     # -- identities --------------------------------------------------------------------------
     def host_id(self, name: str) -> int:
         return self._host_ids.setdefault(name, len(self._host_ids) + 1)
-
-    def find_host(self, name_or_mac: str) -> Host:
-        host = self.directory.find(name_or_mac)
-        if host is None:
-            raise UnknownHost(f"no host {name_or_mac!r} in the directory")
-        return host
 
     def is_quarantined(self, host: Host) -> bool:
         return host.name in self.quarantined
@@ -173,6 +168,7 @@ class Controller:
 
     # -- packets -----------------------------------------------------------------------------
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
+        self.packet_ins += 1
         frame = parse_frame(data)
         if frame is None or frame.eth_type == ETH_TYPE_LLDP or frame.eth_src == PROBE_MAC:
             return []
@@ -424,36 +420,103 @@ class Controller:
             FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
         ]
 
+    def _quarantine_target(self, name_or_mac: str) -> tuple[str, str]:
+        """(name, mac) to quarantine: a directory host, an already quarantined name, or any
+        MAC address (a device the directory does not know can be cut off too)."""
+        host = self.directory.find(name_or_mac)
+        if host is not None:
+            return host.name, host.mac
+        for entry in self.quarantined.values():
+            if name_or_mac in (entry.name, entry.mac):
+                return entry.name, entry.mac
+        mac = normalize_mac(name_or_mac)
+        if mac is None:
+            raise UnknownHost(f"no host {name_or_mac!r} in the directory, and it is not a MAC address")
+        return mac, mac
+
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:
-        """Cut a host off on every switch: drops first, then its entries removed, then barriers."""
-        host = self.find_host(name_or_mac)
-        entry = QuarantineEntry(host.name, host.mac, reason, now, by)
-        self.quarantined[host.name] = entry
-        self._pending.pop(host.mac, None)
+        """Cut a host off on every switch: drops, its entries removed, then barriers."""
+        name, mac = self._quarantine_target(name_or_mac)
+        entry = QuarantineEntry(name, mac, reason, now, by)
+        self.quarantined[name] = entry
+        self._pending.pop(mac, None)
         messages: list = []
         for dpid in sorted(self.topology.ports):
             messages += self._quarantine_drops(dpid, entry)
         for connection in self.connections:
-            if connection.involves(host.mac):
-                messages += self._revoke(connection, now, f"{host.name} quarantined")
+            if connection.involves(mac):
+                messages += self._revoke(connection, now, f"{name} quarantined")
         conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
         for dpid in sorted(self.topology.ports):
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=host.mac)))
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=host.mac)))
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=mac)))
             messages.append(Barrier(dpid))
-        self.events.record("quarantine", now, host=host.name, mac=host.mac, reason=reason, by=by)
+        self.events.record("quarantine", now, host=name, mac=mac, reason=reason, by=by)
         return messages
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list:
-        host = self.find_host(name_or_mac)
-        if self.quarantined.pop(host.name, None) is None:
-            raise UnknownHost(f"{host.name} is not quarantined")
-        cookie = make_cookie(Kind.QUARANTINE, self.host_id(host.name))
+        name, mac = self._quarantine_target(name_or_mac)
+        if self.quarantined.pop(name, None) is None:
+            raise UnknownHost(f"{name} is not quarantined")
+        cookie = make_cookie(Kind.QUARANTINE, self.host_id(name))
         messages: list = []
         for dpid in sorted(self.topology.ports):
             messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
-        self.events.record("release", now, host=host.name, mac=host.mac, by=by)
+        self.events.record("release", now, host=name, mac=mac, by=by)
         return messages
+
+    def restore_quarantine(self, entries: list[dict]) -> None:
+        """Quarantines saved before a restart; applied to each switch as it connects."""
+        for item in entries:
+            entry = QuarantineEntry(item["host"], item["mac"], item["reason"], item["since"], item["by"])
+            self.quarantined[entry.name] = entry
+
+    # -- views -------------------------------------------------------------------------------
+    def host_state(self, name: str, mac: str) -> str:
+        if name in self.quarantined or any(e.mac == mac for e in self.quarantined.values()):
+            return "quarantined"
+        return "authenticated" if mac in self.bindings.by_mac else "unknown"
+
+    def host_view(self, host: Host) -> dict:
+        binding = self.bindings.by_mac.get(host.mac)
+        return {
+            "name": host.name,
+            "mac": host.mac,
+            "ip": host.ip or (binding.ip if binding else None),
+            "labels": dict(host.labels),
+            "location": {"dpid": binding.dpid, "port": binding.port} if binding else None,
+            "state": self.host_state(host.name, host.mac),
+            "pin": {"dpid": host.switch, "port": host.port} if host.switch is not None else None,
+        }
+
+    def hosts_view(self) -> list[dict]:
+        views = [self.host_view(host) for host in self.directory]
+        for stranger in self.strangers.values():
+            views.append(
+                {
+                    "name": None,
+                    "mac": stranger["mac"],
+                    "ip": stranger["ip"],
+                    "labels": {},
+                    "location": {"dpid": stranger["dpid"], "port": stranger["port"]},
+                    "state": self.host_state(stranger["mac"], stranger["mac"]),
+                    "last_seen": stranger["last_seen"],
+                }
+            )
+        return views
+
+    def find_host_view(self, name_or_mac: str) -> dict | None:
+        host = self.directory.find(name_or_mac)
+        if host is not None:
+            return self.host_view(host)
+        mac = normalize_mac(name_or_mac)
+        return next((v for v in self.hosts_view() if v["name"] is None and v["mac"] == mac), None)
+
+    def flows_view(self) -> list[dict]:
+        return [c.to_json() for c in self.connections]
+
+    def quarantine_view(self) -> list[dict]:
+        return [e.to_json() for e in self.quarantined.values()]
 
     # -- reload ------------------------------------------------------------------------------
     def reload(self, directory: Directory, policy: Policy, now: float) -> tuple[list, int]:

@@ -42,6 +42,7 @@ class Controller:
         extra_args=(),
         api_port: int | None = None,
     ):
+        self.api_port = api_port or of_port + 1000
         self.args = [
             sys.executable,
             "-m",
@@ -59,8 +60,9 @@ class Controller:
             state_dir,
             *extra_args,
         ]
-        if api_port is not None:
-            self.args += ["--api-port", str(api_port)]
+        self.args += ["--api-port", str(self.api_port)]
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.token_file = os.path.join(state_dir, "api-token")
         self.state_dir = state_dir
         self.log_path = os.path.join(state_dir, "controller.log")
         self.events_path = os.path.join(state_dir, "events.jsonl")
@@ -78,6 +80,15 @@ class Controller:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"controller did not start:\n{self.log()}")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """Run a `segctl` client command against this controller's API."""
+        command = [sys.executable, "-m", "segctl", *args, "--api", self.api, "--api-token-file", self.token_file]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
     def log(self) -> str:
         try:

@@ -114,6 +114,22 @@ def check(targets: list[str], timeout: float) -> None:
         print(json.dumps({"id": ident, "ok": ok}), flush=True)
 
 
+def stream(ip: str, port: int, interval: float, out: str) -> None:
+    """Keep one TCP connection busy; append the time of every echoed message to `out`."""
+    with open(out, "a", buffering=1) as log, socket.create_connection((ip, port), timeout=3) as conn:
+        conn.settimeout(0.5)
+        while True:
+            try:
+                conn.sendall(b"tick")
+                if conn.recv(64):
+                    log.write(f"{time.time():.6f}\n")
+            except TimeoutError:
+                log.write("timeout\n")
+            except OSError:
+                return
+            time.sleep(interval)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,8 +139,15 @@ def main() -> None:
     c = sub.add_parser("check")
     c.add_argument("--timeout", type=float, default=1.5)
     c.add_argument("targets", nargs="*")
+    t = sub.add_parser("stream")
+    t.add_argument("ip")
+    t.add_argument("port", type=int)
+    t.add_argument("--interval", type=float, default=0.01)
+    t.add_argument("--out", required=True)
     args = parser.parse_args()
-    if args.command == "serve":
+    if args.command == "stream":
+        stream(args.ip, args.port, args.interval, args.out)
+    elif args.command == "serve":
         ports = lambda text: [int(p) for p in text.split(",") if p]  # noqa: E731
         serve(ports(args.tcp), ports(args.udp))
     else:

@@ -1,0 +1,155 @@
+"""The CLI side of the REST API: `segctl hosts|flows|events|quarantine|release|health|reload`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEFAULT_API = "http://127.0.0.1:8080"
+DEFAULT_TOKEN_FILE = "/var/lib/segctl/api-token"
+
+
+class ClientError(Exception):
+    pass
+
+
+def read_token(path: str | None) -> str | None:
+    path = path or os.environ.get("SEGCTL_API_TOKEN_FILE") or DEFAULT_TOKEN_FILE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    return line.rpartition(":")[2]
+    except OSError as exc:
+        if path != DEFAULT_TOKEN_FILE:
+            raise ClientError(f"cannot read the token file: {exc}") from None
+    return None
+
+
+def call(args, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    base = (args.api or os.environ.get("SEGCTL_API") or DEFAULT_API).rstrip("/")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    token = read_token(args.api_token_file)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read() or b"{}")
+        except ValueError:
+            return exc.code, {"error": exc.reason}
+    except (urllib.error.URLError, OSError) as exc:
+        raise ClientError(f"cannot reach the segctl API at {base}: {exc}") from None
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    text = [[str("-" if v is None else v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in text + [header]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*r).rstrip() for r in [header] + text)
+
+
+def _labels(labels: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def _location(location) -> str | None:
+    return f"{location['dpid']}/{location['port']}" if location else None
+
+
+def render(command: str, body: dict) -> str:
+    if command == "hosts":
+        rows = [
+            [h["name"], h["mac"], h["ip"], h["state"], _location(h["location"]), _labels(h["labels"])]
+            for h in body["hosts"]
+        ]
+        return table(rows, ["NAME", "MAC", "IP", "STATE", "AT", "LABELS"])
+    if command == "flows":
+        rows = [
+            [
+                f["src"],
+                f["dst"],
+                f["proto"],
+                f.get("src_port"),
+                f.get("dst_port"),
+                f["rule"] or "(monitor)",
+                ",".join(map(str, f["switches"])),
+            ]
+            for f in body["flows"]
+        ]
+        return table(rows, ["SRC", "DST", "PROTO", "SPORT", "DPORT", "RULE", "SWITCHES"])
+    if command == "events":
+        rows = []
+        for e in body["events"]:
+            what = " ".join(f"{k}={v}" for k, v in e.items() if k not in ("time", "kind"))
+            rows.append([_time(e["time"]), e["kind"], what])
+        return table(rows, ["TIME", "KIND", "DETAILS"])
+    if command == "quarantine":
+        s = body.get("switches", {})
+        return (
+            f"{body['host']} ({body['mac']}) quarantined: {body['reason']}\n"
+            f"confirmed by switches {s.get('confirmed')} in {body.get('seconds')} s"
+            + (f"; NOT confirmed by {s['unconfirmed']}" if s.get("unconfirmed") else "")
+        )
+    if command == "release":
+        return f"{body['released']} released; confirmed by switches {body['switches']['confirmed']}"
+    if command == "reload":
+        return (
+            f"reloaded: {body['hosts']} hosts, {body['rules']} rules, mode {body['mode']}; "
+            f"{body['revoked']} connection(s) revoked"
+        )
+    if command == "health":
+        return (
+            f"{body['status']}: mode {body['mode']}, switches {body['switches']}, {body['links']} links, "
+            f"{body['hosts_bound']}/{body['hosts']} hosts bound, {body['connections']} connections, "
+            f"{body['quarantined']} quarantined, {body['packet_ins']} packet-ins, up {body['uptime']} s"
+        )
+    return json.dumps(body, indent=2, sort_keys=True)
+
+
+def _time(stamp: float) -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(stamp)) + f".{int(stamp % 1 * 1000):03d}"
+
+
+def run_client(args) -> int:
+    command = args.command
+    quote = lambda text: urllib.parse.quote(text, safe="")  # noqa: E731
+    try:
+        if command == "hosts":
+            status, body = call(args, "GET", "/v1/hosts" + (f"/{quote(args.host)}" if args.host else ""))
+            if status == 200 and args.host:
+                body = {"hosts": [body]}
+        elif command == "flows":
+            status, body = call(args, "GET", "/v1/flows")
+        elif command == "events":
+            status, body = call(args, "GET", f"/v1/events?limit={args.limit}")
+        elif command == "quarantine":
+            status, body = call(args, "POST", "/v1/quarantine", {"host": args.host, "reason": args.reason})
+        elif command == "release":
+            status, body = call(args, "DELETE", f"/v1/quarantine/{quote(args.host)}")
+        elif command == "reload":
+            status, body = call(args, "POST", "/v1/policy/reload")
+        else:
+            status, body = call(args, "GET", "/v1/health")
+    except ClientError as exc:
+        print(f"segctl: {exc}", file=sys.stderr)
+        return 1
+    if status >= 400:
+        print(f"segctl: {body.get('error', status)}", file=sys.stderr)
+        for problem in body.get("errors", []):
+            print(problem, file=sys.stderr)
+        return 1
+    print(json.dumps(body, indent=2, sort_keys=True) if args.json else render(command, body))
+    return 0
