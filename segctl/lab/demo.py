@@ -68,6 +68,55 @@ def print_matrix(rows: list) -> None:
         print(line.format(*row).rstrip())
 
 
+def quarantine_demo(lab: Lab, victim: str = "web1") -> int:
+    """Quarantine a host through the CLI, show it cut off while others work, release it."""
+    index = DecisionIndex(lab.policy)
+    names = [h.name for h in lab.topology.hosts]
+    outbound = next(
+        ((victim, d) for d in names if d != victim and service_for(index, lab.directory, victim, d)[2]), None
+    )
+    inbound = next(
+        ((s, victim) for s in names if s != victim and service_for(index, lab.directory, s, victim)[2]), None
+    )
+    bystander = next(
+        (
+            (s, d)
+            for s in names
+            for d in names
+            if victim not in (s, d) and s != d and service_for(index, lab.directory, s, d)[2]
+        ),
+        None,
+    )
+    checks = [pair for pair in (outbound, inbound, bystander) if pair]
+    plan = [(s, d, *service_for(index, lab.directory, s, d)[:2]) for s, d in checks]
+    wrong = 0
+
+    def show(title: str, expected: list[bool]) -> None:
+        nonlocal wrong
+        seen = lab.probe(plan)
+        print(title)
+        for (s, d, proto, port), want, got in zip(plan, expected, seen):
+            service = proto if port is None else f"{proto}/{port}"
+            ok = want == got
+            wrong += not ok
+            print(
+                f"  {s:<9} {d:<9} {service:<9} expected {'allow' if want else 'deny':<5}  "
+                f"observed {'allow' if got else 'deny':<5}  {CHECK if ok else CROSS}"
+            )
+
+    print(f'$ segctl quarantine {victim} --reason "demo: suspected compromise"')
+    result = lab.controller.cli("quarantine", victim, "--reason", "demo: suspected compromise")
+    print(result.stdout.rstrip() or result.stderr.rstrip())
+    wrong += result.returncode != 0
+    show(f"while {victim} is quarantined:", [pair is bystander for pair in checks])
+    print(f"$ segctl release {victim}")
+    result = lab.controller.cli("release", victim)
+    print(result.stdout.rstrip() or result.stderr.rstrip())
+    wrong += result.returncode != 0
+    show("after the release:", [True] * len(checks))
+    return wrong
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="segctl Mininet lab")
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -99,6 +148,9 @@ def main(argv=None) -> int:
             f"\n{len(rows)} pairs: {len(rows) - wrong} as expected, {wrong} not {CHECK if not wrong else CROSS}\n",
             flush=True,
         )
+        wrong += quarantine_demo(lab)
+        verdict = f"every check as expected {CHECK}" if not wrong else f"{wrong} check(s) not as expected {CROSS}"
+        print(f"\nresult: {verdict}", flush=True)
         if args.cli:
             from mininet.cli import CLI
 

@@ -67,9 +67,11 @@ class Controller:
         self.log_path = os.path.join(state_dir, "controller.log")
         self.events_path = os.path.join(state_dir, "events.jsonl")
         self.process: subprocess.Popen | None = None
+        self.started = 0.0
 
     def start(self, timeout: float = 30.0) -> None:
         os.makedirs(self.state_dir, exist_ok=True)
+        self.started = time.time()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -85,10 +87,6 @@ class Controller:
         """Run a `segctl` client command against this controller's API."""
         command = [sys.executable, "-m", "segctl", *args, "--api", self.api, "--api-token-file", self.token_file]
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def log(self) -> str:
         try:
@@ -183,7 +181,13 @@ class Lab:
 
         switch = partial(OVSSwitch, datapath="user", protocols="OpenFlow13", failMode="secure")
         net = Mininet(controller=None, switch=switch, autoSetMacs=False, build=False, waitConnected=False)
-        net.addController("c0", controller=RemoteController, ip="127.0.0.1", port=self.of_port)
+
+        class SegctlController(RemoteController):
+            def checkListening(self):
+                """Mininet probes the port with telnet and decodes the OpenFlow hello as UTF-8,
+                which fails at random; we already know the controller listens."""
+
+        net.addController("c0", controller=SegctlController, ip="127.0.0.1", port=self.of_port)
         for name, dpid in self.topology.switches.items():
             net.addSwitch(name, dpid=f"{dpid:016x}")
         for host in self.topology.hosts:
@@ -207,8 +211,9 @@ class Lab:
         want_switches = set(self.topology.switches.values())
         want_links = len(self.topology.links)
         deadline = time.monotonic() + timeout
+        up, links = set(), 0
         while time.monotonic() < deadline:
-            events = self.controller.events()
+            events = [e for e in self.controller.events() if e["time"] >= self.controller.started]
             up = {e["dpid"] for e in events if e["kind"] == "switch-up"}
             link_events = [e for e in events if e["kind"] in ("link-up", "link-down")]
             links = link_events[-1]["links"] if link_events else 0
@@ -243,6 +248,16 @@ class Lab:
                 )
             )
         time.sleep(0.5)
+
+    def restart_controller(self, timeout: float = 60.0) -> None:
+        """Stop the controller and start it again on the same state; wait for the fabric."""
+        self.controller.stop()
+        self.controller.start()
+        self.wait_for_fabric(timeout)
+
+    def stream(self, src: str, dst: str, port: int, out: str):
+        """A busy TCP connection from src to dst:port; each echo's time is appended to `out`."""
+        return self.host(src).popen([sys.executable, PROBE, "stream", self.ip(dst), str(port), "--out", out])
 
     def stop(self) -> None:
         for server in self.servers:
