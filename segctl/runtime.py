@@ -51,10 +51,11 @@ class Runtime:
         """Cut `host` off everywhere; saved before the switches are told, so a crash in between
         still finds it quarantined after the restart. Raises UnknownHost."""
         started = time.monotonic()
-        messages = self.controller.quarantine(host, reason, time.time(), by=by)
+        name, _ = self.controller.quarantine_target(host)
+        messages = self.controller.quarantine(name, reason, time.time(), by=by)
         self.save()
         switches = self.confirm(messages)
-        entry = self.controller.quarantined[self._name(host)]
+        entry = self.controller.quarantined[name]
         return dict(entry.to_json(), switches=switches, seconds=round(time.monotonic() - started, 4))
 
     def release(self, host: str, by: str) -> dict:

@@ -420,7 +420,7 @@ class Controller:
             FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
         ]
 
-    def _quarantine_target(self, name_or_mac: str) -> tuple[str, str]:
+    def quarantine_target(self, name_or_mac: str) -> tuple[str, str]:
         """(name, mac) to quarantine: a directory host, an already quarantined name, or any
         MAC address (a device the directory does not know can be cut off too)."""
         host = self.directory.find(name_or_mac)
@@ -436,7 +436,7 @@ class Controller:
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:
         """Cut a host off on every switch: drops, its entries removed, then barriers."""
-        name, mac = self._quarantine_target(name_or_mac)
+        name, mac = self.quarantine_target(name_or_mac)
         entry = QuarantineEntry(name, mac, reason, now, by)
         self.quarantined[name] = entry
         self._pending.pop(mac, None)
@@ -455,7 +455,7 @@ class Controller:
         return messages
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list:
-        name, mac = self._quarantine_target(name_or_mac)
+        name, mac = self.quarantine_target(name_or_mac)
         if self.quarantined.pop(name, None) is None:
             raise UnknownHost(f"{name} is not quarantined")
         cookie = make_cookie(Kind.QUARANTINE, self.host_id(name))

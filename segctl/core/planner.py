@@ -93,7 +93,3 @@ def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> Flow
         cookie=make_cookie(Kind.GUARD),
         hard_timeout=GUARD_HOLD,
     )
-
-
-def connection_cookie(host_id: int, connection_id: int) -> int:
-    return make_cookie(Kind.CONNECTION, host_id, connection_id)
