@@ -45,13 +45,15 @@ lab: setup ovs
 	if [ -f .ovs-started-by-make ]; then $(OVS_CTL) stop >/dev/null; rm -f .ovs-started-by-make; fi; \
 	exit $$status
 
+LINT_PATHS := $(wildcard segctl tests mininet bench)
+
 lint: venv
-	$(VENV)/bin/ruff check segctl tests mininet bench
-	$(VENV)/bin/ruff format --check segctl tests mininet bench
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 format: venv
-	$(VENV)/bin/ruff format segctl tests mininet bench
-	$(VENV)/bin/ruff check --fix segctl tests mininet bench
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 unit: venv
 	$(PY) -m pytest -q tests/unit
