@@ -18,6 +18,7 @@ from .framework import (
     hub,
     ofp_event,
     ofproto_v1_3,
+    run_blocking,
     set_ev_cls,
     topology_event,
 )
@@ -30,9 +31,9 @@ def fail_fast(handler):
     A segctl handler that raises stops the controller instead: switches are fail-secure."""
 
     @functools.wraps(handler)
-    def wrapper(self, ev):
+    def wrapper(self, *args):
         try:
-            return handler(self, ev)
+            return handler(self, *args)
         except Exception:  # noqa: BLE001 - anything here is a bug; stop loudly
             LOG.critical("handler %s failed; stopping the controller", handler.__name__, exc_info=True)
             logging.shutdown()
@@ -53,6 +54,21 @@ class SegctlApp(app_manager.RyuApp):
         self.datapaths: dict[int, object] = {}
         self._barriers: dict[tuple[int, int], object] = {}
         segctl_runtime.attach(self)
+        segctl_runtime.run_blocking = run_blocking
+
+    def start(self):
+        thread = super().start()
+        if self.runtime.cache is not None:
+            self.threads.append(hub.spawn(self._refresh_directory_forever))
+        return thread
+
+    @fail_fast
+    def _refresh_directory_forever(self):
+        """Re-read a remote directory (LDAP) on the cache's schedule; the read itself runs in an
+        OS thread so packet-ins are served meanwhile."""
+        while True:
+            hub.sleep(self.runtime.cache.next_read_in(time.time()))
+            self.runtime.refresh_directory()
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, messages: list) -> None:

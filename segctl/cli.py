@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def sources(p):
-        p.add_argument("--directory", required=True, help="directory YAML file")
+        p.add_argument(
+            "--directory",
+            required=True,
+            help="directory YAML file, LDAP settings YAML (top-level ldap:), or ldap://HOST[:PORT]/BASE-DN",
+        )
         p.add_argument("--policy", required=True, help="policy YAML file or folder of them")
 
     run = sub.add_parser("run", help="run the controller in the foreground")

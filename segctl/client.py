@@ -112,9 +112,21 @@ def render(command: str, body: dict) -> str:
         return (
             f"{body['status']}: mode {body['mode']}, switches {body['switches']}, {body['links']} links, "
             f"{body['hosts_bound']}/{body['hosts']} hosts bound, {body['connections']} connections, "
-            f"{body['quarantined']} quarantined, {body['packet_ins']} packet-ins, up {body['uptime']} s"
+            f"{body['quarantined']} quarantined, {body['packet_ins']} packet-ins, up {body['uptime']} s\n"
+            + _directory_line(body.get("directory") or {})
         )
     return json.dumps(body, indent=2, sort_keys=True)
+
+
+def _directory_line(directory: dict) -> str:
+    line = f"directory {directory.get('source')}: {directory.get('status')}, {directory.get('hosts')} hosts"
+    if directory.get("last_read_age") is not None:
+        line += f", read {directory['last_read_age']} s ago (ttl {directory.get('ttl')} s)"
+    if directory.get("entries_left_out"):
+        line += f", {directory['entries_left_out']} entries left out"
+    if directory.get("last_error"):
+        line += f"; last error: {directory['last_error']}"
+    return line
 
 
 def _time(stamp: float) -> str:

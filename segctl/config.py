@@ -1,12 +1,18 @@
-"""Loading the directory and the policy together, as `run`, `check`, `explain` and reload do."""
+"""Where the directory and the policy come from, loaded together as `run`, `check`, `explain`
+and reload do.
+
+`--directory` is a YAML directory file (top-level `hosts:`), an LDAP settings file (top-level
+`ldap:`), or an `ldap://host:port/BASE-DN` URL."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .core.directory import Directory, load_directory
-from .core.errors import ConfigError
+from .core.directory import Directory, parse_directory
+from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
+from .core.ldapsettings import is_ldap_url, parse_ldap_settings, settings_from_url
 from .core.policy import Policy, load_policy
+from .core.yamlsrc import LDict, load_yaml_file
 
 
 @dataclass(frozen=True)
@@ -15,18 +21,59 @@ class Sources:
     policy: str
 
 
-def load_sources(sources: Sources) -> tuple[Directory, Policy]:
-    """Both files validated; one ConfigError carries every problem of both."""
+class YamlDirectorySource:
+    """The embedded directory: a YAML file, read on start and on reload only."""
+
+    kind = "yaml"
+    ttl = None
+
+    def __init__(self, directory: Directory):
+        self.directory = directory
+        self.source = directory.source
+
+    def read(self) -> tuple[Directory, list[ConfigProblem]]:
+        return self.directory, []
+
+
+def open_directory(spec: str):
+    """The directory source `spec` names. Raises ConfigError for a broken file or settings."""
+    if is_ldap_url(spec):
+        from .ldapsource import LdapDirectorySource
+
+        return LdapDirectorySource(settings_from_url(spec))
+    data = load_yaml_file(spec)
+    if isinstance(data, LDict) and "ldap" in data and "hosts" not in data:
+        from .ldapsource import LdapDirectorySource
+
+        return LdapDirectorySource(parse_ldap_settings(data, spec))
+    return YamlDirectorySource(parse_directory(data, spec))
+
+
+def open_sources(sources: Sources):
+    """(directory source, policy), every problem of both in one ConfigError."""
     problems = []
     directory = policy = None
     try:
-        directory = load_directory(sources.directory)
+        directory = open_directory(sources.directory)
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:
         policy = load_policy(sources.policy)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    return directory, policy
+
+
+def load_sources(sources: Sources) -> tuple[Directory, Policy]:
+    """Both read now, strictly: an LDAP entry that had to be left out, a server that does not
+    answer or refuses the bind is a ConfigError too (for `check` and `explain`)."""
+    source, policy = open_sources(sources)
+    try:
+        directory, problems = source.read()
+    except (DirectoryRefused, DirectoryUnavailable) as exc:
+        raise ConfigError([ConfigProblem(sources.directory, None, str(exc))]) from None
     if problems:
         raise ConfigError(problems)
     return directory, policy

@@ -33,13 +33,23 @@ except ImportError:  # pragma: no cover - exercised only where os-ken replaces R
     from os_ken.controller import ofp_event
     from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
-    from os_ken.ofproto import ofproto_v1_3
+    from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
     from os_ken.topology import event as topology_event
 
     FRAMEWORK = "os_ken"
     SWITCHES_APP = "os_ken.topology.switches"
 
+
+def run_blocking(function, *args):
+    """Run blocking code (an LDAP read) in an OS thread, so the event loop keeps serving
+    switches meanwhile. Both frameworks run on eventlet."""
+    from eventlet import tpool
+
+    return tpool.execute(function, *args)
+
+
 __all__ = [
+    "run_blocking",
     "cfg",
     "app_manager",
     "ofp_event",

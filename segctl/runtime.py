@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import time
 
-from .config import Sources, load_sources
+from .config import Sources, open_sources
 from .core.controller import Controller
-from .core.errors import ConfigError
+from .core.dircache import DirectoryCache
+from .core.directory import Directory
+from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
 from .state import load_state, save_state
 
@@ -19,13 +21,17 @@ class Runtime:
     """Owns the core controller and reaches the switches through the Ryu app once attached."""
 
     def __init__(self, sources: Sources, events: EventLog, state_dir: str | None = None):
-        directory, policy = load_sources(sources)
         self.sources = sources
         self.events = events
         self.state_dir = state_dir
-        self.controller = Controller(directory, policy, events)
+        self.source, policy = open_sources(sources)
+        # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
+        self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
+        self.controller = Controller(self._first_read(), policy, events)
         self.started = time.time()
         self.app = None
+        # How blocking directory reads run: inline here; the Ryu app swaps in an OS thread.
+        self.run_blocking = lambda function: function()
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
@@ -63,18 +69,77 @@ class Runtime:
         self.save()
         return {"released": host, "switches": self.confirm(messages)}
 
-    def _name(self, host: str) -> str:
-        return self.controller._quarantine_target(host)[0]
+    # -- the directory ----------------------------------------------------------------------
+    def _first_read(self) -> Directory:
+        """The directory to start with. A remote one that refuses us (bad credentials, wrong
+        base) stops the start; one that does not answer starts us with nobody trusted."""
+        if self.cache is None:
+            return self.source.read()[0]
+        now = time.time()
+        try:
+            directory, problems = self.source.read()
+        except DirectoryRefused as exc:
+            raise ConfigError([ConfigProblem(self.sources.directory, None, str(exc))]) from None
+        except DirectoryUnavailable as exc:
+            self.cache.failed(str(exc), now)
+            LOG.warning("%s; starting with no host trusted, retrying", exc)
+            self.events.record("directory", now, status=self.cache.status, error=str(exc))
+            return self.cache.effective((), now)
+        self._stored(directory, problems, now)
+        return directory
+
+    def _stored(self, directory: Directory, problems: list, now: float) -> None:
+        was, known = self.cache.status, {str(p) for p in self.cache.problems}
+        self.cache.stored(directory, problems, now)
+        for problem in problems:
+            if str(problem) not in known:
+                LOG.warning("directory entry left out: %s", problem)
+        if was != "ok":
+            self.events.record("directory", now, status="ok", hosts=len(directory), left_out=len(problems))
+
+    def refresh_directory(self) -> None:
+        """One scheduled read of a remote directory, then revoke whatever it no longer allows.
+        A failed read is logged and retried; it never raises."""
+        try:
+            directory, problems = self.run_blocking(self.source.read)
+        except (DirectoryUnavailable, DirectoryRefused) as exc:
+            now = time.time()
+            was = self.cache.status
+            self.cache.failed(str(exc), now)
+            if was != self.cache.status:
+                LOG.warning("directory %s: %s", self.cache.status, exc)
+                self.events.record("directory", now, status=self.cache.status, error=str(exc))
+        else:
+            self._stored(directory, problems, time.time())
+        self._apply_directory()
+
+    def _apply_directory(self) -> None:
+        now = time.time()
+        current = self.controller.directory
+        directory = self.cache.effective(self.controller.bindings.by_mac, now)
+        if directory.by_mac == current.by_mac:
+            return
+        messages, revoked = self.controller.reload(directory, self.controller.policy, now)
+        self.confirm(messages)
+        self.events.record("directory-change", now, hosts=len(directory), revoked=revoked, source=directory.source)
 
     def reload(self, by: str = "signal") -> dict:
-        """Re-read both files. On error keep what runs and return the problems; on success
-        revoke what is no longer allowed, confirmed by the switches."""
+        """Re-read the directory and the policy. On error keep what runs and return the
+        problems; on success revoke what is no longer allowed, confirmed by the switches."""
         try:
-            directory, policy = load_sources(self.sources)
+            source, policy = open_sources(self.sources)
+            directory, problems = self.run_blocking(source.read)
         except ConfigError as exc:
-            errors = [str(problem) for problem in exc.problems]
-            self.events.record("reload", ok=False, errors=errors, by=by)
-            return {"ok": False, "errors": errors}
+            return self._reload_failed([str(problem) for problem in exc.problems], by)
+        except (DirectoryUnavailable, DirectoryRefused) as exc:
+            return self._reload_failed([f"{self.sources.directory}: {exc}"], by)
+        self.source = source
+        if source.ttl:
+            if self.cache is None or self.cache.source != source.source or self.cache.ttl != source.ttl:
+                self.cache = DirectoryCache(source.ttl, source.source)
+            self._stored(directory, problems, time.time())
+        else:
+            self.cache = None
         messages, revoked = self.controller.reload(directory, policy, time.time())
         switches = self.confirm(messages)
         report = {
@@ -87,10 +152,14 @@ class Runtime:
         self.events.record("reload", by=by, **report)
         return dict(report, switches=switches)
 
+    def _reload_failed(self, errors: list[str], by: str) -> dict:
+        self.events.record("reload", ok=False, errors=errors, by=by)
+        return {"ok": False, "errors": errors}
+
     def health(self) -> dict:
         c = self.controller
         return {
-            "status": "ok",
+            "status": "ok",  # the controller serves; a degraded directory shows in "directory"
             "uptime": round(time.time() - self.started, 1),
             "mode": c.policy.mode,
             "switches": sorted(c.topology.ports),
@@ -100,5 +169,10 @@ class Runtime:
             "connections": len(c.connections),
             "quarantined": len(c.quarantined),
             "packet_ins": c.packet_ins,
-            "directory": {"source": c.directory.source, "status": "ok"},
+            "directory": self.directory_health(),
         }
+
+    def directory_health(self) -> dict:
+        if self.cache is None:
+            return {"status": "ok", "source": self.controller.directory.source, "hosts": len(self.controller.directory)}
+        return self.cache.view(time.time())

@@ -12,7 +12,7 @@ from .errors import Problems
 from .yamlsrc import LDict, load_yaml_file
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _HOST_KEYS = {"mac", "ip", "labels", "switch", "port"}
 
 
@@ -71,7 +71,8 @@ class Directory:
         return host
 
 
-def _parse_dpid(value: Any) -> int | None:
+def parse_dpid(value: Any) -> int | None:
+    """A datapath id from an int, a decimal/0x string, or the colon form 00:00:..:01."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -86,7 +87,7 @@ def _parse_dpid(value: Any) -> int | None:
 
 
 def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not HOST_NAME_RE.match(name):
         problems.add(line, f"host name {name!r} must be letters, digits, '.', '_' or '-'")
         return None
     if not isinstance(entry, LDict):
@@ -138,7 +139,7 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
                 labels[key] = str(value).lower() if isinstance(value, bool) else str(value)
     switch = None
     if entry.get("switch") is not None:
-        switch = _parse_dpid(entry["switch"])
+        switch = parse_dpid(entry["switch"])
         if switch is None:
             problems.add(entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} is not a datapath id")
             ok = False

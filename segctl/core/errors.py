@@ -10,11 +10,13 @@ class ConfigProblem:
     """One problem in a configuration file."""
 
     file: str
-    line: int
+    line: int | None
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        # Problems in an LDAP entry have no line: `file` is then the entry's DN.
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
 
 
 class ConfigError(Exception):
@@ -38,3 +40,13 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.items:
             raise ConfigError(self.items)
+
+
+class DirectoryUnavailable(Exception):
+    """A remote directory did not answer (down, unreachable, timed out, TLS handshake failed):
+    worth retrying."""
+
+
+class DirectoryRefused(Exception):
+    """A remote directory answered no: bad credentials, missing base DN, bad filter. Retrying
+    will not help until someone fixes the settings or the server."""
