@@ -29,8 +29,11 @@ def cmd_check(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    def warn(problem) -> None:
+        print(f"warning: entry left out: {problem}", file=sys.stderr)
+
     try:
-        directory, policy = load_sources(Sources(args.directory, args.policy))
+        directory, policy = load_sources(Sources(args.directory, args.policy), warn=warn)
     except ConfigError as exc:
         return _print_problems(exc)
     hosts = []

@@ -66,14 +66,16 @@ def open_sources(sources: Sources):
     return directory, policy
 
 
-def load_sources(sources: Sources) -> tuple[Directory, Policy]:
-    """Both read now, strictly: an LDAP entry that had to be left out, a server that does not
-    answer or refuses the bind is a ConfigError too (for `check` and `explain`)."""
+def load_sources(sources: Sources, warn=None) -> tuple[Directory, Policy]:
+    """Both read now. A server that does not answer or refuses the bind is a ConfigError; so
+    is an LDAP entry that had to be left out, unless `warn` takes those problems instead."""
     source, policy = open_sources(sources)
     try:
         directory, problems = source.read()
     except (DirectoryRefused, DirectoryUnavailable) as exc:
         raise ConfigError([ConfigProblem(sources.directory, None, str(exc))]) from None
-    if problems:
+    if problems and warn is None:
         raise ConfigError(problems)
+    for problem in problems:
+        warn(problem)
     return directory, policy

@@ -60,7 +60,9 @@ class DirectoryCache:
         )
 
     def view(self, now: float) -> dict:
-        status = "expired" if self.status != "ok" and self.expired(now) else self.status
+        status = self.status
+        if status not in ("ok", "starting") and self.expired(now):
+            status = "expired"
         return {
             "status": status,
             "source": self.source,

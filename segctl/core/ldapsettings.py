@@ -96,6 +96,7 @@ class _Reader:
     def __init__(self, data: Any, section: str, problems: Problems, allowed: set[str], line: int):
         self.problems = problems
         self.section = section
+        self.key_line = line  # where the section's key is, for what is missing from it
         self.data = data if isinstance(data, LDict) else LDict()
         if not isinstance(data, LDict):
             problems.add(getattr(data, "line", line), f"'{section}' must be a mapping")
@@ -113,7 +114,7 @@ class _Reader:
         value = self.data.get(key)
         if value is None:
             if required:
-                self.problems.add(self.data.line, f"{self.section}: '{key}' is required")
+                self.problems.add(self.key_line, f"{self.section}: '{key}' is required")
             return default
         if not isinstance(value, str) or not value.strip():
             self.problems.add(self.line(key), f"{self.section}: '{key}' must be a non-empty string")

@@ -1,99 +1,14 @@
 """The controller core driven like the Ryu shell would drive it, its messages applied to a fake
 OpenFlow fabric; tests ask where packets go."""
 
-import socket
-import struct
-
 import pytest
 
-from segctl.core.controller import PROBE_MAC, Controller, UnknownHost
+from segctl.core.controller import PROBE_MAC, UnknownHost
 from segctl.core.flows import PRIORITY_CONNECTION, FlowAdd, Kind, PacketOut, parse_cookie
-from segctl.core.packets import ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, build_arp, mac_bytes, parse_frame
+from segctl.core.packets import ARP_REPLY, build_arp, parse_frame
 
-from ..fakeswitch import FakeFabric
+from ..fakenet import APP, DB, DIRECTORY, LINKS, POLICY, ROGUE, WEB, Net, arp_request, icmp_echo, tcp
 from .helpers import directory, policy
-
-WEB, DB, APP = "02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"
-ROGUE = "02:00:00:00:00:99"
-DIRECTORY = """
-hosts:
-  web: {mac: "02:00:00:00:00:01", ip: 10.0.0.1, labels: {role: web}}
-  db:  {mac: "02:00:00:00:00:02", ip: 10.0.0.2, labels: {role: db}}
-  app: {mac: "02:00:00:00:00:03", ip: 10.0.0.3, labels: {role: app}, switch: 2, port: 2}
-"""
-POLICY = """
-rules:
-  - {name: web-to-db, from: {role: web}, to: {role: db}, proto: tcp, ports: [5432]}
-  - {name: ping-db, from: any, to: {role: db}, proto: icmp}
-"""
-LINKS = [(1, 10, 101, 1), (1, 11, 102, 1), (2, 10, 101, 2), (2, 11, 102, 2)]
-
-
-def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6) -> bytes:
-    l4 = struct.pack("!HH", sport, dport) + b"\0" * 16
-    ip = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        20 + len(l4),
-        1,
-        0,
-        64,
-        proto,
-        0,
-        socket.inet_aton(src_ip),
-        socket.inet_aton(dst_ip),
-    )
-    return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + l4
-
-
-def icmp_echo(src_mac, dst_mac, src_ip, dst_ip) -> bytes:
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 1, 0, socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
-    return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + ip + bytes([8, 0]) + b"\0" * 6
-
-
-def arp_request(mac, ip, target_ip, eth_src=None):
-    return build_arp(ARP_REQUEST, eth_src or mac, BROADCAST_MAC, mac, ip, "00:00:00:00:00:00", target_ip)
-
-
-class Net:
-    """Two leaves (1, 2) and two spines (101, 102); web at 1/1, db at 2/1, app at 2/2."""
-
-    def __init__(self, policy_text=POLICY):
-        self.core = Controller(directory(DIRECTORY), policy(policy_text))
-        self.fabric = FakeFabric(LINKS)
-        self.now = 100.0
-        for dpid, ports in ((1, [1, 2, 3, 10, 11]), (2, [1, 2, 10, 11]), (101, [1, 2]), (102, [1, 2])):
-            self.fabric.apply(self.core.switch_up(dpid, ports, self.now))
-        for link in LINKS:
-            self.fabric.apply(self.core.link_up(*link, self.now))
-
-    def send(self, dpid, port, data):
-        self.now += 0.01
-        return self.fabric.apply(self.core.packet_in(dpid, port, data, self.now))
-
-    def announce(self):
-        """Every host says who it is (by ARP), as a booting host does."""
-        self.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
-        self.send(2, 1, arp_request(DB, "10.0.0.2", "10.0.0.2"))
-        self.send(2, 2, arp_request(APP, "10.0.0.3", "10.0.0.3"))
-
-    def trace(self, dpid, port, data):
-        frame = parse_frame(data)
-        ip = frame.ipv4
-        fields = {
-            "eth_src": frame.eth_src,
-            "eth_dst": frame.eth_dst,
-            "eth_type": 0x0800,
-            "ipv4_src": ip.src,
-            "ipv4_dst": ip.dst,
-            "ip_proto": ip.proto,
-        }
-        if ip.proto == 6:
-            fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port)
-        elif ip.proto == 1:
-            fields.update(icmpv4_type=ip.src_port, icmpv4_code=ip.dst_port)
-        return self.fabric.trace(dpid, port, fields)
 
 
 def events(net, kind):
