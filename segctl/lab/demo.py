@@ -4,6 +4,7 @@ traffic), then a quarantine and a release through the `segctl` command line."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import os
 import sys
 import time
@@ -117,6 +118,43 @@ def quarantine_demo(lab: Lab, victim: str = "web1") -> int:
     return wrong
 
 
+def ldap_removal_demo(lab: Lab, slapd, name: str = "printer1") -> int:
+    """Delete a device from LDAP, reload, and show that what it was allowed is gone."""
+    index = DecisionIndex(lab.policy)
+    names = [h.name for h in lab.topology.hosts]
+    pair = next((s, name) for s in names if s != name and service_for(index, lab.directory, s, name)[2])
+    plan = [(pair[0], name, *service_for(index, lab.directory, pair[0], name)[:2])]
+    before = lab.probe(plan)[0]
+    print(f"$ ldapdelete cn={name},ou=devices,dc=example,dc=org   # the device is retired in LDAP")
+    with slapd.admin() as admin:
+        admin.delete(f"cn={name},ou=devices,dc=example,dc=org")
+    print("$ segctl reload   # or wait: segctl re-reads LDAP every ttl/2")
+    result = lab.controller.cli("reload")
+    print(result.stdout.rstrip() or result.stderr.rstrip())
+    after = lab.probe(plan)[0]
+    s, d, proto, port = plan[0]
+    ok = before and not after
+    print(
+        f"  {s} -> {d} {proto}/{port}: before {'allow' if before else 'deny'}, after {'allow' if after else 'deny'}"
+        f"  {CHECK if ok else CROSS}"
+    )
+    return 0 if ok else 1
+
+
+def start_lab_ldap(here: str):
+    """The lab's OpenLDAP server on 127.0.0.1:3890, seeded from policies/ldap/directory.ldif."""
+    import tempfile
+
+    from .slapd import Slapd
+
+    folder = tempfile.mkdtemp(prefix="segctl-slapd-")
+    ldif = os.path.join(here, "policies", "ldap", "directory.ldif")
+    slapd = Slapd(folder, 3890, [ldif], reader="cn=segctl,dc=example,dc=org")
+    slapd.start()
+    print(f"LDAP: slapd on {slapd.url}, seeded from {os.path.relpath(ldif, here)}", flush=True)
+    return slapd
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="segctl Mininet lab")
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -125,15 +163,33 @@ def main(argv=None) -> int:
     parser.add_argument("--policy", default=os.path.join(here, "policies", "policy.yaml"))
     parser.add_argument("--of-port", type=int, default=6653)
     parser.add_argument("--cli", action="store_true", help="leave the Mininet CLI open")
+    parser.add_argument(
+        "--ldap", action="store_true", help="authenticate hosts against a lab OpenLDAP server (policies/ldap/)"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    lab = Lab(args.topology, args.directory, args.policy, of_port=args.of_port)
+    slapd = None
+    addressing = None
+    if args.ldap:
+        slapd = start_lab_ldap(here)
+        addressing = args.directory
+        args.directory = os.path.join(here, "policies", "ldap", "ldap.yaml")
+    try:
+        return run_lab(args, started, slapd, addressing)
+    finally:
+        if slapd is not None:
+            slapd.stop()
+            shutil.rmtree(slapd.folder, ignore_errors=True)
+
+
+def run_lab(args, started: float, slapd, addressing: str | None) -> int:
+    lab = Lab(args.topology, args.directory, args.policy, of_port=args.of_port, addressing=addressing)
     topo = lab.topology
     print(
         f"segctl lab: topology {topo.name} ({len(topo.switches)} switches, {len(topo.links)} "
         f"links, {len(topo.hosts)} hosts); policy {len(lab.policy.rules)} rules, mode "
-        f"{lab.policy.mode}",
+        f"{lab.policy.mode}; directory {lab.directory.source}",
         flush=True,
     )
     try:
@@ -149,6 +205,9 @@ def main(argv=None) -> int:
             flush=True,
         )
         wrong += quarantine_demo(lab)
+        if slapd is not None:
+            print()
+            wrong += ldap_removal_demo(lab, slapd)
         verdict = f"every check as expected {CHECK}" if not wrong else f"{wrong} check(s) not as expected {CROSS}"
         print(f"\nresult: {verdict}", flush=True)
         if args.cli:
