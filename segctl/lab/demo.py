@@ -4,8 +4,8 @@ traffic), then a quarantine and a release through the `segctl` command line."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import os
+import shutil
 import sys
 import time
 
