@@ -72,28 +72,37 @@ class SegctlApp(app_manager.RyuApp):
 
     # -- sending -----------------------------------------------------------------------------
     def send(self, messages: list) -> None:
+        self._transmit(messages, confirm=False)
+
+    def _transmit(self, messages: list, confirm: bool) -> dict:
+        """Encode a batch and hand each switch its share as one write. With `confirm`, returns
+        an event per switch that is set when that switch answers the batch's barrier."""
+        chunks: dict[int, list[bytes]] = {}
+        waits = {}
         for message in ofmsg.order(messages):
-            datapath = self.datapaths.get(message.dpid)
-            if datapath is not None:
-                datapath.send_msg(ofmsg.build(datapath, message))
+            if message.dpid not in self.datapaths:
+                continue
+            if isinstance(message, Barrier):
+                xid, data = ofmsg.encode_barrier()
+                if confirm:
+                    waits[message.dpid] = self._barriers[(message.dpid, xid)] = hub.Event()
+            else:
+                data = ofmsg.encode(message)
+            chunks.setdefault(message.dpid, []).append(data)
+        for dpid, parts in chunks.items():
+            self.datapaths[dpid].send(b"".join(parts))
+        return waits
 
     def send_and_confirm(self, messages: list, timeout: float = 5.0) -> dict:
         """Send, then wait until every switch that got a barrier has answered it (or the
         timeout passed). Returns the switches that confirmed and those that did not."""
-        waits = {}
-        for message in ofmsg.order(messages):
-            datapath = self.datapaths.get(message.dpid)
-            if datapath is None:
-                continue
-            msg = ofmsg.build(datapath, message)
-            if isinstance(message, Barrier):
-                datapath.set_xid(msg)
-                waits[message.dpid] = self._barriers[(message.dpid, msg.xid)] = hub.Event()
-            datapath.send_msg(msg)
+        waits = self._transmit(messages, confirm=True)
         deadline = time.monotonic() + timeout
         for event in waits.values():
             event.wait(timeout=max(0.0, deadline - time.monotonic()))
         confirmed = sorted(dpid for dpid, event in waits.items() if event.is_set())
+        for key in [key for key, event in self._barriers.items() if event in waits.values() and not event.is_set()]:
+            del self._barriers[key]  # a switch that never answered must not leave its waiter behind
         return {"confirmed": confirmed, "unconfirmed": sorted(set(waits) - set(confirmed))}
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)

@@ -1,61 +1,122 @@
-"""Turns segctl's plain flow descriptions into OpenFlow 1.3 messages for one datapath.
+"""Turns segctl's plain flow descriptions into OpenFlow 1.3 wire messages.
 
-The only module that builds OpenFlow messages. It also orders a batch the way a switch should
-see it: deletions before additions on each switch, duplicates dropped, barriers last.
-"""
+The only module that builds OpenFlow messages. It encodes them with struct, straight to bytes:
+building Ryu's message objects cost more than all of segctl's decision (see BENCHMARKS.md), and
+a flow setup sends three of them. tests/unit/test_ofmsg.py checks every byte against Ryu's own
+encoder. It also orders a batch the way a switch should see it: deletions before additions on
+each switch, duplicates dropped, barriers last."""
 
 from __future__ import annotations
 
+import functools
+import itertools
+import socket
+import struct
+
 from .core.flows import Barrier, FlowAdd, FlowDelete, PacketOut
 
+VERSION = 4
+OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST = 13, 14, 20
+OFPFC_ADD, OFPFC_DELETE = 0, 3
+OFPFF_SEND_FLOW_REM = 1
+OFPTT_ALL = 0xFF
+OFPP_IN_PORT, OFPP_CONTROLLER, OFPP_ANY = 0xFFFFFFF8, 0xFFFFFFFD, 0xFFFFFFFF
+OFPG_ANY = 0xFFFFFFFF
+OFP_NO_BUFFER = 0xFFFFFFFF
+OFPCML_NO_BUFFER = 0xFFFF
+OFP_DEFAULT_PRIORITY = 0x8000  # ignored by a non-strict delete; what Ryu writes
+OFPIT_APPLY_ACTIONS = 4
 
-def build(datapath, message):
-    """One OpenFlow message for `datapath` from a FlowAdd, FlowDelete, PacketOut or Barrier."""
-    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+_HEADER = struct.Struct("!BBHI")
+_FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")  # header + flow-mod fixed part: 48 bytes
+_PACKET_OUT = struct.Struct("!BBHIIIH6x")  # header + packet-out fixed part: 24 bytes
+_OUTPUT = struct.Struct("!HHIH6x")
+_APPLY = struct.Struct("!HH4x")
+
+# Barriers carry xids from the top half of the space; Ryu numbers its own requests from 1.
+_barrier_xids = itertools.count(0x80000000)
+
+
+def _mac(value: str) -> bytes:
+    return bytes.fromhex(value.replace(":", ""))
+
+
+# OXM OPENFLOW_BASIC fields segctl matches on: name -> (field number, encoder).
+_OXM = {
+    "in_port": (0, struct.Struct("!I").pack),
+    "eth_dst": (3, _mac),
+    "eth_src": (4, _mac),
+    "eth_type": (5, struct.Struct("!H").pack),
+    "ip_proto": (10, struct.Struct("!B").pack),
+    "ipv4_src": (11, socket.inet_aton),
+    "ipv4_dst": (12, socket.inet_aton),
+    "tcp_src": (13, struct.Struct("!H").pack),
+    "tcp_dst": (14, struct.Struct("!H").pack),
+    "udp_src": (15, struct.Struct("!H").pack),
+    "udp_dst": (16, struct.Struct("!H").pack),
+    "icmpv4_type": (19, struct.Struct("!B").pack),
+    "icmpv4_code": (20, struct.Struct("!B").pack),
+}
+
+
+@functools.lru_cache(maxsize=65536)
+def _oxm(name: str, value) -> tuple[int, bytes]:
+    number, encode = _OXM[name]
+    payload = encode(value)
+    return number, struct.pack("!I", 0x80000000 | number << 9 | len(payload)) + payload
+
+
+def encode_match(match: tuple) -> bytes:
+    """An OXM match, fields in field-number order as Ryu writes them, padded to 8 bytes."""
+    fields = b"".join(tlv for _, tlv in sorted(_oxm(name, value) for name, value in match))
+    length = 4 + len(fields)
+    return struct.pack("!HH", 1, length) + fields + b"\0" * (-length % 8)
+
+
+def _actions(actions: tuple) -> bytes:
+    out = []
+    for action in actions:
+        if action[0] == "output":
+            out.append(_OUTPUT.pack(0, 16, action[1], 0))
+        elif action[0] == "controller":
+            out.append(_OUTPUT.pack(0, 16, OFPP_CONTROLLER, OFPCML_NO_BUFFER))
+    return b"".join(out)
+
+
+def encode(message) -> bytes:
+    """The wire bytes of a FlowAdd, FlowDelete or PacketOut (xid 0: nothing waits on them)."""
     if isinstance(message, FlowAdd):
-        actions = []
-        for action in message.actions:
-            if action[0] == "output":
-                actions.append(parser.OFPActionOutput(action[1], 0))
-            elif action[0] == "controller":
-                actions.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
-        instructions = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else []
-        return parser.OFPFlowMod(
-            datapath=datapath,
-            cookie=message.cookie,
-            command=ofp.OFPFC_ADD,
-            idle_timeout=message.idle_timeout,
-            hard_timeout=message.hard_timeout,
-            priority=message.priority,
-            buffer_id=ofp.OFP_NO_BUFFER,
-            flags=ofp.OFPFF_SEND_FLOW_REM if message.notify_removed else 0,
-            match=parser.OFPMatch(**message.match_dict()),
-            instructions=instructions,
-        )
+        match = encode_match(message.match)
+        actions = _actions(message.actions)
+        instructions = _APPLY.pack(OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions if actions else b""
+        flags = OFPFF_SEND_FLOW_REM if message.notify_removed else 0
+        length = _FLOW_MOD.size + len(match) + len(instructions)
+        head = _FLOW_MOD.pack(
+            VERSION, OFPT_FLOW_MOD, length, 0, message.cookie, 0, 0, OFPFC_ADD,
+            message.idle_timeout, message.hard_timeout, message.priority, OFP_NO_BUFFER, 0, 0, flags,
+        )  # fmt: skip
+        return head + match + instructions
     if isinstance(message, FlowDelete):
-        return parser.OFPFlowMod(
-            datapath=datapath,
-            cookie=message.cookie,
-            cookie_mask=message.cookie_mask,
-            table_id=ofp.OFPTT_ALL,
-            command=ofp.OFPFC_DELETE,
-            out_port=ofp.OFPP_ANY,
-            out_group=ofp.OFPG_ANY,
-            match=parser.OFPMatch(**message.match_dict()),
-        )
+        match = encode_match(message.match)
+        head = _FLOW_MOD.pack(
+            VERSION, OFPT_FLOW_MOD, _FLOW_MOD.size + len(match), 0, message.cookie, message.cookie_mask,
+            OFPTT_ALL, OFPFC_DELETE, 0, 0, OFP_DEFAULT_PRIORITY, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0,
+        )  # fmt: skip
+        return head + match
     if isinstance(message, PacketOut):
-        in_port = ofp.OFPP_CONTROLLER if message.in_port is None else message.in_port
-        out_port = ofp.OFPP_IN_PORT if message.port == in_port else message.port
-        return parser.OFPPacketOut(
-            datapath=datapath,
-            buffer_id=ofp.OFP_NO_BUFFER,
-            in_port=in_port,
-            actions=[parser.OFPActionOutput(out_port, 0)],
-            data=message.data,
-        )
-    if isinstance(message, Barrier):
-        return parser.OFPBarrierRequest(datapath)
+        in_port = OFPP_CONTROLLER if message.in_port is None else message.in_port
+        out_port = OFPP_IN_PORT if message.port == in_port else message.port
+        action = _OUTPUT.pack(0, 16, out_port, 0)
+        length = _PACKET_OUT.size + len(action) + len(message.data)
+        head = _PACKET_OUT.pack(VERSION, OFPT_PACKET_OUT, length, 0, OFP_NO_BUFFER, in_port, len(action))
+        return head + action + message.data
     raise TypeError(f"not a segctl message: {message!r}")
+
+
+def encode_barrier() -> tuple[int, bytes]:
+    """(xid, bytes) of a barrier request; the reply carries the same xid."""
+    xid = next(_barrier_xids) & 0xFFFFFFFF
+    return xid, _HEADER.pack(VERSION, OFPT_BARRIER_REQUEST, _HEADER.size, xid)
 
 
 def order(messages: list) -> list:

@@ -10,6 +10,17 @@ from collections.abc import Callable
 from typing import Any
 
 LOG = logging.getLogger("segctl.events")
+# Per-connection decisions go to the events file and, with --verbose, to the log: at thousands
+# per second (a scan) a line each on stderr would cost more than the decisions themselves.
+_LEVELS = {
+    "allow": logging.DEBUG,
+    "deny": logging.DEBUG,
+    "expire": logging.DEBUG,
+    "revoke": logging.DEBUG,
+    "quarantine": logging.WARNING,
+    "spoof": logging.WARNING,
+    "directory": logging.WARNING,
+}
 
 
 class EventLog:
@@ -30,8 +41,9 @@ class EventLog:
             self._ring.append(event)
             if self._file is not None:
                 self._file.write(json.dumps(event, sort_keys=True) + "\n")
-        level = logging.WARNING if kind in ("deny", "quarantine", "spoof") else logging.INFO
-        LOG.log(level, "%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
+        level = _LEVELS.get(kind, logging.INFO)
+        if LOG.isEnabledFor(level):
+            LOG.log(level, "%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
         return event
 
     def latest(self, limit: int = 100, kind: str | None = None) -> list[dict]:

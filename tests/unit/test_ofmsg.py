@@ -1,48 +1,126 @@
-"""The OpenFlow translation, serialised by the framework's own OpenFlow 1.3 encoder."""
+"""segctl's OpenFlow encoder, byte for byte against the framework's own OpenFlow 1.3 encoder."""
+
+import struct
+
+import pytest
 
 from segctl import framework, ofmsg
 from segctl.core.flows import Barrier, FlowAdd, FlowDelete, Kind, PacketOut, make_cookie, match_of
 
+ofp = framework.ofproto_v1_3
+parser = framework.ofproto_v1_3_parser
+
 
 class Datapath:
-    ofproto = framework.ofproto_v1_3
-    ofproto_parser = framework.ofproto_v1_3_parser
+    ofproto = ofp
+    ofproto_parser = parser
     id = 1
 
-    def set_xid(self, msg):
-        msg.xid = 1
-        return 1
 
-
-def encode(message):
-    msg = ofmsg.build(Datapath(), message)
+def ryu_bytes(msg) -> bytes:
+    msg.xid = 0
     msg.serialize()
-    return msg
+    return bytes(msg.buf)
 
 
-def test_every_message_kind_encodes():
-    cookie = make_cookie(Kind.CONNECTION, 3, 7)
-    add = encode(
-        FlowAdd(
-            1,
-            20000,
-            match_of(in_port=1, eth_type=0x0800, ipv4_src="10.0.0.1", tcp_dst=22, ip_proto=6),
-            (("output", 2),),
-            cookie,
-            idle_timeout=60,
-            notify_removed=True,
-        )
+def ryu_actions(actions):
+    out = []
+    for action in actions:
+        if action[0] == "output":
+            out.append(parser.OFPActionOutput(action[1], 0))
+        else:
+            out.append(parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER))
+    return out
+
+
+def ryu_flow_add(m: FlowAdd):
+    actions = ryu_actions(m.actions)
+    return parser.OFPFlowMod(
+        datapath=Datapath(),
+        cookie=m.cookie,
+        command=ofp.OFPFC_ADD,
+        idle_timeout=m.idle_timeout,
+        hard_timeout=m.hard_timeout,
+        priority=m.priority,
+        buffer_id=ofp.OFP_NO_BUFFER,
+        flags=ofp.OFPFF_SEND_FLOW_REM if m.notify_removed else 0,
+        match=parser.OFPMatch(**m.match_dict()),
+        instructions=[parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)] if actions else [],
     )
-    assert add.cookie == cookie and add.flags == 1 and add.idle_timeout == 60 and add.match["tcp_dst"] == 22
-    drop = encode(FlowAdd(1, 0, (), (), make_cookie(Kind.BASE)))
-    assert drop.instructions == []
-    delete = encode(FlowDelete(1, cookie, (1 << 64) - 1, match_of(eth_src="02:00:00:00:00:01")))
-    assert delete.command == Datapath.ofproto.OFPFC_DELETE and delete.table_id == Datapath.ofproto.OFPTT_ALL
-    out = encode(PacketOut(1, 3, b"\xff" * 60, None))
-    assert out.in_port == Datapath.ofproto.OFPP_CONTROLLER and out.actions[0].port == 3
-    hairpin = encode(PacketOut(1, 3, b"\xff" * 60, 3))
-    assert hairpin.actions[0].port == Datapath.ofproto.OFPP_IN_PORT
-    encode(Barrier(1))
+
+
+COOKIE = make_cookie(Kind.CONNECTION, 3, 7)
+ADDS = [
+    FlowAdd(1, 0, (), (), make_cookie(Kind.BASE)),
+    FlowAdd(1, 1000, match_of(eth_type=0x0806), (("controller",),), make_cookie(Kind.BASE)),
+    FlowAdd(
+        1,
+        20000,
+        match_of(
+            in_port=1,
+            eth_src="02:00:00:00:00:01",
+            eth_dst="02:00:00:00:00:02",
+            eth_type=0x0800,
+            ipv4_src="10.0.0.1",
+            ipv4_dst="10.0.0.2",
+            ip_proto=6,
+            tcp_src=40000,
+            tcp_dst=22,
+        ),
+        (("output", 2),),
+        COOKIE,
+        idle_timeout=60,
+        notify_removed=True,
+    ),
+    FlowAdd(
+        7, 30000, match_of(in_port=4, eth_type=0x0800, ip_proto=17, udp_src=53, udp_dst=5353), (), 9, hard_timeout=5
+    ),
+    FlowAdd(7, 30000, match_of(eth_type=0x0800, ip_proto=1, icmpv4_type=8, icmpv4_code=0), (), 9, hard_timeout=5),
+]
+
+
+@pytest.mark.parametrize("message", ADDS, ids=range(len(ADDS)))
+def test_flow_adds_match_ryus_bytes(message):
+    assert ofmsg.encode(message) == ryu_bytes(ryu_flow_add(message))
+
+
+def test_flow_delete_matches_ryus_bytes():
+    message = FlowDelete(1, COOKIE, (1 << 64) - 1, match_of(eth_src="02:00:00:00:00:01"))
+    reference = parser.OFPFlowMod(
+        datapath=Datapath(),
+        cookie=message.cookie,
+        cookie_mask=message.cookie_mask,
+        table_id=ofp.OFPTT_ALL,
+        command=ofp.OFPFC_DELETE,
+        out_port=ofp.OFPP_ANY,
+        out_group=ofp.OFPG_ANY,
+        match=parser.OFPMatch(**message.match_dict()),
+    )
+    assert ofmsg.encode(message) == ryu_bytes(reference)
+
+
+@pytest.mark.parametrize("in_port, expected_out", [(None, 3), (5, 3), (3, ofp.OFPP_IN_PORT)])
+def test_packet_outs_match_ryus_bytes(in_port, expected_out):
+    data = bytes(range(60))
+    reference = parser.OFPPacketOut(
+        datapath=Datapath(),
+        buffer_id=ofp.OFP_NO_BUFFER,
+        in_port=ofp.OFPP_CONTROLLER if in_port is None else in_port,
+        actions=[parser.OFPActionOutput(expected_out, 0)],
+        data=data,
+    )
+    assert ofmsg.encode(PacketOut(1, 3, data, in_port)) == ryu_bytes(reference)
+
+
+def test_barriers_get_their_own_xids():
+    (xid1, data1), (xid2, _) = ofmsg.encode_barrier(), ofmsg.encode_barrier()
+    assert xid2 == xid1 + 1 and xid1 >= 0x80000000
+    assert struct.unpack("!BBHI", data1) == (4, ofp.OFPT_BARRIER_REQUEST, 8, xid1)
+
+
+def test_unknown_messages_are_refused():
+    with pytest.raises(TypeError):
+        ofmsg.encode(Barrier(1))
 
 
 def test_batches_are_ordered_deletes_first_and_deduplicated():
