@@ -9,6 +9,7 @@ import os
 import time
 
 from . import ofmsg
+from .core.discovery import INTERVAL as DISCOVERY_INTERVAL
 from .core.flows import Barrier
 from .framework import (
     CONFIG_DISPATCHER,
@@ -20,7 +21,6 @@ from .framework import (
     ofproto_v1_3,
     run_blocking,
     set_ev_cls,
-    topology_event,
 )
 
 LOG = logging.getLogger("segctl.app")
@@ -58,9 +58,17 @@ class SegctlApp(app_manager.RyuApp):
 
     def start(self):
         thread = super().start()
+        self.threads.append(hub.spawn(self._discover_links_forever))
         if self.runtime.cache is not None:
             self.threads.append(hub.spawn(self._refresh_directory_forever))
         return thread
+
+    @fail_fast
+    def _discover_links_forever(self):
+        """segctl's own signed LLDP probes, every second, out of every live port."""
+        while True:
+            hub.sleep(DISCOVERY_INTERVAL)
+            self.send(self.core.discover(time.time()))
 
     @fail_fast
     def _refresh_directory_forever(self):
@@ -151,18 +159,6 @@ class SegctlApp(app_manager.RyuApp):
             and not desc.config & ofp.OFPPC_PORT_DOWN
         )
         self.send(self.core.port_changed(msg.datapath.id, desc.port_no, live, time.time()))
-
-    @set_ev_cls(topology_event.EventLinkAdd)
-    @fail_fast
-    def _link_add(self, ev):
-        link = ev.link
-        self.send(self.core.link_up(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time()))
-
-    @set_ev_cls(topology_event.EventLinkDelete)
-    @fail_fast
-    def _link_delete(self, ev):
-        link = ev.link
-        self.send(self.core.link_down(link.src.dpid, link.src.port_no, link.dst.dpid, link.dst.port_no, time.time()))
 
     # -- packets and flow expiry -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)

@@ -23,10 +23,8 @@ try:  # noqa: E402
     from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
     from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
-    from ryu.topology import event as topology_event
 
     FRAMEWORK = "ryu"
-    SWITCHES_APP = "ryu.topology.switches"
 except ImportError:  # pragma: no cover - exercised only where os-ken replaces Ryu
     from os_ken import cfg
     from os_ken.base import app_manager
@@ -34,10 +32,8 @@ except ImportError:  # pragma: no cover - exercised only where os-ken replaces R
     from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
     from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
-    from os_ken.topology import event as topology_event
 
     FRAMEWORK = "os_ken"
-    SWITCHES_APP = "os_ken.topology.switches"
 
 
 def run_blocking(function, *args):
@@ -60,7 +56,5 @@ __all__ = [
     "hub",
     "ofproto_v1_3",
     "ofproto_v1_3_parser",
-    "topology_event",
     "FRAMEWORK",
-    "SWITCHES_APP",
 ]

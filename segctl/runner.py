@@ -1,4 +1,5 @@
-"""`segctl run`: start Ryu with segctl's app and LLDP link discovery, in the foreground."""
+"""`segctl run`: start Ryu with segctl's app (which does its own signed LLDP link discovery),
+in the foreground."""
 
 from __future__ import annotations
 
@@ -87,13 +88,11 @@ def run(args) -> int:
         runtime = Runtime(Sources(args.directory, args.policy), events, state_dir)
 
     manager = framework.app_manager.AppManager.get_instance()
-    manager.load_apps([framework.SWITCHES_APP, "segctl.app"])
+    manager.load_apps(["segctl.app"])
     conf = framework.cfg.CONF
     conf(args=[], project="ryu")
     conf.set_override("ofp_tcp_listen_port", args.of_port)
     conf.set_override("ofp_listen_host", args.of_host)
-    conf.set_override("observe_links", True)
-    conf.set_override("explicit_drop", False)
     contexts = manager.create_contexts()
     contexts["segctl_runtime"] = runtime
     services = manager.instantiate_apps(**contexts)

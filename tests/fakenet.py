@@ -64,8 +64,20 @@ class Net:
         self.now = 100.0
         for dpid, ports in ((1, [1, 2, 3, 10, 11]), (2, [1, 2, 10, 11]), (101, [1, 2]), (102, [1, 2])):
             self.fabric.apply(self.core.switch_up(dpid, ports, self.now))
-        for link in LINKS:
-            self.fabric.apply(self.core.link_up(*link, self.now))
+        self.deliver_probes()  # the links are found the way the real controller finds them
+
+    def deliver_probes(self) -> int:
+        """Carry every LLDP probe the controller sent across the fabric's links, back to it as
+        packet-ins; returns how many crossed a link."""
+        probes = [p for p in self.fabric.packet_outs if p.data[12:14] == b"\x88\xcc"]
+        self.fabric.packet_outs.clear()
+        crossed = 0
+        for probe in probes:
+            peer = self.fabric.links.get((probe.dpid, probe.port))
+            if peer is not None:
+                crossed += 1
+                self.fabric.apply(self.core.packet_in(*peer, probe.data, self.now))
+        return crossed
 
     def send(self, dpid, port, data):
         self.now += 0.01

@@ -13,6 +13,7 @@ from .bindings import Bindings
 from .connections import Connection, ConnectionTable, FlowKey
 from .decision import DecisionIndex
 from .directory import Directory, Host, normalize_mac
+from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .events import EventLog
 from .flows import (
     COOKIE_MAGIC,
@@ -96,6 +97,8 @@ class Controller:
         self._host_ids: dict[str, int] = {}
         self._pending: dict[str, list[_Pending]] = {}
         self._last_probe: dict[str, float] = {}
+        self.discovery = LinkDiscovery()
+        self._link_seen: dict[tuple[int, int, int, int], float] = {}
         self.packet_ins = 0
 
     # -- identities --------------------------------------------------------------------------
@@ -114,16 +117,20 @@ class Controller:
         messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
         base = make_cookie(Kind.BASE)
         messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
-        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4):
+        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP):
             messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
         for entry in self.quarantined.values():
             messages.extend(self._quarantine_drops(dpid, entry))
         messages.append(Barrier(dpid))
+        messages += self._probes(dpid, now)
         self.events.record("switch-up", now, dpid=dpid, ports=len(self.topology.ports[dpid]))
         return messages
 
     def switch_down(self, dpid: int, now: float) -> list:
         messages = self._forget_switch(dpid, now)
+        for link in self.topology.links():
+            if dpid in (link[0], link[2]):
+                messages += self.link_down(*link, now)
         self.topology.remove_switch(dpid)
         self.events.record("switch-down", now, dpid=dpid)
         return messages
@@ -140,13 +147,56 @@ class Controller:
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list:
         self.topology.set_port(dpid, port, live)
         if live:
-            return []
+            return [PacketOut(dpid, port, self.discovery.probe(dpid, port, now))]
         messages: list = []
+        peer = self.topology.link_ports.get((dpid, port))
+        if peer is not None:
+            messages += self.link_down(dpid, port, *peer, now)
         for binding in self.bindings.at_port(dpid, port):
             messages += self._unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
         return messages
 
+    # -- link discovery ----------------------------------------------------------------------
+    def _probes(self, dpid: int, now: float) -> list:
+        return [
+            PacketOut(dpid, port, self.discovery.probe(dpid, port, now)) for port in sorted(self.topology.ports[dpid])
+        ]
+
+    def discover(self, now: float) -> list:
+        """Every second: a probe out of every live port, and links no probe crossed lately go."""
+        messages: list = []
+        for link, seen in list(self._link_seen.items()):
+            if now - seen > LINK_TIMEOUT:
+                messages += self.link_down(*link, now)
+        for dpid in sorted(self.topology.ports):
+            messages += self._probes(dpid, now)
+        return messages
+
+    def _lldp(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
+        origin = self.discovery.verify(data, now)
+        if isinstance(origin, str):
+            self.events.record("lldp-rejected", now, dpid=dpid, port=in_port, reason=origin)
+            return []
+        src, src_port = origin
+        if (src, src_port) == (dpid, in_port) or src not in self.topology.ports:
+            return []
+        for where in ((dpid, in_port), (src, src_port)):
+            hosts = self.bindings.at_port(*where)
+            if hosts:
+                self.events.record(
+                    "lldp-rejected",
+                    now,
+                    dpid=dpid,
+                    port=in_port,
+                    reason=f"probe from {src}/{src_port} crossed port {where[0]}/{where[1]}, "
+                    f"where host {hosts[0].host.name} is bound: relayed by a host?",
+                )
+                return []
+        return self.link_up(src, src_port, dpid, in_port, now)
+
     def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
+        link = (a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port)
+        self._link_seen[link] = now
         if not self.topology.add_link(a, a_port, b, b_port):
             return []
         messages: list = []
@@ -157,6 +207,7 @@ class Controller:
         return messages
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
+        self._link_seen.pop((a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port), None)
         if not self.topology.remove_link(a, a_port, b, b_port):
             return []
         messages: list = []
@@ -170,8 +221,10 @@ class Controller:
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
         self.packet_ins += 1
         frame = parse_frame(data)
-        if frame is None or frame.eth_type == ETH_TYPE_LLDP or frame.eth_src == PROBE_MAC:
+        if frame is None or frame.eth_src == PROBE_MAC:
             return []
+        if frame.eth_type == ETH_TYPE_LLDP:
+            return self._lldp(dpid, in_port, data, now)
         if self.topology.is_link_port(dpid, in_port):
             return self._transit(dpid, in_port, frame, data)
         if frame.vlan is not None:

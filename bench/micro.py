@@ -1,0 +1,115 @@
+"""Core micro-benchmarks: the cost of one policy decision as the rule count grows, of a path
+on a 100-switch leaf-spine, and of planning (and encoding) a connection over 6 hops.
+
+    python -m bench.micro"""
+
+from __future__ import annotations
+
+import random
+import sys
+import timeit
+
+from segctl import ofmsg
+from segctl.core.connections import Connection, FlowKey
+from segctl.core.decision import DecisionIndex
+from segctl.core.directory import Host
+from segctl.core.planner import first_packet_out, plan_connection
+from segctl.core.policy import parse_policy
+from segctl.core.topology import Topology
+from segctl.core.yamlsrc import load_yaml_text
+
+from .workload import make_hosts, policy_text
+
+
+def best_of(function, number: int, repeat: int = 5) -> float:
+    """Seconds per call, best of `repeat` timings of `number` calls."""
+    return min(timeit.repeat(function, number=number, repeat=repeat)) / number
+
+
+def decision_times(host_count: int = 10_000, rule_counts=(10, 1_000, 10_000)) -> dict[int, float]:
+    hosts = make_hosts(host_count, 16)
+    labels = [{"role": h.role, "site": f"s{i % 10}"} for i, h in enumerate(hosts)]
+    rng = random.Random(1)
+    pairs = [(rng.choice(labels), rng.choice(labels), rng.choice((22, 443, 1005, 9))) for _ in range(10_000)]
+    times = {}
+    for rules in rule_counts:
+        policy = parse_policy([(load_yaml_text(policy_text(rules), "p.yaml"), "p.yaml")])
+        index = DecisionIndex(policy)
+        for src, dst, _ in pairs:  # first sight of a label set builds its bitsets; then cached
+            index.host_bits(src), index.host_bits(dst)
+        first_rule = index.first_rule
+
+        def decide(first_rule=first_rule):
+            for src, dst, port in pairs:
+                first_rule(src, dst, "tcp", port)
+
+        times[rules] = best_of(decide, 1) / len(pairs)
+    return times
+
+
+def leaf_spine(spines: int = 4, leaves: int = 96) -> Topology:
+    topology = Topology()
+    for spine in range(1, spines + 1):
+        topology.add_switch(1000 + spine, range(1, leaves + 1))
+    for leaf in range(1, leaves + 1):
+        topology.add_switch(leaf, range(1, spines + 49))
+        for spine in range(1, spines + 1):
+            topology.add_link(leaf, 48 + spine, 1000 + spine, leaf)
+    return topology
+
+
+def path_time() -> float:
+    topology = leaf_spine()
+    rng = random.Random(2)
+    pairs = [((rng.randint(1, 96), rng.randint(1, 48)), (rng.randint(1, 96), rng.randint(1, 48))) for _ in range(1000)]
+
+    def paths():
+        for src, dst in pairs:
+            topology.path(src, dst)
+
+    return best_of(paths, 1) / len(pairs)
+
+
+def planning_times() -> tuple[float, float]:
+    """(plan a 6-hop connection, encode its messages to OpenFlow bytes), seconds each."""
+    topology = Topology()
+    for dpid in range(1, 7):
+        topology.add_switch(dpid, (1, 2, 3))
+    for dpid in range(1, 6):
+        topology.add_link(dpid, 2, dpid + 1, 3)
+    path = topology.path((1, 1), (6, 1))
+    assert len(path) == 6
+    src = Host("a", "02:00:00:00:00:01", "10.0.0.1", {"role": "a"})
+    dst = Host("b", "02:00:00:00:00:02", "10.0.0.2", {"role": "b"})
+    key = FlowKey(src.mac, dst.mac, src.ip, dst.ip, 6, 40000, 443)
+    connection = Connection(1, key, src, dst, "r", path, 0.0, cookie=1, reply_key=key.reverse())
+    frame = bytes(74)
+
+    def plan():
+        plan_connection(connection) + [first_packet_out(connection, frame)]
+
+    messages = plan_connection(connection) + [first_packet_out(connection, frame)]
+
+    def encode():
+        for message in messages:
+            ofmsg.encode(message)
+
+    return best_of(plan, 2000), best_of(encode, 2000)
+
+
+def main() -> int:
+    decisions = decision_times()
+    base = decisions[10]
+    print("| measure | time | ratio |")
+    print("|---|---|---|")
+    for rules, seconds in decisions.items():
+        print(f"| decision, {rules:,} rules, 10,000 hosts | {seconds * 1e6:.2f} µs | {seconds / base:.2f}× the 10-rule time |")
+    print(f"| path, 100-switch leaf-spine (4 spines, 96 leaves) | {path_time() * 1e6:.1f} µs | |")
+    plan, encode = planning_times()
+    print(f"| plan a connection over 6 hops (12 entries + packet-out) | {plan * 1e6:.1f} µs | |")
+    print(f"| encode those 13 messages to OpenFlow bytes | {encode * 1e6:.1f} µs | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
