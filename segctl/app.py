@@ -24,6 +24,7 @@ from .framework import (
 )
 
 LOG = logging.getLogger("segctl.app")
+EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
 
 
 def fail_fast(handler):
@@ -36,6 +37,7 @@ def fail_fast(handler):
             return handler(self, *args)
         except Exception:  # noqa: BLE001 - anything here is a bug; stop loudly
             LOG.critical("handler %s failed; stopping the controller", handler.__name__, exc_info=True)
+            self.runtime.events.close()
             logging.shutdown()
             os._exit(70)
 
@@ -59,9 +61,15 @@ class SegctlApp(app_manager.RyuApp):
     def start(self):
         thread = super().start()
         self.threads.append(hub.spawn(self._discover_links_forever))
+        self.threads.append(hub.spawn(self._flush_events_forever))
         if self.runtime.cache is not None:
             self.threads.append(hub.spawn(self._refresh_directory_forever))
         return thread
+
+    def _flush_events_forever(self):
+        while True:
+            hub.sleep(EVENTS_FLUSH_INTERVAL)
+            self.runtime.events.flush()
 
     @fail_fast
     def _discover_links_forever(self):
