@@ -64,5 +64,9 @@ e2e: setup ovs
 test: setup ovs lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
+# Benchmarks (not part of `make test`): rewrites the results block of BENCHMARKS.md.
+bench: venv
+	$(PY) -m bench
+
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -53,6 +53,7 @@ class EmulatedSwitch(asyncio.Protocol):
         self.transport = None
         self.ready = asyncio.get_running_loop().create_future()
         self.running = False
+        self.refill = True  # send a new packet-in for each one answered (the benchmark loop)
         self.stats = SwitchStats()
         self._out: list[bytes] = []
 
@@ -117,9 +118,12 @@ class EmulatedSwitch(asyncio.Protocol):
     def announce_hosts(self) -> None:
         self.transport.write(b"".join(of.packet_in(h.port, of.arp_announce(h.mac, h.ip)) for h in self.hosts))
 
-    def start(self) -> None:
+    def start(self, count: int | None = None) -> None:
+        """Open `window` connections (or `count`, then no more as they are answered)."""
         self.running = True
-        self.transport.write(b"".join(self._next_packet_in() for _ in range(self.window)))
+        if count is not None:
+            self.refill = False
+        self.transport.write(b"".join(self._next_packet_in() for _ in range(count or self.window)))
 
     def stop(self) -> None:
         self.running = False
@@ -141,14 +145,16 @@ class EmulatedSwitch(asyncio.Protocol):
             self.stats.setups += 1
             self.stats.latencies.append(time.perf_counter() - sent[0])
             self.stats.mismatches += forwarded != sent[1]
-            self._out.append(self._next_packet_in())
+            if self.refill:
+                self._out.append(self._next_packet_in())
 
 
 def _xid(msg: bytes) -> int:
     return struct.unpack_from("!I", msg, 4)[0]
 
 
-async def _worker(host, port, plan, window, warmup, duration, barrier, connect_timeout=20.0) -> dict:
+async def connect(host, port, plan, window, connect_timeout=20.0) -> list[EmulatedSwitch]:
+    """Connect one emulated switch per (dpid, hosts, flows, ports) and finish the handshakes."""
     loop = asyncio.get_running_loop()
     switches = []
     for dpid, hosts, flows, ports in plan:
@@ -157,6 +163,12 @@ async def _worker(host, port, plan, window, warmup, duration, barrier, connect_t
         switches.append(protocol)
     await asyncio.wait_for(asyncio.gather(*(s.ready for s in switches)), connect_timeout)
     await asyncio.sleep(0.5)  # the controller installs its base entries
+    return switches
+
+
+async def _worker(host, port, plan, window, warmup, duration, barrier) -> dict:
+    loop = asyncio.get_running_loop()
+    switches = await connect(host, port, plan, window)
     await loop.run_in_executor(None, barrier.wait)
     for switch in switches:
         switch.announce_hosts()

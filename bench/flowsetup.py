@@ -27,12 +27,12 @@ PYTHON = sys.executable
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def controller_command(kind: str, port: int, folder: str, files: tuple[str, str]) -> list[str]:
+def controller_command(kind: str, port: int, folder: str, files: tuple[str, str], api_port: int = 0) -> list[str]:
     if kind == "segctl":
         directory, policy = files
         return [
             PYTHON, "-m", "segctl", "run", "--directory", directory, "--policy", policy,
-            "--of-host", "127.0.0.1", "--of-port", str(port), "--api-port", "0", "--state-dir", folder,
+            "--of-host", "127.0.0.1", "--of-port", str(port), "--api-port", str(api_port), "--state-dir", folder,
         ]  # fmt: skip
     if kind == "simple_switch_13":
         return [
@@ -199,6 +199,28 @@ def summarize(runs: list[dict]) -> dict:
     }
 
 
+def markdown(results: dict) -> str:
+    """The results as a table, each segctl row with its ratio to simple_switch_13's."""
+    lines = [
+        f"Emulator against a null controller (its own ceiling): **{results['emulator_capacity']:,.0f} flow setups/s**.",
+        "",
+        "| mode | controller | flow setups/s | ratio | p50 latency | p99 latency | p99 ratio | CPU | RSS |"
+        " mismatches | per-run setups/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for mode, table in results["modes"].items():
+        base = table.get("simple_switch_13")
+        for label, r in table.items():
+            ratio = f"{r['rate'] / base['rate']:.2f}×" if base else ""
+            p99_ratio = f"{r['p99_ms'] / base['p99_ms']:.2f}×" if base else ""
+            lines.append(
+                f"| {mode} | {label} | {r['rate']:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
+                f"{p99_ratio} | {r['cpu']:.0%} | {r['rss_mib']:.0f} MiB | {r['mismatches']} | "
+                f"{', '.join(f'{x:,}' for x in r['rates'])} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -238,6 +260,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)
+    print(markdown(results))
     return 0
 
 

@@ -26,8 +26,12 @@ rules:
 LINKS = [(1, 10, 101, 1), (1, 11, 102, 1), (2, 10, 101, 2), (2, 11, 102, 2)]
 
 
-def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6) -> bytes:
-    l4 = struct.pack("!HH", sport, dport) + b"\0" * 16
+def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6, flags=0x02) -> bytes:
+    """A TCP segment (a SYN unless `flags` says otherwise), or a UDP datagram with proto=17."""
+    if proto == 6:
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
+    else:
+        l4 = struct.pack("!HH", sport, dport) + b"\0" * 16
     ip = struct.pack(
         "!BBHHHBBH4s4s",
         0x45,

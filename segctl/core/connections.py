@@ -124,6 +124,7 @@ class ConnectionTable:
     def __init__(self) -> None:
         self.by_id: dict[int, Connection] = {}
         self.by_key: dict[FlowKey, int] = {}
+        self.by_mac: dict[str, set[int]] = {}
         self._next_id = 1
 
     def __len__(self) -> int:
@@ -145,6 +146,12 @@ class ConnectionTable:
         self.by_key[connection.key] = connection.id
         if connection.reply_key is not None:
             self.by_key[connection.reply_key] = connection.id
+        for mac in (connection.key.src_mac, connection.key.dst_mac):
+            self.by_mac.setdefault(mac, set()).add(connection.id)
+
+    def involving(self, mac: str) -> list[Connection]:
+        """The connections from or to `mac`, without looking at any other."""
+        return [self.by_id[ident] for ident in sorted(self.by_mac.get(mac, ()))]
 
     def find(self, key: FlowKey) -> Connection | None:
         ident = self.by_key.get(key)
@@ -156,4 +163,10 @@ class ConnectionTable:
             for key in (connection.key, connection.reply_key):
                 if key is not None and self.by_key.get(key) == ident:
                     del self.by_key[key]
+            for mac in (connection.key.src_mac, connection.key.dst_mac):
+                ids = self.by_mac.get(mac)
+                if ids is not None:
+                    ids.discard(ident)
+                    if not ids:
+                        del self.by_mac[mac]
         return connection

@@ -43,6 +43,7 @@ from .packets import (
     IP_PROTO_UDP,
     Frame,
     build_arp,
+    is_tcp_reply,
     parse_frame,
 )
 from .planner import first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke, reverse_hops
@@ -350,6 +351,9 @@ class Controller:
         rule = self.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
         monitor_only = False
         if rule is None:
+            adopted = self._adopt_reply(dpid, in_port, frame, data, key, src, dst, now)
+            if adopted is not None:
+                return messages + adopted
             if self.policy.mode != "monitor":
                 return messages + self._deny(dpid, in_port, key, now, event, "no rule allows it (default deny)")
             monitor_only = True
@@ -367,6 +371,10 @@ class Controller:
         if path is None:
             self.events.record("deny", now, reason=f"no path to {dst.name}", **event)
             return messages
+        connection = self._open(key, src, dst, rule, path, now, monitor_only, event)
+        return messages + plan_connection(connection) + [first_packet_out(connection, data)]
+
+    def _open(self, key, src, dst, rule, path, now, monitor_only, event) -> Connection:
         connection = Connection(
             id=self.connections.new_id(),
             key=key,
@@ -382,9 +390,30 @@ class Controller:
         self.connections.add(connection)
         if rule is not None:
             self.events.record("allow", now, rule=rule.name, switches=connection.switches, **event)
-        messages += plan_connection(connection)
-        messages.append(first_packet_out(connection, data))
-        return messages
+        return connection
+
+    def _adopt_reply(self, dpid, in_port, frame, data, key, server, client, now) -> list | None:
+        """A TCP segment that opens nothing (ACK, no SYN) going the way policy forbids, but
+        whose reverse policy allows: the reply half of a connection set up before this
+        controller started (switches drop our entries when they reconnect). Re-create that
+        connection, client to server, instead of cutting it for DENY_HOLD seconds. It opens
+        nothing the client was not already allowed."""
+        ip = frame.ipv4
+        if key.proto != IP_PROTO_TCP or not is_tcp_reply(ip):
+            return None
+        rule = self.index.first_rule(client.labels, server.labels, "tcp", key.src_port)
+        client_at = self.bindings.location(client.mac)
+        if rule is None or client_at is None:
+            return None
+        path = self.topology.path(client_at, (dpid, in_port))
+        if path is None:
+            return None
+        reverse = key.reverse()
+        event = dict(src=client.name, dst=server.name, src_mac=client.mac, dst_mac=server.mac, **reverse.describe())
+        event["adopted"] = "reply seen first"
+        connection = self._open(reverse, client, server, rule, path, now, False, event)
+        back = reverse_hops(connection.path)[0]
+        return plan_connection(connection) + [PacketOut(dpid, back.out_port, data, in_port)]
 
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list:
         self.events.record("deny", now, reason=reason, **event)
@@ -458,9 +487,8 @@ class Controller:
     def _unbind(self, mac: str, now: float, reason: str) -> list:
         binding = self.bindings.forget(mac)
         messages: list = []
-        for connection in self.connections:
-            if connection.involves(mac):
-                messages += self._revoke(connection, now, reason)
+        for connection in self.connections.involving(mac):
+            messages += self._revoke(connection, now, reason)
         if binding is not None:
             self.events.record("unbind", now, host=binding.host.name, reason=reason)
         return messages
@@ -496,9 +524,9 @@ class Controller:
         messages: list = []
         for dpid in sorted(self.topology.ports):
             messages += self._quarantine_drops(dpid, entry)
-        for connection in self.connections:
-            if connection.involves(mac):
-                messages += self._revoke(connection, now, f"{name} quarantined")
+        for connection in self.connections.involving(mac):
+            # No per-connection deletes: the two wildcard deletes below take every one of them.
+            self._revoke(connection, now, f"{name} quarantined")
         conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
         for dpid in sorted(self.topology.ports):
             messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))

@@ -2,9 +2,9 @@
 
 Each rule is one bit. A host's label set is turned, once, into two bitsets: the rules whose
 `from` it matches and the rules whose `to` it matches. Each protocol has a sorted table of
-port intervals, each with the bitset of rules that accept those ports. A decision is then two
-dictionary look-ups, one bisect and two big-integer ANDs; the lowest set bit is the first
-matching rule in file order.
+port intervals, each with the bitset of rules that accept those ports. A decision is then a
+dictionary look-up for the pair of label sets (no rule between them: done), one bisect and one
+big-integer AND; the lowest set bit is the first matching rule in file order.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .policy import Policy, Rule, merge_ranges
 
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17}
+PAIR_CACHE_LIMIT = 200_000  # (source label set, destination label set) pairs remembered
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,13 @@ class DecisionIndex:
             "other": sum(1 << r.index for r in policy.rules if r.proto == "any"),
         }
         self._label_cache: dict = {}
+        self._pair_cache: dict = {}
 
     def host_bits(self, labels: Mapping[str, str]) -> tuple[int, int]:
         """(rules this label set may send by, rules it may receive by), computed once per set."""
-        key = frozenset(labels.items())
+        return self._bits_of(frozenset(labels.items()))
+
+    def _bits_of(self, key: frozenset) -> tuple[int, int]:
         bits = self._label_cache.get(key)
         if bits is None:
             src = 0
@@ -107,7 +111,17 @@ class DecisionIndex:
     ) -> Rule | None:
         """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
         icmp or other; `port` is the destination port for tcp/udp."""
-        matching = self.host_bits(src_labels)[0] & self.host_bits(dst_labels)[1] & self.service_bits(proto, port)
+        pair = (frozenset(src_labels.items()), frozenset(dst_labels.items()))
+        between = self._pair_cache.get(pair)
+        if between is None:
+            # Most pairs of label sets have no rule between them at all; remembering that per
+            # pair answers them without touching a rule-wide bitset.
+            if len(self._pair_cache) >= PAIR_CACHE_LIMIT:
+                self._pair_cache.clear()
+            between = self._pair_cache[pair] = self._bits_of(pair[0])[0] & self._bits_of(pair[1])[1]
+        if not between:
+            return None
+        matching = between & self.service_bits(proto, port)
         if not matching:
             return None
         return self.rules[(matching & -matching).bit_length() - 1]

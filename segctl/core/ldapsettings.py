@@ -99,7 +99,8 @@ class _Reader:
         self.key_line = line  # where the section's key is, for what is missing from it
         self.data = data if isinstance(data, LDict) else LDict()
         if not isinstance(data, LDict):
-            problems.add(getattr(data, "line", line), f"'{section}' must be a mapping")
+            self.data.line = max(1, getattr(data, "line", line) or line)
+            problems.add(self.data.line, f"'{section}' must be a mapping")
         for key in self.data:
             if key not in allowed:
                 problems.add(

@@ -47,6 +47,7 @@ class IPv4:
     src_port: int | None = None  # tcp/udp source port, or ICMP type
     dst_port: int | None = None  # tcp/udp destination port, or ICMP code
     fragment: bool = False
+    tcp_flags: int | None = None
 
 
 @dataclass(slots=True)
@@ -120,9 +121,19 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
     if proto in (IP_PROTO_TCP, IP_PROTO_UDP):
         if len(data) >= l4 + 4:
             packet.src_port, packet.dst_port = struct.unpack_from("!HH", data, l4)
+        if proto == IP_PROTO_TCP and len(data) >= l4 + 14:
+            packet.tcp_flags = data[l4 + 13]
     elif proto == IP_PROTO_ICMP and len(data) >= l4 + 2:
         packet.src_port, packet.dst_port = data[l4], data[l4 + 1]
     return packet
+
+
+TCP_SYN, TCP_ACK = 0x02, 0x10
+
+
+def is_tcp_reply(ip: IPv4) -> bool:
+    """A TCP segment of an established connection (ACK without SYN): it did not open anything."""
+    return ip.tcp_flags is not None and ip.tcp_flags & TCP_ACK and not ip.tcp_flags & TCP_SYN
 
 
 def build_arp(

@@ -62,8 +62,9 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list
 
 def load_yaml_text(text: str, file: str) -> Any:
     """Parse YAML text; raise ConfigError naming the file and line of any syntax problem."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         problems: list[ConfigProblem] = []
         data = None if node is None else _convert(node, loader, file, problems)
@@ -71,10 +72,14 @@ def load_yaml_text(text: str, file: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ConfigError([ConfigProblem(file, line, f"YAML syntax: {exc.problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        raise ConfigError([ConfigProblem(file, line, f"YAML: character {exc.character!r} is not allowed")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigProblem(file, 1, f"YAML: {exc}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if problems:
         raise ConfigError(problems)
     return data

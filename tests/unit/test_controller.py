@@ -178,3 +178,31 @@ def test_monitor_mode_forwards_what_enforce_would_deny_and_logs_it():
     net.send(2, 1, bad)
     assert net.trace(2, 1, bad) == ("out", 1, 1)
     assert events(net, "deny")[-1]["verdict"] == "monitor"
+
+
+def test_a_reply_seen_first_re_creates_its_connection_client_to_server():
+    """After a controller restart the switches hold no entries; the server's next segment of a
+    live connection must not be cut off for DENY_HOLD seconds."""
+    net = Net()
+    net.announce()
+    reply = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, flags=0x10)
+    sent = net.send(2, 1, reply)
+    (out,) = [m for m in sent if isinstance(m, PacketOut)]
+    assert (out.dpid, out.in_port, out.data) == (2, 1, reply) and out.port in (10, 11)
+    assert net.trace(2, 1, reply) == ("out", 1, 1)
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432, flags=0x10)) == ("out", 2, 1)
+    (connection,) = net.core.connections
+    assert (connection.src.name, connection.dst.name, connection.rule) == ("web", "db", "web-to-db")
+    assert events(net, "allow")[-1]["adopted"] == "reply seen first"
+
+
+def test_only_replies_to_allowed_connections_are_adopted():
+    net = Net()
+    net.announce()
+    syn_back = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40001)  # db opening a connection to web
+    net.send(2, 1, syn_back)
+    assert net.trace(2, 1, syn_back)[0] == "drop"
+    wrong_port = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 22, 40002, flags=0x10)  # web may not reach db:22
+    net.send(2, 1, wrong_port)
+    assert net.trace(2, 1, wrong_port)[0] == "drop"
+    assert len(net.core.connections) == 0
