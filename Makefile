@@ -10,7 +10,7 @@ APT_PACKAGES := openvswitch-switch mininet iputils-ping iputils-arping iperf3 et
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all setup apt venv ovs lab test lint format unit e2e bench clean
+.PHONY: all setup apt venv ovs lab test lint format unit e2e fuzz bench clean
 
 all: test
 
@@ -63,6 +63,10 @@ e2e: setup ovs
 
 test: setup ovs lint
 	$(PY) -m pytest -q -p no:cacheprovider tests
+
+# A long fuzz run (`make test` runs the same fuzz tests with a few hundred examples each).
+fuzz: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py --hypothesis-profile=fuzz
 
 # Benchmarks (not part of `make test`): rewrites the results block of BENCHMARKS.md.
 bench: venv

@@ -114,6 +114,7 @@ class Connection:
             switches=self.switches,
             since=self.created,
             monitor_only=self.monitor_only,
+            cookie=f"{self.cookie:#x}",  # what its entries carry on the switches
         )
         return view
 

@@ -112,6 +112,13 @@ class Controller:
                 self.process.wait()
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the controller dies without a word to anyone, as in a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
