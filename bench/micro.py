@@ -26,20 +26,30 @@ def best_of(function, number: int, repeat: int = 5) -> float:
     return min(timeit.repeat(function, number=number, repeat=repeat)) / number
 
 
-def decision_times(host_count: int = 10_000, rule_counts=(10, 1_000, 10_000)) -> dict[int, float]:
+def decision_times(
+    host_count: int = 10_000, rule_counts=(10, 1_000, 10_000), related: bool = False, cold: bool = False
+) -> dict:
+    """Seconds per decision between random hosts or, with `related`, hosts some rule links;
+    `cold`: every decision made afresh from the bitsets (the decision cache emptied first)."""
     hosts = make_hosts(host_count, 16)
     labels = [{"role": h.role, "site": f"s{i % 10}"} for i, h in enumerate(hosts)]
     rng = random.Random(1)
-    pairs = [(rng.choice(labels), rng.choice(labels), rng.choice((22, 443, 1005, 9))) for _ in range(10_000)]
     times = {}
     for rules in rule_counts:
         policy = parse_policy([(load_yaml_text(policy_text(rules), "p.yaml"), "p.yaml")])
         index = DecisionIndex(policy)
+        pairs = []
+        while len(pairs) < 10_000:
+            src, dst = rng.choice(labels), rng.choice(labels)
+            if not related or index.peers(src, dst):
+                pairs.append((src, dst, rng.choice((22, 443, 1005, 9))))
         for src, dst, _ in pairs:  # first sight of a label set builds its bitsets; then cached
             index.host_bits(src), index.host_bits(dst)
         first_rule = index.first_rule
 
-        def decide(first_rule=first_rule):
+        def decide(first_rule=first_rule, index=index, pairs=pairs):
+            if cold:
+                index._decisions.clear()
             for src, dst, port in pairs:
                 first_rule(src, dst, "tcp", port)
 
@@ -98,13 +108,17 @@ def planning_times() -> tuple[float, float]:
 
 
 def main() -> int:
-    decisions = decision_times()
-    base = decisions[10]
     print("| measure | time | ratio |")
     print("|---|---|---|")
-    for rules, seconds in decisions.items():
-        ratio = f"{seconds / base:.2f}× the 10-rule time"
-        print(f"| decision, {rules:,} rules, 10,000 hosts | {seconds * 1e6:.2f} µs | {ratio} |")
+    for cold, made in ((True, "first time"), (False, "repeated")):
+        for related, pairs in ((False, "random pairs"), (True, "pairs some rule links")):
+            decisions = decision_times(related=related, cold=cold)
+            base = decisions[10]
+            for rules, seconds in decisions.items():
+                ratio = f"{seconds / base:.2f}× the 10-rule time"
+                print(
+                    f"| decision ({made}), {rules:,} rules, 10,000 hosts, {pairs} | {seconds * 1e6:.2f} µs | {ratio} |"
+                )
     print(f"| path, 100-switch leaf-spine (4 spines, 96 leaves) | {path_time() * 1e6:.1f} µs | |")
     plan, encode = planning_times()
     print(f"| plan a connection over 6 hops (12 entries + packet-out) | {plan * 1e6:.1f} µs | |")

@@ -2,9 +2,10 @@
 
 Each rule is one bit. A host's label set is turned, once, into two bitsets: the rules whose
 `from` it matches and the rules whose `to` it matches. Each protocol has a sorted table of
-port intervals, each with the bitset of rules that accept those ports. A decision is then a
-dictionary look-up for the pair of label sets (no rule between them: done), one bisect and one
-big-integer AND; the lowest set bit is the first matching rule in file order.
+port intervals, each with the bitset of rules that accept those ports. A first decision is then
+a dictionary look-up for the pair of label sets (no rule between them: done), one bisect and one
+big-integer AND; the lowest set bit is the first matching rule in file order. Decisions are
+remembered per (label sets, protocol, port), so a repeated one is a single look-up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .policy import Policy, Rule, merge_ranges
 
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17}
 PAIR_CACHE_LIMIT = 200_000  # (source label set, destination label set) pairs remembered
+DECISION_CACHE_LIMIT = 200_000  # (pair, proto, port) decisions remembered
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ class DecisionIndex:
         }
         self._label_cache: dict = {}
         self._pair_cache: dict = {}
+        # Each (label sets, service) decision is made from the bitsets once and then remembered,
+        # as Ethane cached its decisions: the same service between the same groups recurs.
+        self._decisions: dict = {}
 
     def host_bits(self, labels: Mapping[str, str]) -> tuple[int, int]:
         """(rules this label set may send by, rules it may receive by), computed once per set."""
@@ -112,6 +117,15 @@ class DecisionIndex:
         """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
         icmp or other; `port` is the destination port for tcp/udp."""
         pair = (frozenset(src_labels.items()), frozenset(dst_labels.items()))
+        decision_key = (pair, proto, port)
+        if decision_key in self._decisions:
+            return self._decisions[decision_key]
+        if len(self._decisions) >= DECISION_CACHE_LIMIT:
+            self._decisions.clear()
+        rule = self._decisions[decision_key] = self._first_rule(pair, proto, port)
+        return rule
+
+    def _first_rule(self, pair: tuple, proto: str, port: int | None) -> Rule | None:
         between = self._pair_cache.get(pair)
         if between is None:
             # Most pairs of label sets have no rule between them at all; remembering that per
