@@ -28,6 +28,7 @@ class Runtime:
         # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
         self.controller = Controller(self._first_read(), policy, events)
+        self.controller.on_quarantine = self.save  # the scan detector's quarantines persist too
         self.started = time.time()
         self.app = None
         # How blocking directory reads run: inline here; the Ryu app swaps in an OS thread.

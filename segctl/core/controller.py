@@ -19,6 +19,7 @@ from .flows import (
     COOKIE_MAGIC,
     HOST_MASK,
     OURS_MASK,
+    PRIORITY_FLOOD,
     PRIORITY_MISS,
     PRIORITY_PUNT,
     PRIORITY_QUARANTINE,
@@ -48,6 +49,7 @@ from .packets import (
 )
 from .planner import first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke, reverse_hops
 from .policy import Policy
+from .protection import PortRateLimiter, Protection, ScanDetector
 from .topology import Topology
 
 LOG = logging.getLogger("segctl.controller")
@@ -100,7 +102,15 @@ class Controller:
         self._last_probe: dict[str, float] = {}
         self.discovery = LinkDiscovery()
         self._link_seen: dict[tuple[int, int, int, int], float] = {}
+        self._flooding_until: dict[tuple[int, int], float] = {}
+        self._protect(policy.protection)
+        self.on_quarantine = None  # called after the scan detector quarantined a host
         self.packet_ins = 0
+
+    def _protect(self, protection: Protection) -> None:
+        self.protection = protection
+        self.limiter = PortRateLimiter(protection.packet_in_rate, protection.packet_in_burst)
+        self.scans = ScanDetector(protection.scan_denied, protection.scan_seconds) if protection.scan_denied else None
 
     # -- identities --------------------------------------------------------------------------
     def host_id(self, name: str) -> int:
@@ -221,6 +231,8 @@ class Controller:
     # -- packets -----------------------------------------------------------------------------
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
         self.packet_ins += 1
+        if not self.limiter.allow((dpid, in_port), now) and not self.topology.is_link_port(dpid, in_port):
+            return self._flooding(dpid, in_port, now)
         frame = parse_frame(data)
         if frame is None or frame.eth_src == PROBE_MAC:
             return []
@@ -417,7 +429,33 @@ class Controller:
 
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list:
         self.events.record("deny", now, reason=reason, **event)
-        return [plan_deny(dpid, in_port, key)]
+        messages = [plan_deny(dpid, in_port, key)]
+        if self.scans is not None and self.scans.record_denial(key.src_mac, now):
+            p = self.protection
+            why = f"scan detector: {p.scan_denied} denied connections within {p.scan_seconds:g} s"
+            messages += self.quarantine(key.src_mac, why, now, by="scan-detector")
+            if self.on_quarantine is not None:
+                self.on_quarantine()
+        return messages
+
+    def _flooding(self, dpid: int, in_port: int, now: float) -> list:
+        """A port past its packet-in budget: drop its new traffic at the switch for a while.
+        Its established connections match higher entries and keep flowing."""
+        if now < self._flooding_until.get((dpid, in_port), 0.0):
+            return []
+        hold = self.protection.flood_hold
+        self._flooding_until[(dpid, in_port)] = now + hold
+        hosts = [b.host.name for b in self.bindings.at_port(dpid, in_port)]
+        self.events.record(
+            "flood",
+            now,
+            dpid=dpid,
+            port=in_port,
+            hosts=hosts or None,
+            reason=f"more than {self.protection.packet_in_rate:g} packet-ins/s; new traffic dropped for {hold} s",
+        )
+        cookie = make_cookie(Kind.GUARD)
+        return [FlowAdd(dpid, PRIORITY_FLOOD, match_of(in_port=in_port), (), cookie, hard_timeout=hold)]
 
     # -- waiting for a destination to show itself ---------------------------------------------
     def _hold(
@@ -605,6 +643,7 @@ class Controller:
         Returns (messages, number of connections revoked)."""
         self.directory, self.policy = directory, policy
         self.index = DecisionIndex(policy)
+        self._protect(policy.protection)
         before = len(self.connections)
         messages: list = []
         for binding in list(self.bindings.by_mac.values()):

@@ -19,6 +19,7 @@ _LEVELS = {
     "expire": logging.DEBUG,
     "revoke": logging.DEBUG,
     "quarantine": logging.WARNING,
+    "flood": logging.WARNING,
     "spoof": logging.WARNING,
     "directory": logging.WARNING,
 }

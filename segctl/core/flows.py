@@ -14,6 +14,7 @@ from enum import IntEnum
 PRIORITY_QUARANTINE = 40000
 PRIORITY_GUARD = 30000
 PRIORITY_CONNECTION = 20000
+PRIORITY_FLOOD = 10000  # a flooding port: new traffic dropped, its connections still forwarded
 PRIORITY_PUNT = 1000
 PRIORITY_MISS = 0
 

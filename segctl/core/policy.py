@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, ConfigProblem, Problems
+from .protection import Protection
 from .yamlsrc import LDict, LList, load_yaml_file
 
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
-_TOP_KEYS = {"mode", "groups", "rules"}
+_TOP_KEYS = {"mode", "groups", "rules", "protection"}
+_PROTECTION_KEYS = {"packet_in_rate", "packet_in_burst", "flood_hold", "scan_quarantine"}
 _RULE_KEYS = {"name", "from", "to", "proto", "ports", "description"}
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
@@ -78,6 +80,7 @@ class Policy:
     groups: Mapping[str, Selector]
     rules: tuple
     sources: tuple
+    protection: Protection = Protection()
 
     def naive_decide(self, src_labels, dst_labels, proto: str, port: int | None) -> Rule | None:
         for rule in self.rules:
@@ -140,6 +143,47 @@ def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple 
     return tuple(merge_ranges(ranges)) if ranges else None
 
 
+def _number(value: Any, low: float, high: float) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
+
+
+def _parse_protection(value: Any, line: int, problems: Problems) -> Protection:
+    """`protection: {packet_in_rate, packet_in_burst, flood_hold, scan_quarantine: {denied, seconds}}`."""
+    default = Protection()
+    if not isinstance(value, LDict):
+        problems.add(line, "protection must be a mapping")
+        return default
+    fields = {}
+    for key in value:
+        if key not in _PROTECTION_KEYS:
+            allowed = ", ".join(sorted(_PROTECTION_KEYS))
+            problems.add(value.line_of(key), f"protection: unknown key {key!r} (allowed: {allowed})")
+    checks = (
+        ("packet_in_rate", 1, 1_000_000, "packet-ins per second per port"),
+        ("packet_in_burst", 1, 1_000_000, "packet-ins"),
+        ("flood_hold", 1, 3600, "seconds"),
+    )
+    for key, low, high, unit in checks:
+        if key in value:
+            if _number(value[key], low, high) and (key == "packet_in_rate" or isinstance(value[key], int)):
+                fields[key] = value[key]
+            else:
+                problems.add(value.line_of(key), f"protection: {key} must be {low}-{high} {unit}")
+    scan = value.get("scan_quarantine")
+    if scan is not None:
+        where = value.line_of("scan_quarantine")
+        if not isinstance(scan, LDict) or set(scan) - {"denied", "seconds"}:
+            problems.add(where, "protection: scan_quarantine is {denied: N, seconds: T}")
+        elif not (isinstance(scan.get("denied"), int) and _number(scan.get("denied"), 1, 1_000_000)):
+            problems.add(where, "protection: scan_quarantine needs denied: a count of 1 or more")
+        elif not _number(scan.get("seconds", default.scan_seconds), 0.1, 86400):
+            problems.add(where, "protection: scan_quarantine seconds must be 0.1-86400")
+        else:
+            fields["scan_denied"] = scan["denied"]
+            fields["scan_seconds"] = float(scan.get("seconds", default.scan_seconds))
+    return Protection(**fields)
+
+
 class _PolicyBuilder:
     def __init__(self):
         self.mode: str | None = None
@@ -148,6 +192,8 @@ class _PolicyBuilder:
         self.group_origin: dict[str, str] = {}
         self.raw_rules: list = []
         self.file_problems: list[Problems] = []
+        self.protection: Protection | None = None
+        self.protection_origin = ""
 
     def add_file(self, data: Any, file: str) -> None:
         problems = Problems(file)
@@ -197,6 +243,13 @@ class _PolicyBuilder:
             rules = []
         for position, raw in enumerate(rules):
             self.raw_rules.append((raw, rules.line_of(position), file, problems))
+        if "protection" in data:
+            line = data.line_of("protection")
+            if self.protection is not None:
+                problems.add(line, f"protection is already set at {self.protection_origin}")
+            else:
+                self.protection = _parse_protection(data["protection"], line, problems)
+                self.protection_origin = f"{file}:{line}"
 
     def _selector(self, value: Any, line: int, what: str, problems: Problems):
         if value == "any":
@@ -286,7 +339,13 @@ class _PolicyBuilder:
         problems = [problem for file in self.file_problems for problem in file.items]
         if problems:
             raise ConfigError(problems)
-        return Policy(mode=self.mode or "enforce", groups=dict(self.groups), rules=tuple(rules), sources=tuple(sources))
+        return Policy(
+            mode=self.mode or "enforce",
+            groups=dict(self.groups),
+            rules=tuple(rules),
+            sources=tuple(sources),
+            protection=self.protection or Protection(),
+        )
 
 
 def policy_files(path: str) -> list[str]:

@@ -1,0 +1,65 @@
+"""Keeping one host from hurting the others through the controller.
+
+- A token bucket per switch port limits the packet-ins a port may cause. A port that runs dry
+  gets a short drop entry for new traffic (its established connections keep their entries),
+  so a scanning host cannot delay everyone else's flow setups.
+- A scan detector counts each host's denied connections; past a threshold it asks for the
+  host to be quarantined (lateral movement looks like many denied connections)."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The policy's `protection:` settings."""
+
+    packet_in_rate: float = 200.0  # packet-ins per second one port may cause, sustained
+    packet_in_burst: int = 1000  # ... and in a burst
+    flood_hold: int = 5  # seconds a flooding port's new traffic is dropped at the switch
+    scan_denied: int | None = None  # quarantine a host after this many denied connections ...
+    scan_seconds: float = 10.0  # ... within this many seconds (None: never)
+
+
+class PortRateLimiter:
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[tuple[int, int], list[float]] = {}
+
+    def allow(self, where: tuple[int, int], now: float) -> bool:
+        bucket = self._buckets.get(where)
+        if bucket is None:
+            bucket = self._buckets[where] = [float(self.burst), now]
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens < 1.0:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1.0
+        return True
+
+    def forget_switch(self, dpid: int) -> None:
+        for where in [w for w in self._buckets if w[0] == dpid]:
+            del self._buckets[where]
+
+
+class ScanDetector:
+    def __init__(self, denied: int, seconds: float):
+        self.denied, self.seconds = denied, seconds
+        self._recent: dict[str, collections.deque] = {}
+
+    def record_denial(self, mac: str, now: float) -> bool:
+        """Count one denied connection; True when the host just crossed the threshold."""
+        times = self._recent.setdefault(mac, collections.deque())
+        times.append(now)
+        while times and times[0] < now - self.seconds:
+            times.popleft()
+        if len(times) >= self.denied:
+            times.clear()
+            return True
+        return False
+
+    def forget(self, mac: str) -> None:
+        self._recent.pop(mac, None)

@@ -1,0 +1,87 @@
+"""A flooding port is throttled at the switch without hurting anyone else; a scanning host is
+quarantined by the scan detector; the settings are validated like the rest of the policy."""
+
+import pytest
+
+from segctl.core.errors import ConfigError
+from segctl.core.flows import PRIORITY_FLOOD, FlowAdd
+from segctl.core.protection import PortRateLimiter
+
+from ..fakenet import APP, DB, POLICY, WEB, Net, icmp_echo, tcp
+from .helpers import policy, problems
+
+
+def test_token_bucket_allows_a_burst_then_the_rate():
+    limiter = PortRateLimiter(rate=10, burst=5)
+    assert [limiter.allow((1, 1), 0.0) for _ in range(6)] == [True] * 5 + [False]
+    assert limiter.allow((1, 2), 0.0)  # another port has its own bucket
+    assert limiter.allow((1, 1), 0.1) and not limiter.allow((1, 1), 0.1)  # 10/s refills one per 0.1 s
+
+
+def test_a_flooding_port_is_throttled_and_nobody_else_notices():
+    net = Net(POLICY + "protection: {packet_in_rate: 10, packet_in_burst: 20, flood_hold: 5}\n")
+    net.announce()
+    established = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 30000, 5432)
+    net.send(1, 1, established)
+    throttled = []
+    for port in range(40000, 40040):  # a burst of new connections from web
+        throttled += [
+            m
+            for m in net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", port, 5432))
+            if isinstance(m, FlowAdd) and m.priority == PRIORITY_FLOOD
+        ]
+    assert len(throttled) == 1  # one drop entry, not one per packet
+    (drop,) = throttled
+    assert (drop.dpid, drop.match, drop.actions, drop.hard_timeout) == (1, (("in_port", 1),), (), 5)
+    net.fabric.apply([drop])
+    flood = [e for e in net.core.events.latest(500) if e["kind"] == "flood"]
+    assert len(flood) == 1 and flood[0]["hosts"] == ["web"]
+    assert net.trace(1, 1, established)[0] == "out"  # its open connection still flows
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 50000, 5432))[0] == "drop"  # nothing new
+    bystander = icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2")
+    net.send(2, 2, bystander)  # app, on another port, is served at once
+    assert net.trace(2, 2, bystander) == ("out", 2, 1)
+
+
+def test_a_scanning_host_is_quarantined_by_the_scan_detector():
+    net = Net(POLICY + "protection: {scan_quarantine: {denied: 5, seconds: 10}}\n")
+    saved = []
+    net.core.on_quarantine = lambda: saved.append(True)
+    net.announce()
+    for port in range(20, 24):
+        net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, port))
+    assert "web" not in net.core.quarantined
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 24))
+    entry = net.core.quarantined["web"]
+    assert entry.by == "scan-detector" and "5 denied connections within 10 s" in entry.reason
+    assert saved == [True]
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40001, 5432))[0] == "drop"
+
+
+def test_slow_denials_do_not_trip_the_scan_detector():
+    net = Net(POLICY + "protection: {scan_quarantine: {denied: 3, seconds: 1}}\n")
+    net.announce()
+    for port in range(20, 30):
+        net.now += 2
+        net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, port))
+    assert not net.core.quarantined
+
+
+def test_protection_settings_are_validated():
+    with pytest.raises(ConfigError) as exc:
+        policy(
+            """
+            rules: []
+            protection:
+              packet_in_rate: 0
+              flood_hold: 1.5
+              scan_quarantine: {denied: 0}
+              burst: 3
+            """
+        )
+    assert problems(exc) == [
+        "policy.yaml:7: protection: unknown key 'burst' (allowed: flood_hold, packet_in_burst, packet_in_rate, scan_quarantine)",
+        "policy.yaml:4: protection: packet_in_rate must be 1-1000000 packet-ins per second per port",
+        "policy.yaml:5: protection: flood_hold must be 1-3600 seconds",
+        "policy.yaml:6: protection: scan_quarantine needs denied: a count of 1 or more",
+    ]
