@@ -2,6 +2,11 @@
 
 probe.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed back
 probe.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
+probe.py stream IP PORT --out FILE          one busy TCP connection, each echo's time to FILE
+probe.py connect-times IP PORT N            N new TCP connections one after another; their setup times
+probe.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
+probe.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
+probe.py inject IFACE FILE                  send the frame saved in FILE out of IFACE
 """
 
 from __future__ import annotations
@@ -130,6 +135,48 @@ def stream(ip: str, port: int, interval: float, out: str) -> None:
             time.sleep(interval)
 
 
+def connect_times(ip: str, port: int, count: int) -> None:
+    """Print, as JSON, how long each of `count` new TCP connections took to establish."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((ip, port), timeout=3):
+                times.append(time.perf_counter() - started)
+        except OSError:
+            times.append(None)
+        time.sleep(0.05)
+    print(json.dumps(times))
+
+
+def flood(ip: str, port: int, seconds: float, rate: float) -> None:
+    """A scan-like storm of new flows, `rate` per second: every datagram from a new source port."""
+    sent, started = 0, time.monotonic()
+    while (elapsed := time.monotonic() - started) < seconds:
+        if sent > elapsed * rate:
+            time.sleep(0.002)
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"x", (ip, port))
+        sent += 1
+    print(json.dumps({"sent": sent, "rate": round(sent / seconds)}))
+
+
+def capture(interface: str, ethertype: int, out: str, timeout: float = 10.0) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype)) as sock:
+        sock.bind((interface, 0))
+        sock.settimeout(timeout)
+        frame = sock.recv(65535)
+    with open(out, "wb") as handle:
+        handle.write(frame)
+
+
+def inject(interface: str, path: str) -> None:
+    with open(path, "rb") as handle, socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((interface, 0))
+        sock.send(handle.read())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,8 +191,32 @@ def main() -> None:
     t.add_argument("port", type=int)
     t.add_argument("--interval", type=float, default=0.01)
     t.add_argument("--out", required=True)
+    ct = sub.add_parser("connect-times")
+    ct.add_argument("ip")
+    ct.add_argument("port", type=int)
+    ct.add_argument("count", type=int)
+    f = sub.add_parser("flood")
+    f.add_argument("ip")
+    f.add_argument("port", type=int)
+    f.add_argument("seconds", type=float)
+    f.add_argument("--rate", type=float, default=5000, help="new flows per second")
+    cap = sub.add_parser("capture")
+    cap.add_argument("interface")
+    cap.add_argument("ethertype", type=lambda text: int(text, 0))
+    cap.add_argument("out")
+    inj = sub.add_parser("inject")
+    inj.add_argument("interface")
+    inj.add_argument("file")
     args = parser.parse_args()
-    if args.command == "stream":
+    if args.command == "connect-times":
+        connect_times(args.ip, args.port, args.count)
+    elif args.command == "flood":
+        flood(args.ip, args.port, args.seconds, args.rate)
+    elif args.command == "capture":
+        capture(args.interface, args.ethertype, args.out)
+    elif args.command == "inject":
+        inject(args.interface, args.file)
+    elif args.command == "stream":
         stream(args.ip, args.port, args.interval, args.out)
     elif args.command == "serve":
         ports = lambda text: [int(p) for p in text.split(",") if p]  # noqa: E731
