@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-host", default="127.0.0.1", help="REST API address (127.0.0.1)")
     run.add_argument("--api-port", type=int, default=8080, help="REST API port (8080); 0 turns it off")
     run.add_argument("--api-token-file", help="bearer tokens, one per line: TOKEN or NAME:TOKEN")
+    run.add_argument("--of-cert", help="OpenFlow over TLS: the controller's certificate (PEM)")
+    run.add_argument("--of-key", help="OpenFlow over TLS: its private key")
+    run.add_argument("--of-ca", help="OpenFlow over TLS: CA that signed the switches' certificates")
+    run.add_argument("--api-cert", help="serve the REST API over HTTPS with this certificate (PEM)")
+    run.add_argument("--api-key", help="... and this private key")
     run.add_argument("--state-dir", default="/var/lib/segctl")
     run.add_argument(
         "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"
@@ -128,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--api", help="API URL (default $SEGCTL_API or http://127.0.0.1:8080)")
         p.add_argument("--api-token-file", help="default $SEGCTL_API_TOKEN_FILE or /var/lib/segctl/api-token")
+        p.add_argument("--api-ca", help="CA to verify an https:// API with (default $SEGCTL_API_CA, else the system's)")
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         p.set_defaults(func=cmd_client)
         return p

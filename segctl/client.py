@@ -40,8 +40,14 @@ def call(args, method: str, path: str, body: dict | None = None) -> tuple[int, d
         request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    context = None
+    ca = getattr(args, "api_ca", None) or os.environ.get("SEGCTL_API_CA")
+    if ca:
+        import ssl
+
+        context = ssl.create_default_context(cafile=ca)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:

@@ -44,7 +44,61 @@ def run_blocking(function, *args):
     return tpool.execute(function, *args)
 
 
+def tls_server_context(cert: str, key: str, ca: str | None = None):
+    """A TLS 1.2+ server context (eventlet's green one); with `ca`, clients must present a
+    certificate signed by it (mutual authentication)."""
+    from eventlet.green import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(ca)
+    return context
+
+
+def serve_openflow_tls(host: str, port: int, context, log) -> None:
+    """Accept OpenFlow switches over TLS and hand each to the framework like a TCP one.
+    (Ryu's own TLS listener loses its certificate after the first switch connects.)"""
+    import eventlet
+
+    try:
+        from ryu.controller.controller import datapath_connection_factory
+    except ImportError:  # pragma: no cover - os-ken
+        from os_ken.controller.controller import datapath_connection_factory
+
+    server = eventlet.listen((host, port))
+
+    def handshake(sock, address):
+        try:
+            tls = context.wrap_socket(sock, server_side=True)
+        except OSError as exc:  # ssl.SSLError included: a bad or missing client certificate
+            log.warning("OpenFlow TLS handshake with %s:%d refused: %s", address[0], address[1], exc)
+            sock.close()
+            return
+        datapath_connection_factory(tls, address)
+
+    while True:
+        sock, address = server.accept()
+        hub.spawn(handshake, sock, address)
+
+
+def serve_wsgi(host: str, port: int, application, context=None) -> None:
+    """Serve a WSGI application, over TLS when a server context is given."""
+    import eventlet
+    import eventlet.wsgi
+
+    sock = eventlet.listen((host, port))
+    if context is not None:
+        sock = context.wrap_socket(sock, server_side=True)
+    eventlet.wsgi.server(sock, application, log_output=False)
+
+
 __all__ = [
+    "tls_server_context",
+    "serve_openflow_tls",
+    "serve_wsgi",
     "run_blocking",
     "cfg",
     "app_manager",

@@ -43,6 +43,19 @@ def api_tokens(args, state_dir: str) -> dict | None:
     return load_tokens(path)
 
 
+def tls_problem(args) -> str | None:
+    """Why the TLS options cannot work, or None."""
+    of = [args.of_cert, args.of_key, args.of_ca]
+    if any(of) and not all(of):
+        return "OpenFlow over TLS needs all of --of-cert, --of-key and --of-ca (switches must authenticate too)"
+    if bool(args.api_cert) != bool(args.api_key):
+        return "HTTPS for the API needs both --api-cert and --api-key"
+    for path in [*of, args.api_cert, args.api_key]:
+        if path and not os.access(path, os.R_OK):
+            return f"cannot read {path}"
+    return None
+
+
 def run(args) -> int:
     from . import framework
     from .runtime import Runtime
@@ -63,6 +76,10 @@ def run(args) -> int:
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     state_dir = args.state_dir
+    problem = tls_problem(args)
+    if problem:
+        print(f"segctl: {problem}", file=sys.stderr)
+        return 2
     os.makedirs(state_dir, exist_ok=True)
     tokens = api_tokens(args, state_dir)
     if tokens is None:
@@ -93,6 +110,13 @@ def run(args) -> int:
     conf(args=[], project="ryu")
     conf.set_override("ofp_tcp_listen_port", args.of_port)
     conf.set_override("ofp_listen_host", args.of_host)
+    if args.of_cert:
+        # Ryu always opens a plain listener; with TLS on, park it on a Unix socket in the state
+        # folder, where no switch can reach it, and serve TLS on the OpenFlow port ourselves.
+        parked = os.path.join(os.path.abspath(state_dir), "openflow-plain.sock")
+        if os.path.exists(parked):
+            os.unlink(parked)
+        conf.set_override("ofp_listen_host", parked)
     contexts = manager.create_contexts()
     contexts["segctl_runtime"] = runtime
     services = manager.instantiate_apps(**contexts)
@@ -106,19 +130,24 @@ def run(args) -> int:
     def reload(_signum, _frame):
         framework.hub.spawn(lambda: LOG.info("reload: %s", runtime.reload(by="SIGHUP")))
 
+    if args.of_cert:
+        context = framework.tls_server_context(args.of_cert, args.of_key, args.of_ca)
+        framework.hub.spawn(framework.serve_openflow_tls, args.of_host, args.of_port, context, LOG)
     if args.api_port:
         from .api import Api
 
-        server = framework.hub.WSGIServer((args.api_host, args.api_port), Api(runtime, tokens))
-        framework.hub.spawn(server.serve_forever)
-        LOG.info("REST API on http://%s:%d/v1", args.api_host, args.api_port)
+        api_tls = framework.tls_server_context(args.api_cert, args.api_key) if args.api_cert else None
+        framework.hub.spawn(framework.serve_wsgi, args.api_host, args.api_port, Api(runtime, tokens), api_tls)
+        scheme = "https" if api_tls else "http"
+        LOG.info("REST API on %s://%s:%d/v1", scheme, args.api_host, args.api_port)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, reload)
     c = runtime.controller
     LOG.info(
-        "segctl listening for OpenFlow on %s:%d; %d hosts, %d rules, mode %s",
+        "segctl listening for OpenFlow%s on %s:%d; %d hosts, %d rules, mode %s",
+        " over TLS" if args.of_cert else "",
         args.of_host,
         args.of_port,
         len(c.directory),

@@ -41,8 +41,10 @@ class Controller:
         state_dir: str,
         extra_args=(),
         api_port: int | None = None,
+        api_ca: str | None = None,
     ):
         self.api_port = api_port or of_port + 1000
+        self.api_ca = api_ca
         self.args = [
             sys.executable,
             "-m",
@@ -61,7 +63,7 @@ class Controller:
             *extra_args,
         ]
         self.args += ["--api-port", str(self.api_port)]
-        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.api = f"{'https' if api_ca else 'http'}://127.0.0.1:{self.api_port}"
         self.token_file = os.path.join(state_dir, "api-token")
         self.state_dir = state_dir
         self.log_path = os.path.join(state_dir, "controller.log")
@@ -86,6 +88,8 @@ class Controller:
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """Run a `segctl` client command against this controller's API."""
         command = [sys.executable, "-m", "segctl", *args, "--api", self.api, "--api-token-file", self.token_file]
+        if self.api_ca:
+            command += ["--api-ca", self.api_ca]
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
     def log(self) -> str:
@@ -136,9 +140,12 @@ class Lab:
         controller_args=(),
         api_port: int | None = None,
         addressing: str | None = None,
+        tls: bool = False,
     ):
         """`addressing` is the directory the lab hosts take their MAC and IP from (the
-        controller's directory unless given: tests run controllers on other directories)."""
+        controller's directory unless given: tests run controllers on other directories).
+        `tls`: switches reach the controller over mutually authenticated TLS (certificates
+        from a lab CA), and the API is served over HTTPS."""
         self.directory_path, self.policy_path = directory, policy
         self.directory, self.policy = load_sources(Sources(directory, policy))
         lab_directory = self.directory
@@ -148,7 +155,22 @@ class Lab:
         self.of_port = of_port
         self._own_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="segctl-lab-")
-        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args, api_port)
+        self.tls = None
+        api_ca = None
+        if tls:
+            from .certs import LabPki
+
+            pki = LabPki(os.path.join(self.state_dir, "pki"))
+            controller_cert, controller_key = pki.issue("controller")
+            switch_cert, switch_key = pki.issue("switch")
+            self.tls = {"ca": pki.ca_cert, "switch_cert": switch_cert, "switch_key": switch_key, "pki": pki}
+            controller_args = [
+                *controller_args,
+                *("--of-cert", controller_cert, "--of-key", controller_key, "--of-ca", pki.ca_cert),
+                *("--api-cert", controller_cert, "--api-key", controller_key),
+            ]
+            api_ca = pki.ca_cert
+        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args, api_port, api_ca)
         self.net = None
         self.servers: list = []
 
@@ -194,7 +216,13 @@ class Lab:
                 """Mininet probes the port with telnet and decodes the OpenFlow hello as UTF-8,
                 which fails at random; we already know the controller listens."""
 
-        net.addController("c0", controller=SegctlController, ip="127.0.0.1", port=self.of_port)
+        protocol = "tcp"
+        if self.tls:
+            protocol = "ssl"
+            subprocess.run(
+                ["ovs-vsctl", "set-ssl", self.tls["switch_key"], self.tls["switch_cert"], self.tls["ca"]], check=True
+            )
+        net.addController("c0", controller=SegctlController, ip="127.0.0.1", port=self.of_port, protocol=protocol)
         for name, dpid in self.topology.switches.items():
             net.addSwitch(name, dpid=f"{dpid:016x}")
         for host in self.topology.hosts:
@@ -274,6 +302,8 @@ class Lab:
         if self.net is not None:
             self.net.stop()
             self.net = None
+        if self.tls:
+            subprocess.run(["ovs-vsctl", "del-ssl"], capture_output=True)
         self.controller.stop()
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
