@@ -70,3 +70,32 @@ def test_pinned_host_elsewhere_and_unknown_host_get_nothing(make_lab, tmp_path):
     reasons = " ".join(e.get("reason", "") for e in lab.controller.events() if e["kind"] == "deny")
     assert "pinned to switch 3" in reasons and "not in the directory" in reasons
     assert os.path.exists(lab.controller.events_path)
+
+
+def test_arp_poisoning_is_dropped_and_cannot_rebind_an_address(make_lab, tmp_path):
+    import sys
+
+    from segctl.core.packets import ARP_REPLY, BROADCAST_MAC, build_arp
+    from segctl.lab.net import PROBE
+
+    lab = make_lab("linear")
+    assert lab.reaches("web1", "app1", "tcp", 8080)
+    web2, app1_ip = "02:00:00:00:01:02", lab.ip("app1")
+    # web2 claims app1's address twice: a gratuitous ARP and a forged reply to web1.
+    for name, frame in (
+        ("gratuitous", build_arp(ARP_REPLY, web2, BROADCAST_MAC, web2, app1_ip, BROADCAST_MAC, app1_ip)),
+        ("reply", build_arp(ARP_REPLY, web2, "02:00:00:00:01:01", web2, app1_ip, "02:00:00:00:01:01", lab.ip("web1"))),
+    ):
+        path = tmp_path / f"{name}.bin"
+        path.write_bytes(frame)
+        lab.host("web2").cmd(f"{sys.executable} {PROBE} inject web2-eth0 {path}")
+    lab.host("web1").cmd(f"ip neigh flush dev web1-eth0 && ping -c1 -W1 {app1_ip} >/dev/null")
+    neighbours = lab.host("web1").cmd(f"ip neigh show {app1_ip}")
+    assert "02:00:00:00:02:01" in neighbours and web2 not in neighbours, neighbours
+    assert lab.reaches("web1", "app1", "tcp", 8080)  # the victim's traffic goes to the victim
+    lies = [
+        e
+        for e in lab.controller.events()
+        if e["kind"] == "deny" and e.get("src_mac") == web2 and e.get("problem") == "ip"
+    ]
+    assert lies, "the poisoning attempt was not logged"
