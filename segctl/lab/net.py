@@ -13,6 +13,7 @@ import time
 from functools import partial
 
 from ..config import Sources, load_sources
+from .proc import stop_process
 from .topology import LabTopology, load_topology
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
@@ -100,20 +101,34 @@ class Controller:
             return ""
 
     def events(self) -> list[dict]:
+        """The controller's latest events: from its API while it runs (always current), else
+        from its events file (flushed every 0.1 s and on exit)."""
+        if self.running():
+            try:
+                return self._api_events()
+            except OSError:
+                pass
         try:
             with open(self.events_path, encoding="utf-8") as handle:
                 return [json.loads(line) for line in handle if line.strip()]
         except OSError:
             return []
 
+    def _api_events(self) -> list[dict]:
+        import ssl
+        import urllib.request
+
+        with open(self.token_file, encoding="utf-8") as handle:
+            token = handle.readline().strip().split(":", 1)[-1]
+        request = urllib.request.Request(
+            f"{self.api}/v1/events?limit=10000", headers={"Authorization": f"Bearer {token}"}
+        )
+        context = ssl.create_default_context(cafile=self.api_ca) if self.api_ca else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            return json.loads(answer.read())["events"]
+
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def kill(self) -> None:

@@ -7,10 +7,11 @@ the tests take the directory down and bring it back."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
+
+from .proc import stop_process
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -100,13 +101,7 @@ class Slapd:
         raise RuntimeError(f"slapd did not listen on port {self.port} within {timeout} s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def admin(self):
