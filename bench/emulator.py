@@ -86,8 +86,10 @@ class EmulatedSwitch(asyncio.Protocol):
 
     def _handle(self, kind: int, msg: bytes) -> None:
         if kind == of.PACKET_OUT:
-            self.stats.packet_outs += self.running
-            self._answered(of.packet_out_key(msg), forwarded=True)
+            key = of.packet_out_key(msg)
+            if key is not None:  # not the controller's LLDP or ARP
+                self.stats.packet_outs += self.running
+                self._answered(key, forwarded=True)
         elif kind == of.FLOW_MOD:
             self.stats.flow_mods += self.running
             key = of.flow_mod_drop_key(msg)

@@ -205,8 +205,8 @@ def markdown(results: dict) -> str:
         f"Emulator against a null controller (its own ceiling): **{results['emulator_capacity']:,.0f} flow setups/s**.",
         "",
         "| mode | controller | flow setups/s | ratio | p50 latency | p99 latency | p99 ratio | CPU | RSS |"
-        " mismatches | per-run setups/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " flow-mods + packet-outs per setup | mismatches | per-run setups/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for mode, table in results["modes"].items():
         base = table.get("simple_switch_13")
@@ -215,7 +215,8 @@ def markdown(results: dict) -> str:
             p99_ratio = f"{r['p99_ms'] / base['p99_ms']:.2f}×" if base else ""
             lines.append(
                 f"| {mode} | {label} | {r['rate']:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | {r['p99_ms']:.2f} ms | "
-                f"{p99_ratio} | {r['cpu']:.0%} | {r['rss_mib']:.0f} MiB | {r['mismatches']} | "
+                f"{p99_ratio} | {r['cpu']:.0%} | {r['rss_mib']:.0f} MiB | "
+                f"{r['flow_mods_per_setup']:.1f} + {r['packet_outs_per_setup']:.1f} | {r['mismatches']} | "
                 f"{', '.join(f'{x:,}' for x in r['rates'])} |"
             )
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import os
 import time
 
 from . import ofmsg
+from .core.controller import DISCOVERY_SLICES
 from .core.discovery import INTERVAL as DISCOVERY_INTERVAL
 from .core.flows import Barrier
 from .framework import (
@@ -75,7 +76,7 @@ class SegctlApp(app_manager.RyuApp):
     def _discover_links_forever(self):
         """segctl's own signed LLDP probes, every second, out of every live port."""
         while True:
-            hub.sleep(DISCOVERY_INTERVAL)
+            hub.sleep(DISCOVERY_INTERVAL / DISCOVERY_SLICES)
             self.send(self.core.discover(time.time()))
 
     @fail_fast

@@ -13,10 +13,15 @@ import itertools
 import socket
 import struct
 
-from .core.flows import Barrier, FlowAdd, FlowDelete, PacketOut
+from .core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut
 
 VERSION = 4
-OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST = 13, 14, 20
+OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 13, 14, 20, 29
+OFPMC_ADD, OFPMC_DELETE = 0, 2
+OFPMF_PKTPS, OFPMF_BURST = 2, 4
+OFPMBT_DROP = 1
+OFPM_ALL = 0xFFFFFFFF
+OFPIT_METER = 6
 OFPFC_ADD, OFPFC_DELETE = 0, 3
 OFPFF_SEND_FLOW_REM = 1
 OFPTT_ALL = 0xFF
@@ -32,6 +37,9 @@ _FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")  # header + flow-mod fixed part:
 _PACKET_OUT = struct.Struct("!BBHIIIH6x")  # header + packet-out fixed part: 24 bytes
 _OUTPUT = struct.Struct("!HHIH6x")
 _APPLY = struct.Struct("!HH4x")
+_METER_INSTRUCTION = struct.Struct("!HHI")
+_METER_MOD = struct.Struct("!BBHIHHI")  # header + command, flags, meter id
+_DROP_BAND = struct.Struct("!HHII4x")
 
 # Barriers carry xids from the top half of the space; Ryu numbers its own requests from 1.
 _barrier_xids = itertools.count(0x80000000)
@@ -89,6 +97,8 @@ def encode(message) -> bytes:
         match = encode_match(message.match)
         actions = _actions(message.actions)
         instructions = _APPLY.pack(OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions if actions else b""
+        if message.meter is not None:
+            instructions = _METER_INSTRUCTION.pack(OFPIT_METER, 8, message.meter) + instructions
         flags = OFPFF_SEND_FLOW_REM if message.notify_removed else 0
         length = _FLOW_MOD.size + len(match) + len(instructions)
         head = _FLOW_MOD.pack(
@@ -110,6 +120,15 @@ def encode(message) -> bytes:
         length = _PACKET_OUT.size + len(action) + len(message.data)
         head = _PACKET_OUT.pack(VERSION, OFPT_PACKET_OUT, length, 0, OFP_NO_BUFFER, in_port, len(action))
         return head + action + message.data
+    if isinstance(message, MeterSet):
+        band = _DROP_BAND.pack(OFPMBT_DROP, 16, message.rate, message.burst)
+        flags = OFPMF_PKTPS | OFPMF_BURST
+        # Delete first: adding an existing meter is an error, and a port may come back up.
+        delete = _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16, 0, OFPMC_DELETE, 0, message.meter_id)
+        add = _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16 + len(band), 0, OFPMC_ADD, flags, message.meter_id)
+        return delete + add + band
+    if isinstance(message, MetersClear):
+        return _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16, 0, OFPMC_DELETE, 0, OFPM_ALL)
     raise TypeError(f"not a segctl message: {message!r}")
 
 
@@ -120,14 +139,16 @@ def encode_barrier() -> tuple[int, bytes]:
 
 
 def order(messages: list) -> list:
-    """Per switch: deletions first, then additions and packet-outs in the order planned,
-    duplicate entries dropped, and at most one barrier, at the end."""
+    """Per switch: deletions first, then meters, then additions and packet-outs in the order
+    planned, duplicate entries dropped, and at most one barrier, at the end."""
     by_switch: dict[int, tuple[list, list, list]] = {}
     seen: set = set()
     for message in messages:
         deletes, rest, barrier = by_switch.setdefault(message.dpid, ([], [], []))
         if isinstance(message, Barrier):
             barrier[:] = [message]
+        elif isinstance(message, (MetersClear, MeterSet)):
+            deletes.append(message)  # after the entry deletions, before any entry that uses them
         elif isinstance(message, FlowDelete):
             if message not in seen:
                 seen.add(message)

@@ -22,11 +22,14 @@ from .flows import (
     PRIORITY_FLOOD,
     PRIORITY_MISS,
     PRIORITY_PUNT,
+    PRIORITY_PUNT_METERED,
     PRIORITY_QUARANTINE,
     Barrier,
     FlowAdd,
     FlowDelete,
     Kind,
+    MetersClear,
+    MeterSet,
     PacketOut,
     kind_cookie,
     make_cookie,
@@ -86,6 +89,11 @@ class _Pending:
     expires: float
 
 
+METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
+DISCOVERY_SLICES = 10  # discover() runs this many times per probe interval
+METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the controller's bucket decides
+
+
 class Controller:
     def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None):
         self.directory = directory
@@ -103,6 +111,7 @@ class Controller:
         self.discovery = LinkDiscovery()
         self._link_seen: dict[tuple[int, int, int, int], float] = {}
         self._flooding_until: dict[tuple[int, int], float] = {}
+        self._discovery_tick = 0
         self._protect(policy.protection)
         self.on_quarantine = None  # called after the scan detector quarantined a host
         self.packet_ins = 0
@@ -130,6 +139,10 @@ class Controller:
         messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
         for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP):
             messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
+        if self.protection.meters:
+            messages.append(MetersClear(dpid))
+            for port in sorted(self.topology.ports[dpid]):
+                messages += self._metered_punts(dpid, port)
         for entry in self.quarantined.values():
             messages.extend(self._quarantine_drops(dpid, entry))
         messages.append(Barrier(dpid))
@@ -155,10 +168,27 @@ class Controller:
             self.bindings.forget(binding.host.mac)
         return messages
 
+    def _metered_punts(self, dpid: int, port: int) -> list:
+        """The port's own way to the controller, through a meter in the switch: a flooding
+        host is capped there, before it costs the controller anything. (The unmetered
+        entries below still serve if a switch has no meters.)"""
+        if port > METER_ID_MAX:
+            return []
+        p = self.protection
+        base = make_cookie(Kind.BASE)
+        meter = MeterSet(dpid, port, rate=int(p.packet_in_rate * METER_HEADROOM), burst=p.packet_in_burst)
+        return [meter] + [
+            FlowAdd(
+                dpid, PRIORITY_PUNT_METERED, match_of(in_port=port, eth_type=t), (("controller",),), base, meter=port
+            )
+            for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
+        ]
+
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list:
         self.topology.set_port(dpid, port, live)
         if live:
-            return [PacketOut(dpid, port, self.discovery.probe(dpid, port, now))]
+            metered = self._metered_punts(dpid, port) if self.protection.meters else []
+            return metered + [PacketOut(dpid, port, self.discovery.probe(dpid, port, now))]
         messages: list = []
         peer = self.topology.link_ports.get((dpid, port))
         if peer is not None:
@@ -174,13 +204,19 @@ class Controller:
         ]
 
     def discover(self, now: float) -> list:
-        """Every second: a probe out of every live port, and links no probe crossed lately go."""
+        """Called DISCOVERY_SLICES times a second: links no probe crossed lately go, and one
+        slice of the live ports gets its probe, so each port is probed once a second without
+        one burst of probes stalling the packet-ins behind it."""
         messages: list = []
         for link, seen in list(self._link_seen.items()):
             if now - seen > LINK_TIMEOUT:
                 messages += self.link_down(*link, now)
+        self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
+        probe = self.discovery.probe
         for dpid in sorted(self.topology.ports):
-            messages += self._probes(dpid, now)
+            for port in sorted(self.topology.ports[dpid]):
+                if (dpid + port) % DISCOVERY_SLICES == self._discovery_tick:
+                    messages.append(PacketOut(dpid, port, probe(dpid, port, now)))
         return messages
 
     def _lldp(self, dpid: int, in_port: int, data: bytes, now: float) -> list:

@@ -15,6 +15,7 @@ PRIORITY_QUARANTINE = 40000
 PRIORITY_GUARD = 30000
 PRIORITY_CONNECTION = 20000
 PRIORITY_FLOOD = 10000  # a flooding port: new traffic dropped, its connections still forwarded
+PRIORITY_PUNT_METERED = 1100  # per-port entries to the controller through the port's meter
 PRIORITY_PUNT = 1000
 PRIORITY_MISS = 0
 
@@ -80,9 +81,28 @@ class FlowAdd:
     idle_timeout: int = 0
     hard_timeout: int = 0
     notify_removed: bool = False
+    meter: int | None = None  # pass the entry's packets through this meter first
 
     def match_dict(self) -> dict:
         return dict(self.match)
+
+
+@dataclass(frozen=True)
+class MeterSet:
+    """(Re)create meter `meter_id`: packets beyond `rate` per second (after a `burst`) are
+    dropped by the switch."""
+
+    dpid: int
+    meter_id: int
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class MetersClear:
+    """Delete every meter on the switch."""
+
+    dpid: int
 
 
 @dataclass(frozen=True)

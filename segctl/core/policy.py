@@ -15,7 +15,7 @@ from .yamlsrc import LDict, LList, load_yaml_file
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
 _TOP_KEYS = {"mode", "groups", "rules", "protection"}
-_PROTECTION_KEYS = {"packet_in_rate", "packet_in_burst", "flood_hold", "scan_quarantine"}
+_PROTECTION_KEYS = {"packet_in_rate", "packet_in_burst", "flood_hold", "scan_quarantine", "meters"}
 _RULE_KEYS = {"name", "from", "to", "proto", "ports", "description"}
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
@@ -169,6 +169,11 @@ def _parse_protection(value: Any, line: int, problems: Problems) -> Protection:
                 fields[key] = value[key]
             else:
                 problems.add(value.line_of(key), f"protection: {key} must be {low}-{high} {unit}")
+    if "meters" in value:
+        if isinstance(value["meters"], bool):
+            fields["meters"] = value["meters"]
+        else:
+            problems.add(value.line_of("meters"), "protection: meters must be true or false")
     scan = value.get("scan_quarantine")
     if scan is not None:
         where = value.line_of("scan_quarantine")

@@ -21,6 +21,7 @@ class Protection:
     flood_hold: int = 5  # seconds a flooding port's new traffic is dropped at the switch
     scan_denied: int | None = None  # quarantine a host after this many denied connections ...
     scan_seconds: float = 10.0  # ... within this many seconds (None: never)
+    meters: bool = True  # also cap each port's packet-ins in the switch, with an OpenFlow meter
 
 
 class PortRateLimiter:

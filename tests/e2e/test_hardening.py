@@ -37,6 +37,14 @@ def test_a_flooding_host_does_not_slow_other_hosts_flow_setups(make_lab):
     )
     floods = [e for e in lab.controller.events() if e["kind"] == "flood"]
     assert floods and floods[0]["hosts"] == ["web2"]
+    # In the switch, web2's port (s1 port 2) reaches the controller only through its own meter.
+    ofctl = ["ovs-ofctl", "-O", "OpenFlow13"]
+    meters = subprocess.run([*ofctl, "dump-meters", "s1"], capture_output=True, text=True).stdout
+    assert "meter=2 pktps burst" in meters and "type=drop rate=400 burst_size=1000" in meters, meters
+    flows = subprocess.run([*ofctl, "dump-flows", "s1"], capture_output=True, text=True).stdout
+    assert "priority=1100,ip,in_port=2 actions=meter:2,CONTROLLER" in flows, flows
+    stats = subprocess.run([*ofctl, "meter-stats", "s1", "meter=2"], capture_output=True, text=True).stdout
+    assert int(stats.split("packet_in_count:")[1].split()[0]) > 1000, stats  # the flood went through it
     assert lab.controller.running()
     assert lab.reaches("web1", "app1", "tcp", 8080)
 

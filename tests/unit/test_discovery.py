@@ -3,6 +3,7 @@ replayed, foreign and host-relayed probes make no link; silent links expire."""
 
 import struct
 
+from segctl.core.controller import DISCOVERY_SLICES
 from segctl.core.discovery import LINK_TIMEOUT, LinkDiscovery
 from segctl.core.flows import PacketOut
 
@@ -59,16 +60,31 @@ def test_a_host_relaying_fresh_probes_creates_no_link():
     assert WEB in net.core.bindings.by_mac  # the victim keeps its binding
 
 
+def discovery_round(net) -> None:
+    """One probe interval: every slice of ports probed, probes carried across the links."""
+    for _ in range(DISCOVERY_SLICES):
+        net.fabric.apply(net.core.discover(net.now))
+    net.deliver_probes()
+
+
+def test_every_port_is_probed_once_per_interval():
+    net = Net()
+    net.fabric.packet_outs.clear()
+    for _ in range(DISCOVERY_SLICES):
+        net.fabric.apply(net.core.discover(net.now))
+    probed = sorted((p.dpid, p.port) for p in net.fabric.packet_outs)
+    assert probed == sorted((d, p) for d, ports in net.core.topology.ports.items() for p in ports)
+
+
 def test_a_link_no_probe_crosses_expires_and_a_port_down_drops_it_at_once():
     net = Net()
     net.now += LINK_TIMEOUT / 2
-    net.fabric.apply(net.core.discover(net.now))
     del net.fabric.links[(1, 10)], net.fabric.links[(101, 1)]  # the 1/10-101/1 link goes silent
-    net.deliver_probes()
+    discovery_round(net)
     net.now += LINK_TIMEOUT / 2 + 0.1
-    net.fabric.apply(net.core.discover(net.now))
+    discovery_round(net)
     assert (1, 10, 101, 1) not in links(net) and (1, 11, 102, 1) in links(net)
     net.fabric.apply(net.core.port_changed(1, 11, False, net.now))
     assert (1, 11, 102, 1) not in links(net)
     sent = net.core.port_changed(1, 11, True, net.now)
-    assert [type(m) for m in sent] == [PacketOut] and sent[0].data[12:14] == b"\x88\xcc"
+    assert isinstance(sent[-1], PacketOut) and sent[-1].data[12:14] == b"\x88\xcc"  # probed at once

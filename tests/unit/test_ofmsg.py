@@ -5,7 +5,17 @@ import struct
 import pytest
 
 from segctl import framework, ofmsg
-from segctl.core.flows import Barrier, FlowAdd, FlowDelete, Kind, PacketOut, make_cookie, match_of
+from segctl.core.flows import (
+    Barrier,
+    FlowAdd,
+    FlowDelete,
+    Kind,
+    MetersClear,
+    MeterSet,
+    PacketOut,
+    make_cookie,
+    match_of,
+)
 
 ofp = framework.ofproto_v1_3
 parser = framework.ofproto_v1_3_parser
@@ -128,3 +138,24 @@ def test_batches_are_ordered_deletes_first_and_deduplicated():
     d = FlowDelete(1, 1, 1)
     batch = ofmsg.order([a, Barrier(1), d, a, FlowAdd(2, 1, (), (), 1), d, Barrier(2)])
     assert batch == [d, a, Barrier(1), FlowAdd(2, 1, (), (), 1), Barrier(2)]
+
+
+def test_meters_match_ryus_bytes():
+    delete = parser.OFPMeterMod(Datapath(), command=ofp.OFPMC_DELETE, flags=0, meter_id=7, bands=[])
+    add = parser.OFPMeterMod(
+        Datapath(),
+        command=ofp.OFPMC_ADD,
+        flags=ofp.OFPMF_PKTPS | ofp.OFPMF_BURST,
+        meter_id=7,
+        bands=[parser.OFPMeterBandDrop(rate=400, burst_size=1000)],
+    )
+    assert ofmsg.encode(MeterSet(1, 7, 400, 1000)) == ryu_bytes(delete) + ryu_bytes(add)
+    clear = parser.OFPMeterMod(Datapath(), command=ofp.OFPMC_DELETE, flags=0, meter_id=ofp.OFPM_ALL, bands=[])
+    assert ofmsg.encode(MetersClear(1)) == ryu_bytes(clear)
+
+
+def test_a_metered_entry_matches_ryus_bytes():
+    message = FlowAdd(1, 1100, match_of(in_port=3, eth_type=0x0806), (("controller",),), 5, meter=3)
+    reference = ryu_flow_add(message)
+    reference.instructions.insert(0, parser.OFPInstructionMeter(3, ofp.OFPIT_METER))
+    assert ofmsg.encode(message) == ryu_bytes(reference)

@@ -81,7 +81,7 @@ def test_protection_settings_are_validated():
         )
     assert problems(exc) == [
         "policy.yaml:7: protection: unknown key 'burst' "
-        "(allowed: flood_hold, packet_in_burst, packet_in_rate, scan_quarantine)",
+        "(allowed: flood_hold, meters, packet_in_burst, packet_in_rate, scan_quarantine)",
         "policy.yaml:4: protection: packet_in_rate must be 1-1000000 packet-ins per second per port",
         "policy.yaml:5: protection: flood_hold must be 1-3600 seconds",
         "policy.yaml:6: protection: scan_quarantine needs denied: a count of 1 or more",
