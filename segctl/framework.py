@@ -58,17 +58,22 @@ def tls_server_context(cert: str, key: str, ca: str | None = None):
     return context
 
 
-def serve_openflow_tls(host: str, port: int, context, log) -> None:
-    """Accept OpenFlow switches over TLS and hand each to the framework like a TCP one.
-    (Ryu's own TLS listener loses its certificate after the first switch connects.)"""
+def listen(host: str, port: int):
+    """A listening socket, bound now: a port in use fails here, loudly, before anything says it
+    is listening."""
     import eventlet
 
+    return eventlet.listen((host, port))
+
+
+def serve_openflow_tls(server, context, log) -> None:
+    """Accept OpenFlow switches over TLS on `server` (from listen()) and hand each to the
+    framework like a TCP one. (Ryu's own TLS listener loses its certificate after the first
+    switch connects.)"""
     try:
         from ryu.controller.controller import datapath_connection_factory
     except ImportError:  # pragma: no cover - os-ken
         from os_ken.controller.controller import datapath_connection_factory
-
-    server = eventlet.listen((host, port))
 
     def handshake(sock, address):
         try:
@@ -84,21 +89,21 @@ def serve_openflow_tls(host: str, port: int, context, log) -> None:
         hub.spawn(handshake, sock, address)
 
 
-def serve_wsgi(host: str, port: int, application, context=None) -> None:
-    """Serve a WSGI application, over TLS when a server context is given."""
-    import eventlet
+def serve_wsgi(server, application, context=None) -> None:
+    """Serve a WSGI application on `server` (from listen()), over TLS when a server context
+    is given."""
     import eventlet.wsgi
 
-    sock = eventlet.listen((host, port))
     if context is not None:
-        sock = context.wrap_socket(sock, server_side=True)
-    eventlet.wsgi.server(sock, application, log_output=False)
+        server = context.wrap_socket(server, server_side=True)
+    eventlet.wsgi.server(server, application, log_output=False)
 
 
 __all__ = [
     "tls_server_context",
     "serve_openflow_tls",
     "serve_wsgi",
+    "listen",
     "run_blocking",
     "cfg",
     "app_manager",

@@ -132,12 +132,14 @@ def run(args) -> int:
 
     if args.of_cert:
         context = framework.tls_server_context(args.of_cert, args.of_key, args.of_ca)
-        framework.hub.spawn(framework.serve_openflow_tls, args.of_host, args.of_port, context, LOG)
+        server = framework.listen(args.of_host, args.of_port)
+        framework.hub.spawn(framework.serve_openflow_tls, server, context, LOG)
     if args.api_port:
         from .api import Api
 
         api_tls = framework.tls_server_context(args.api_cert, args.api_key) if args.api_cert else None
-        framework.hub.spawn(framework.serve_wsgi, args.api_host, args.api_port, Api(runtime, tokens), api_tls)
+        api_server = framework.listen(args.api_host, args.api_port)
+        framework.hub.spawn(framework.serve_wsgi, api_server, Api(runtime, tokens), api_tls)
         scheme = "https" if api_tls else "http"
         LOG.info("REST API on %s://%s:%d/v1", scheme, args.api_host, args.api_port)
 
