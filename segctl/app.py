@@ -74,7 +74,8 @@ class SegctlApp(app_manager.RyuApp):
 
     @fail_fast
     def _discover_links_forever(self):
-        """segctl's own signed LLDP probes, every second, out of every live port."""
+        """segctl's own signed LLDP probes: each live port once a second, a slice of the ports
+        every tenth of a second."""
         while True:
             hub.sleep(DISCOVERY_INTERVAL / DISCOVERY_SLICES)
             self.send(self.core.discover(time.time()))

@@ -188,7 +188,7 @@ class Controller:
         self.topology.set_port(dpid, port, live)
         if live:
             metered = self._metered_punts(dpid, port) if self.protection.meters else []
-            return metered + [PacketOut(dpid, port, self.discovery.probe(dpid, port, now))]
+            return metered + [self._lldp_probe(dpid, port, now)]
         messages: list = []
         peer = self.topology.link_ports.get((dpid, port))
         if peer is not None:
@@ -198,10 +198,11 @@ class Controller:
         return messages
 
     # -- link discovery ----------------------------------------------------------------------
+    def _lldp_probe(self, dpid: int, port: int, now: float) -> PacketOut:
+        return PacketOut(dpid, port, self.discovery.probe(dpid, port, now))
+
     def _probes(self, dpid: int, now: float) -> list:
-        return [
-            PacketOut(dpid, port, self.discovery.probe(dpid, port, now)) for port in sorted(self.topology.ports[dpid])
-        ]
+        return [self._lldp_probe(dpid, port, now) for port in sorted(self.topology.ports[dpid])]
 
     def discover(self, now: float) -> list:
         """Called DISCOVERY_SLICES times a second: links no probe crossed lately go, and one
@@ -212,11 +213,10 @@ class Controller:
             if now - seen > LINK_TIMEOUT:
                 messages += self.link_down(*link, now)
         self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
-        probe = self.discovery.probe
         for dpid in sorted(self.topology.ports):
             for port in sorted(self.topology.ports[dpid]):
                 if (dpid + port) % DISCOVERY_SLICES == self._discovery_tick:
-                    messages.append(PacketOut(dpid, port, probe(dpid, port, now)))
+                    messages.append(self._lldp_probe(dpid, port, now))
         return messages
 
     def _lldp(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
@@ -241,9 +241,13 @@ class Controller:
                 return []
         return self.link_up(src, src_port, dpid, in_port, now)
 
+    @staticmethod
+    def _link_key(a: int, a_port: int, b: int, b_port: int) -> tuple[int, int, int, int]:
+        """A link the same whichever end it is named from (the order Topology.links() uses)."""
+        return (a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port)
+
     def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
-        link = (a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port)
-        self._link_seen[link] = now
+        self._link_seen[self._link_key(a, a_port, b, b_port)] = now
         if not self.topology.add_link(a, a_port, b, b_port):
             return []
         messages: list = []
@@ -254,7 +258,7 @@ class Controller:
         return messages
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
-        self._link_seen.pop((a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port), None)
+        self._link_seen.pop(self._link_key(a, a_port, b, b_port), None)
         if not self.topology.remove_link(a, a_port, b, b_port):
             return []
         messages: list = []
@@ -546,6 +550,11 @@ class Controller:
         return plan_revoke(connection)
 
     def _revoke(self, connection: Connection, now: float, reason: str, skip: int | None = None) -> list:
+        """Forget the connection and delete its entries on every switch of its path but `skip`."""
+        self._forget_connection(connection, now, reason)
+        return [m for m in plan_revoke(connection) if m.dpid != skip]
+
+    def _forget_connection(self, connection: Connection, now: float, reason: str) -> None:
         self.connections.remove(connection.id)
         self.events.record(
             "revoke",
@@ -556,7 +565,6 @@ class Controller:
             reason=reason,
             **connection.key.describe(),
         )
-        return [m for m in plan_revoke(connection) if m.dpid != skip]
 
     def _unbind(self, mac: str, now: float, reason: str) -> list:
         binding = self.bindings.forget(mac)
@@ -600,7 +608,7 @@ class Controller:
             messages += self._quarantine_drops(dpid, entry)
         for connection in self.connections.involving(mac):
             # No per-connection deletes: the two wildcard deletes below take every one of them.
-            self._revoke(connection, now, f"{name} quarantined")
+            self._forget_connection(connection, now, f"{name} quarantined")
         conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
         for dpid in sorted(self.topology.ports):
             messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))

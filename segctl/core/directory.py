@@ -22,6 +22,11 @@ def normalize_mac(text: str) -> str | None:
     return mac if _MAC_RE.match(mac) else None
 
 
+def label_value(value: Any) -> str:
+    """A label value as policies compare it: YAML `true` is the label "true"."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @dataclass(frozen=True)
 class Host:
     """One directory entry. `labels` drive policy; `switch`/`port` pin where it may attach."""
@@ -136,7 +141,7 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
                 problems.add(entry.line_of("labels"), f"host {name}: label {key!r} must be a plain value")
                 ok = False
             else:
-                labels[key] = str(value).lower() if isinstance(value, bool) else str(value)
+                labels[key] = label_value(value)
     switch = None
     if entry.get("switch") is not None:
         switch = parse_dpid(entry["switch"])

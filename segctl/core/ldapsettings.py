@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .directory import label_value
 from .errors import Problems
 from .yamlsrc import LDict
 
@@ -108,6 +109,10 @@ class _Reader:
                     f"{section}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})",
                 )
 
+    def nested(self, key: str, allowed: set[str]) -> _Reader:
+        """A reader for the mapping under `key`, its problems reported at their lines."""
+        return _Reader(self.data.get(key), key, self.problems, allowed, self.line(key))
+
     def line(self, key: str) -> int:
         return self.data.line_of(key) if key in self.data else self.data.line
 
@@ -172,7 +177,7 @@ def _plain_labels(value: Any, line: int, what: str, problems: Problems) -> dict[
         if not isinstance(key, str) or item is None or isinstance(item, (dict, list)):
             problems.add(value.line_of(key), f"{what}: label {key!r} must be a plain value")
             continue
-        labels[key] = str(item).lower() if isinstance(item, bool) else str(item)
+        labels[key] = label_value(item)
     return labels
 
 
@@ -183,13 +188,7 @@ def parse_ldap_settings(data: LDict, file: str) -> LdapSettings:
     folder = os.path.dirname(os.path.abspath(file))
     top = _Reader(data, "settings", problems, {"ldap", "devices", "groups", "cache"}, 1)
 
-    server = _Reader(
-        top.data.get("ldap"),
-        "ldap",
-        problems,
-        {"url", "start_tls", "ca_file", "bind_dn", "password_file", "timeout"},
-        top.line("ldap"),
-    )
+    server = top.nested("ldap", {"url", "start_tls", "ca_file", "bind_dn", "password_file", "timeout"})
     url = server.text("url", required=True) or "ldap://invalid"
     if not is_ldap_url(url):
         problems.add(server.line("url"), f"ldap: url {url!r} must start with ldap:// or ldaps://")
@@ -211,12 +210,9 @@ def parse_ldap_settings(data: LDict, file: str) -> LdapSettings:
         timeout=server.seconds("timeout", 3.0, 0.1, 60),
     )
 
-    dev = _Reader(
-        top.data.get("devices"),
+    dev = top.nested(
         "devices",
-        problems,
         {"base", "filter", "scope", "name", "mac", "ip", "switch", "port", "labels", "label_attribute", "member_of"},
-        top.line("devices"),
     )
     label_attrs = {}
     raw = dev.mapping("labels")
@@ -242,13 +238,7 @@ def parse_ldap_settings(data: LDict, file: str) -> LdapSettings:
 
     groups = GroupSettings()
     if "groups" in top.data:
-        grp = _Reader(
-            top.data.get("groups"),
-            "groups",
-            problems,
-            {"base", "filter", "scope", "name", "member", "labels"},
-            top.line("groups"),
-        )
+        grp = top.nested("groups", {"base", "filter", "scope", "name", "member", "labels"})
         table = {}
         raw = grp.mapping("labels")
         for name, labels in raw.items():
@@ -267,7 +257,7 @@ def parse_ldap_settings(data: LDict, file: str) -> LdapSettings:
 
     ttl = 60.0
     if "cache" in top.data:
-        cache = _Reader(top.data.get("cache"), "cache", problems, {"ttl"}, top.line("cache"))
+        cache = top.nested("cache", {"ttl"})
         ttl = cache.seconds("ttl", 60.0, 2, 86400)
     problems.raise_if_any()
     return LdapSettings(file, server_settings, devices, groups, ttl)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .directory import label_value
 from .errors import ConfigError, ConfigProblem, Problems
 from .protection import Protection
 from .yamlsrc import LDict, LList, load_yaml_file
@@ -95,7 +96,7 @@ def _parse_selector_map(value: LDict, line: int, what: str, problems: Problems) 
         if not isinstance(key, str) or item is None or isinstance(item, (dict, list)):
             problems.add(value.line_of(key), f"{what}: label {key!r} must map to a plain value")
             return None
-        pairs.append((key, str(item).lower() if isinstance(item, bool) else str(item)))
+        pairs.append((key, label_value(item)))
     if not pairs:
         problems.add(line, f"{what}: an empty selector would match every host; write 'any'")
         return None
