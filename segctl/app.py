@@ -63,8 +63,7 @@ class SegctlApp(app_manager.RyuApp):
         thread = super().start()
         self.threads.append(hub.spawn(self._discover_links_forever))
         self.threads.append(hub.spawn(self._flush_events_forever))
-        if self.runtime.cache is not None:
-            self.threads.append(hub.spawn(self._refresh_directory_forever))
+        self.threads.append(hub.spawn(self._refresh_directory_forever))
         return thread
 
     def _flush_events_forever(self):
@@ -85,7 +84,7 @@ class SegctlApp(app_manager.RyuApp):
         """Re-read a remote directory (LDAP) on the cache's schedule; the read itself runs in an
         OS thread so packet-ins are served meanwhile."""
         while True:
-            hub.sleep(self.runtime.cache.next_read_in(time.time()))
+            hub.sleep(self.runtime.next_refresh_in(time.time()))
             self.runtime.refresh_directory()
 
     # -- sending -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from .core.events import EventLog
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
+IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a remote one
 
 
 class Runtime:
@@ -98,9 +99,16 @@ class Runtime:
         if was != "ok":
             self.events.record("directory", now, status="ok", hosts=len(directory), left_out=len(problems))
 
+    def next_refresh_in(self, now: float) -> float:
+        """Seconds until refresh_directory() has work; a reload may switch between a YAML
+        directory (nothing to refresh) and LDAP at any time."""
+        return self.cache.next_read_in(now) if self.cache is not None else IDLE_REFRESH_CHECK
+
     def refresh_directory(self) -> None:
         """One scheduled read of a remote directory, then revoke whatever it no longer allows.
-        A failed read is logged and retried; it never raises."""
+        A failed read is logged and retried; it never raises. Nothing to do for a YAML file."""
+        if self.cache is None:
+            return
         try:
             directory, problems = self.run_blocking(self.source.read)
         except (DirectoryUnavailable, DirectoryRefused) as exc:

@@ -225,3 +225,19 @@ def test_strict_load_names_every_entry_left_out(slapd, tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_sources(Sources(settings(tmp_path, slapd.url), POLICY))
     assert sorted(p.file.split(",")[0] for p in exc.value.problems) == ["cn=both-roles", "cn=broken", "cn=zz-twin"]
+
+
+def test_a_reload_may_switch_between_ldap_and_a_yaml_directory(slapd, tmp_path):
+    path = settings(tmp_path, slapd.url)
+    runtime = runtime_for(path)
+    assert runtime.cache is not None
+    yaml_directory = 'hosts:\n  web: {mac: "02:00:00:00:00:01", ip: 10.0.0.1, labels: {role: web}}\n'
+    (tmp_path / "ldap.yaml").write_text(yaml_directory)
+    assert runtime.reload()["ok"]
+    assert runtime.cache is None and runtime.next_refresh_in(time.time()) > 0
+    runtime.refresh_directory()  # the refresh loop keeps running; with a YAML file it has nothing to do
+    assert list(runtime.controller.directory.by_name) == ["web"]
+    settings(tmp_path, slapd.url)
+    assert runtime.reload()["ok"] and runtime.cache is not None
+    runtime.refresh_directory()
+    assert len(runtime.controller.directory) == 3
