@@ -101,9 +101,6 @@ class Connection:
                 return True
         return False
 
-    def involves(self, mac: str) -> bool:
-        return mac in (self.key.src_mac, self.key.dst_mac)
-
     def to_json(self) -> dict:
         view = self.key.describe()
         view.update(
