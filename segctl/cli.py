@@ -8,11 +8,13 @@ import sys
 from .config import Sources, load_sources
 from .core.decision import DecisionIndex
 from .core.errors import ConfigError
+from .core.events import KEEP_FILES, MAX_BYTES
+from .core.textsafe import printable
 
 
 def _print_problems(exc: ConfigError) -> int:
     for problem in exc.problems:
-        print(problem)
+        print(printable(problem))  # an LDAP DN or value may hold a newline
     return 1
 
 
@@ -30,7 +32,7 @@ def cmd_check(args) -> int:
 
 def cmd_explain(args) -> int:
     def warn(problem) -> None:
-        print(f"warning: entry left out: {problem}", file=sys.stderr)
+        print(f"warning: entry left out: {printable(problem)}", file=sys.stderr)
 
     try:
         directory, policy = load_sources(Sources(args.directory, args.policy), warn=warn)
@@ -84,6 +86,12 @@ def cmd_run(args) -> int:
     return run(args)
 
 
+def whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segctl", description="Zero-trust microsegmentation controller for OpenFlow 1.3 networks."
@@ -111,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api-cert", help="serve the REST API over HTTPS with this certificate (PEM)")
     run.add_argument("--api-key", help="... and this private key")
     run.add_argument("--state-dir", default="/var/lib/segctl")
+    run.add_argument(
+        "--events-max-bytes",
+        type=whole_number,
+        default=MAX_BYTES,
+        metavar="BYTES",
+        help=f"rotate STATE_DIR/events.jsonl before it passes this size ({MAX_BYTES >> 20} MiB); 0 never rotates",
+    )
+    run.add_argument(
+        "--events-keep",
+        type=whole_number,
+        default=KEEP_FILES,
+        metavar="N",
+        help=f"rotated events files kept, events.jsonl.1 (newest) to .N ({KEEP_FILES})",
+    )
     run.add_argument(
         "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"
     )

@@ -9,6 +9,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from .core.textsafe import key_values, printable
+
 DEFAULT_API = "http://127.0.0.1:8080"
 DEFAULT_TOKEN_FILE = "/var/lib/segctl/api-token"
 
@@ -59,7 +61,8 @@ def call(args, method: str, path: str, body: dict | None = None) -> tuple[int, d
 
 
 def table(rows: list[list], header: list[str]) -> str:
-    text = [[str("-" if v is None else v) for v in row] for row in rows]
+    # Escaped: a value holding a newline would otherwise print a row of its own.
+    text = [[printable("-" if v is None else v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in text + [header]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [header] + text)
@@ -74,6 +77,8 @@ def _location(location) -> str | None:
 
 
 def render(command: str, body: dict) -> str:
+    """What the CLI prints for COMMAND's answer. User values (reasons, names, labels, errors) are
+    escaped (`printable`): each prints on its own line and forges none."""
     if command == "hosts":
         rows = [
             [h["name"], h["mac"], h["ip"], h["state"], _location(h["location"]), _labels(h["labels"])]
@@ -97,18 +102,18 @@ def render(command: str, body: dict) -> str:
     if command == "events":
         rows = []
         for e in body["events"]:
-            what = " ".join(f"{k}={v}" for k, v in e.items() if k not in ("time", "kind"))
+            what = key_values({k: v for k, v in e.items() if k not in ("time", "kind")})
             rows.append([_time(e["time"]), e["kind"], what])
         return table(rows, ["TIME", "KIND", "DETAILS"])
     if command == "quarantine":
         s = body.get("switches", {})
         return (
-            f"{body['host']} ({body['mac']}) quarantined: {body['reason']}\n"
+            f"{printable(body['host'])} ({body['mac']}) quarantined: {printable(body['reason'])}\n"
             f"confirmed by switches {s.get('confirmed')} in {body.get('seconds')} s"
             + (f"; NOT confirmed by {s['unconfirmed']}" if s.get("unconfirmed") else "")
         )
     if command == "release":
-        return f"{body['released']} released; confirmed by switches {body['switches']['confirmed']}"
+        return f"{printable(body['released'])} released; confirmed by switches {body['switches']['confirmed']}"
     if command == "reload":
         return (
             f"reloaded: {body['hosts']} hosts, {body['rules']} rules, mode {body['mode']}; "
@@ -125,13 +130,13 @@ def render(command: str, body: dict) -> str:
 
 
 def _directory_line(directory: dict) -> str:
-    line = f"directory {directory.get('source')}: {directory.get('status')}, {directory.get('hosts')} hosts"
+    line = f"directory {printable(directory.get('source'))}: {directory.get('status')}, {directory.get('hosts')} hosts"
     if directory.get("last_read_age") is not None:
         line += f", read {directory['last_read_age']} s ago (ttl {directory.get('ttl')} s)"
     if directory.get("entries_left_out"):
         line += f", {directory['entries_left_out']} entries left out"
     if directory.get("last_error"):
-        line += f"; last error: {directory['last_error']}"
+        line += f"; last error: {printable(directory['last_error'])}"
     return line
 
 
@@ -165,9 +170,9 @@ def run_client(args) -> int:
         print(f"segctl: {exc}", file=sys.stderr)
         return 1
     if status >= 400:
-        print(f"segctl: {body.get('error', status)}", file=sys.stderr)
+        print(f"segctl: {printable(body.get('error', status))}", file=sys.stderr)
         for problem in body.get("errors", []):
-            print(problem, file=sys.stderr)
+            print(printable(problem), file=sys.stderr)
         return 1
     print(json.dumps(body, indent=2, sort_keys=True) if args.json else render(command, body))
     return 0

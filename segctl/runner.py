@@ -13,11 +13,27 @@ import time
 from .config import Sources
 from .core.errors import ConfigError
 from .core.events import EventLog
+from .core.textsafe import PrintableFormatter, printable
 from .state import StateError, state_path
 
 LOOPBACK = ("127.", "::1", "localhost")
 
 LOG = logging.getLogger("segctl.run")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_handler(stream) -> logging.Handler:
+    """The log's one handler: every record, Ryu's included, escaped to one line (a quarantine
+    reason, a token or host name, an LDAP value or a request path cannot forge a log line)."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(PrintableFormatter(LOG_FORMAT))
+    return handler
+
+
+def open_events(args, state_dir: str) -> EventLog:
+    """STATE_DIR/events.jsonl, rotated by size as the options say."""
+    path = os.path.join(state_dir, "events.jsonl")
+    return EventLog(path, max_bytes=args.events_max_bytes, keep_files=args.events_keep)
 
 
 def api_tokens(args, state_dir: str) -> dict | None:
@@ -60,11 +76,7 @@ def run(args) -> int:
     from . import framework
     from .runtime import Runtime
 
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log_handler(sys.stderr)])
     for noisy in (
         "ryu.topology.switches",
         "ryu.controller.controller",
@@ -84,12 +96,12 @@ def run(args) -> int:
     tokens = api_tokens(args, state_dir)
     if tokens is None:
         return 2
-    events = EventLog(os.path.join(state_dir, "events.jsonl"))
+    events = open_events(args, state_dir)
     try:
         runtime = Runtime(Sources(args.directory, args.policy), events, state_dir)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(printable(problem), file=sys.stderr)
         return 1
     except StateError as exc:
         if not args.discard_state:

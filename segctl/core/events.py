@@ -1,16 +1,22 @@
-"""The decision and action log: a bounded in-memory ring for the API, and JSON lines on disk."""
+"""The decision and action log: a bounded in-memory ring for the API, and JSON lines on disk
+(rotated by size). Repeated denials are folded: one record per source and reason per interval."""
 
 from __future__ import annotations
 
 import collections
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from .textsafe import key_values
+
 LOG = logging.getLogger("segctl.events")
-_encode = json.JSONEncoder(sort_keys=True).encode  # one encoder, not one per event
+# One encoder, not one per event. ASCII only (ensure_ascii): control characters and U+2028/2029
+# are escaped, so a record is always exactly one line of the file.
+_encode = json.JSONEncoder(sort_keys=True).encode
 # Per-connection decisions go to the events file and, with --verbose, to the log: at thousands
 # per second (a scan) a line each on stderr would cost more than the decisions themselves.
 _LEVELS = {
@@ -24,30 +30,161 @@ _LEVELS = {
     "directory": logging.WARNING,
 }
 
+MAX_BYTES = 100 * 1024 * 1024  # events.jsonl is rotated before it passes this (0: never)
+KEEP_FILES = 5  # rotated files kept: events.jsonl.1 (newest) … .5
+FOLDED_KINDS = frozenset({"deny"})
+REPEAT_INTERVAL = 10.0  # seconds
+# Sources and reasons being folded at once. A flood of forged MACs makes a new key per frame;
+# past this many the oldest is summed up early rather than the table growing without end.
+REPEAT_KEYS = 10_000
+
+
+class _Window:
+    __slots__ = ("start", "repeats", "last")
+
+    def __init__(self, start: float):
+        self.start = start
+        self.repeats = 0
+        self.last: dict = {}
+
+
+class Repeats:
+    """Folds repeated denials. The first of a (source, reason) in an interval passes at once, as
+    any record does; identical ones within the interval are only counted, and when it is over one
+    summary is written: the last of them, with `repeats` (how many were folded) and `until` (when
+    the last was). Source is the sender's MAC, else its name; reason the `reason` field."""
+
+    def __init__(self, interval: float = REPEAT_INTERVAL, max_keys: int = REPEAT_KEYS):
+        self.interval = interval
+        self.max_keys = max_keys
+        # Oldest window first: the due ones are always at the front.
+        self._windows: collections.OrderedDict[tuple, _Window] = collections.OrderedDict()
+
+    def offer(self, event: dict) -> list[dict]:
+        """The records to write for EVENT, now: the summaries due, then EVENT unless folded."""
+        now = event["time"]
+        records = self.due(now)
+        key = self._key(event)
+        if key is None:
+            return records + [event]
+        window = self._windows.get(key)
+        if window is not None and now - window.start < self.interval:
+            window.repeats += 1
+            window.last = event
+            return records
+        if window is not None:  # over, but behind one started earlier (a clock step back)
+            records += self._close(key, now)
+        if len(self._windows) >= self.max_keys:
+            records += self._close(next(iter(self._windows)), now)
+        self._windows[key] = _Window(now)
+        return records + [event]
+
+    def due(self, now: float) -> list[dict]:
+        """Summaries of the intervals over at NOW."""
+        records: list[dict] = []
+        while self._windows:
+            key, window = next(iter(self._windows.items()))
+            if now - window.start < self.interval:
+                break
+            records += self._close(key, now)
+        return records
+
+    def drain(self, now: float) -> list[dict]:
+        """Every pending summary (at exit)."""
+        records: list[dict] = []
+        while self._windows:
+            records += self._close(next(iter(self._windows)), now)
+        return records
+
+    def _close(self, key: tuple, now: float) -> list[dict]:
+        window = self._windows.pop(key)
+        if not window.repeats:
+            return []
+        # Written now (the file stays in time order); `until` says when the last one was.
+        return [{**window.last, "time": now, "repeats": window.repeats, "until": window.last["time"]}]
+
+    @staticmethod
+    def _key(event: dict) -> tuple | None:
+        if event["kind"] not in FOLDED_KINDS:
+            return None
+        source = event.get("src_mac") or event.get("src")
+        reason = event.get("reason")
+        return None if source is None or reason is None else (source, reason)
+
+
+class RotatingFile:
+    """An append-only file of lines. Before a line would take it past MAX_BYTES it is renamed
+    PATH.1 (older ones shift up to PATH.KEEP, the oldest is deleted) and a new one started.
+    Lines are never split: one longer than MAX_BYTES gets a file of its own."""
+
+    def __init__(self, path: str, max_bytes: int = MAX_BYTES, keep: int = KEEP_FILES):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self._file = self._open()
+        self._size = os.fstat(self._file.fileno()).st_size  # a file from the last run counts
+
+    def _open(self):
+        # Block-buffered: the controller flushes it every 0.1 s and on exit (a line-buffered
+        # file costs a write(2) per decision, which at thousands per second shows).
+        return open(self.path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115 - lives as long as the log
+
+    def write(self, line: str) -> None:
+        size = len(line.encode("utf-8"))
+        if self.max_bytes and self._size and self._size + size > self.max_bytes:
+            self._rotate()
+        self._file.write(line)
+        self._size += size
+
+    def _rotate(self) -> None:
+        self._file.close()
+        for n in range(self.keep - 1, 0, -1):
+            if os.path.exists(f"{self.path}.{n}"):
+                os.replace(f"{self.path}.{n}", f"{self.path}.{n + 1}")  # onto .KEEP: the oldest goes
+        if self.keep:
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.remove(self.path)
+        self._file = self._open()
+        self._size = 0
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
 
 class EventLog:
-    """Records one JSON object per decision or action: allow, deny, quarantine, release, reload…"""
+    """Records one JSON object per decision or action: allow, deny, quarantine, release, reload…
+    The ring (what the API shows) and the file get the same records."""
 
-    def __init__(self, path: str | None = None, keep: int = 10000, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        path: str | None = None,
+        keep: int = 10000,
+        clock: Callable[[], float] | None = None,
+        *,
+        max_bytes: int = MAX_BYTES,
+        keep_files: int = KEEP_FILES,
+        repeat_interval: float = REPEAT_INTERVAL,
+        repeat_keys: int = REPEAT_KEYS,
+    ):
         import time
 
         self._clock = clock or time.time
         self._ring: collections.deque = collections.deque(maxlen=keep)
-        self._lock = threading.Lock()
-        # Block-buffered: the controller flushes it every 0.1 s and on exit (a line-buffered
-        # file costs a write(2) per decision, which at thousands per second shows).
-        self._file = open(path, "a", encoding="utf-8", buffering=1 << 16) if path else None  # noqa: SIM115 - lives as long as the log
+        self._repeats = Repeats(repeat_interval, repeat_keys)
+        # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
+        self._lock = threading.RLock()
+        self._file = RotatingFile(path, max_bytes, keep_files) if path else None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
         event.update((key, value) for key, value in fields.items() if value is not None)
         with self._lock:
-            self._ring.append(event)
-            if self._file is not None:
-                self._file.write(_encode(event) + "\n")
-        level = _LEVELS.get(kind, logging.INFO)
-        if LOG.isEnabledFor(level):
-            LOG.log(level, "%s %s", kind, " ".join(f"{k}={v}" for k, v in fields.items() if v is not None))
+            written = self._write(self._repeats.offer(event))
+        _log(written)
         return event
 
     def latest(self, limit: int = 100, kind: str | None = None) -> list[dict]:
@@ -55,12 +192,33 @@ class EventLog:
             events = [e for e in self._ring if kind is None or e["kind"] == kind]
         return events[-limit:] if limit > 0 else []
 
-    def flush(self) -> None:
+    def flush(self, now: float | None = None) -> None:
+        """Writes the summaries of repeats whose interval is over, and the file's buffer."""
         with self._lock:
+            written = self._write(self._repeats.due(self._clock() if now is None else now))
             if self._file is not None:
                 self._file.flush()
+        _log(written)
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            written = self._write(self._repeats.drain(self._clock()))
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+        _log(written)
+
+    def _write(self, records: list[dict]) -> list[dict]:
+        for event in records:
+            self._ring.append(event)
+            if self._file is not None:
+                self._file.write(_encode(event) + "\n")
+        return records
+
+
+def _log(records: list[dict]) -> None:
+    for event in records:
+        level = _LEVELS.get(event["kind"], logging.INFO)
+        if LOG.isEnabledFor(level):
+            fields = {k: v for k, v in event.items() if k not in ("time", "kind")}
+            LOG.log(level, "%s %s", event["kind"], key_values(fields))

@@ -37,3 +37,53 @@ def test_explain_says_allow_or_deny_and_which_rule():
     assert by_mac.stdout.splitlines()[0] == "allow" and "monitoring-ping" in by_mac.stdout
     unknown = segctl("explain", *SHIPPED, "rogue", "db1")
     assert unknown.stdout.splitlines()[0] == "deny" and "not in the directory" in unknown.stdout
+
+
+# A reason as an attacker would write it: a forged line after a newline, a line separator (U+2028)
+# and a terminal escape.
+EVIL = "EDR alert\n12:00:00.000  release  host=web1\u2028by=soc\x1b[2J"
+
+
+def test_events_table_has_one_row_per_event_whatever_a_value_holds():
+    from segctl.client import render
+
+    body = {"events": [{"time": 0.0, "kind": "quarantine", "host": "web1", "reason": EVIL}, {"time": 1.0, "kind": "x"}]}
+    lines = render("events", body).splitlines()
+    assert len(lines) == 3
+    assert lines[1].endswith('host=web1 reason="EDR alert\\n12:00:00.000  release  host=web1\\u2028by=soc\\x1b[2J"')
+
+
+def test_hosts_table_and_quarantine_answer_escape_control_characters():
+    from segctl.client import render
+
+    host = {"name": "web1", "mac": "m", "ip": None, "state": "quarantined", "location": None, "labels": {"n": EVIL}}
+    assert len(render("hosts", {"hosts": [host]}).splitlines()) == 2
+    answer = {"host": "web1", "mac": "m", "reason": EVIL, "switches": {"confirmed": [1]}, "seconds": 0.1}
+    assert len(render("quarantine", answer).splitlines()) == 2
+
+
+def test_an_error_from_the_api_is_printed_on_one_line(monkeypatch, capsys):
+    from segctl import client
+    from segctl.cli import build_parser
+
+    monkeypatch.setattr(client, "call", lambda *_: (404, {"error": f"unknown host {EVIL}", "errors": [EVIL]}))
+    assert client.run_client(build_parser().parse_args(["release", "web1"])) == 1
+    assert len(capsys.readouterr().err.splitlines()) == 2
+
+
+def test_check_and_explain_print_an_ldap_value_on_one_line(monkeypatch, capsys):
+    from segctl import cli
+    from segctl.core.errors import ConfigError, ConfigProblem
+
+    problem = ConfigProblem(f"cn={EVIL},ou=devices", None, "no macAddress (MAC address)")
+
+    def load_sources(_sources, warn=None):
+        if warn is not None:
+            warn(problem)  # explain warns of an entry left out, then answers
+        raise ConfigError([problem])
+
+    monkeypatch.setattr(cli, "load_sources", load_sources)
+    assert cli.main(["check", *SHIPPED]) == 1
+    assert cli.main(["explain", *SHIPPED, "web1", "db1"]) == 1
+    printed = capsys.readouterr()
+    assert len(printed.out.splitlines()) == 2 and len(printed.err.splitlines()) == 1
