@@ -9,6 +9,7 @@ from .config import Sources, load_sources
 from .core.decision import DecisionIndex
 from .core.errors import ConfigError
 from .core.events import KEEP_FILES, MAX_BYTES
+from .core.policy import ICMP_TYPES
 from .core.textsafe import printable
 
 
@@ -52,6 +53,12 @@ def cmd_explain(args) -> int:
     if args.port is not None and proto not in ("tcp", "udp"):
         print(f"segctl explain: --port applies to tcp or udp, not {proto}", file=sys.stderr)
         return 2
+    if proto == "icmp":
+        icmp_type = ICMP_TYPES.get(args.icmp_type, int(args.icmp_type) if args.icmp_type.isdigit() else -1)
+        if not 0 <= icmp_type <= 255:
+            print(f"segctl explain: --icmp-type {args.icmp_type!r} is not 0-255 or a type name", file=sys.stderr)
+            return 2
+        args.port = icmp_type
     if proto in ("tcp", "udp") and args.port is None:
         # No port given: say whether any port of this protocol is open, and by which rule.
         rules = [r for r in index.peers(src.labels, dst.labels) if r.proto in (proto, "any")]
@@ -149,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("dst", metavar="DST", help="host name or MAC")
     explain.add_argument("--proto", choices=("tcp", "udp", "icmp"), default="tcp")
     explain.add_argument("--port", type=int)
+    explain.add_argument(
+        "--icmp-type", default="echo-request", help="with --proto icmp: a type name or number (default echo-request)"
+    )
     explain.set_defaults(func=cmd_explain)
 
     def client(name, help_text):

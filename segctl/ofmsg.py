@@ -49,33 +49,48 @@ def _mac(value: str) -> bytes:
     return bytes.fromhex(value.replace(":", ""))
 
 
-# OXM OPENFLOW_BASIC fields segctl matches on: name -> (field number, encoder).
+OFPXMC_NXM_1, OFPXMC_OPENFLOW_BASIC = 0x0001, 0x8000
+_U8, _U16, _U32 = (struct.Struct(f).pack for f in ("!B", "!H", "!I"))
+
+# OXM fields segctl matches on: name -> (class, field number, encoder). The names are Ryu's.
+# Two are Open vSwitch (Nicira) extensions that OpenFlow 1.3 lacks: TCP flags, so that a reply
+# entry never carries a SYN, and the fragment type, so that an allowed connection's later
+# fragments (which have no ports) can be matched.
 _OXM = {
-    "in_port": (0, struct.Struct("!I").pack),
-    "eth_dst": (3, _mac),
-    "eth_src": (4, _mac),
-    "eth_type": (5, struct.Struct("!H").pack),
-    "ip_proto": (10, struct.Struct("!B").pack),
-    "ipv4_src": (11, socket.inet_aton),
-    "ipv4_dst": (12, socket.inet_aton),
-    "tcp_src": (13, struct.Struct("!H").pack),
-    "tcp_dst": (14, struct.Struct("!H").pack),
-    "udp_src": (15, struct.Struct("!H").pack),
-    "udp_dst": (16, struct.Struct("!H").pack),
-    "icmpv4_type": (19, struct.Struct("!B").pack),
-    "icmpv4_code": (20, struct.Struct("!B").pack),
+    "in_port": (OFPXMC_OPENFLOW_BASIC, 0, _U32),
+    "eth_dst": (OFPXMC_OPENFLOW_BASIC, 3, _mac),
+    "eth_src": (OFPXMC_OPENFLOW_BASIC, 4, _mac),
+    "eth_type": (OFPXMC_OPENFLOW_BASIC, 5, _U16),
+    "ip_proto": (OFPXMC_OPENFLOW_BASIC, 10, _U8),
+    "ipv4_src": (OFPXMC_OPENFLOW_BASIC, 11, socket.inet_aton),
+    "ipv4_dst": (OFPXMC_OPENFLOW_BASIC, 12, socket.inet_aton),
+    "tcp_src": (OFPXMC_OPENFLOW_BASIC, 13, _U16),
+    "tcp_dst": (OFPXMC_OPENFLOW_BASIC, 14, _U16),
+    "udp_src": (OFPXMC_OPENFLOW_BASIC, 15, _U16),
+    "udp_dst": (OFPXMC_OPENFLOW_BASIC, 16, _U16),
+    "icmpv4_type": (OFPXMC_OPENFLOW_BASIC, 19, _U8),
+    "icmpv4_code": (OFPXMC_OPENFLOW_BASIC, 20, _U8),
+    "ip_frag": (OFPXMC_NXM_1, 26, _U8),
+    "tcp_flags_nxm": (OFPXMC_NXM_1, 34, _U16),
 }
 
 
 @functools.lru_cache(maxsize=65536)
-def _oxm(name: str, value) -> tuple[int, bytes]:
-    number, encode = _OXM[name]
-    payload = encode(value)
-    return number, struct.pack("!I", 0x80000000 | number << 9 | len(payload)) + payload
+def _oxm(name: str, value) -> tuple[tuple[bool, int], bytes]:
+    """(sort key, TLV) of one field; a (value, mask) pair is a masked match."""
+    oxm_class, number, encode = _OXM[name]
+    if isinstance(value, tuple):
+        payload, has_mask = encode(value[0]) + encode(value[1]), 1
+    else:
+        payload, has_mask = encode(value), 0
+    header = oxm_class << 16 | number << 9 | has_mask << 8 | len(payload)
+    # OpenFlow-basic fields in field order, as Ryu writes them; the extensions after them, because
+    # Open vSwitch checks each field's prerequisites (IPv4, TCP) against the fields before it.
+    return (oxm_class != OFPXMC_OPENFLOW_BASIC, number), struct.pack("!I", header) + payload
 
 
 def encode_match(match: tuple) -> bytes:
-    """An OXM match, fields in field-number order as Ryu writes them, padded to 8 bytes."""
+    """An OXM match, padded to 8 bytes."""
     fields = b"".join(tlv for _, tlv in sorted(_oxm(name, value) for name, value in match))
     length = 4 + len(fields)
     return struct.pack("!HH", 1, length) + fields + b"\0" * (-length % 8)

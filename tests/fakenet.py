@@ -57,6 +57,35 @@ def arp_request(mac, ip, target_ip, eth_src=None):
     return build_arp(ARP_REQUEST, eth_src or mac, BROADCAST_MAC, mac, ip, "00:00:00:00:00:00", target_ip)
 
 
+def _is_first_fragment(data: bytes) -> bool:
+    (flags_fragment,) = struct.unpack_from("!H", data, 20)
+    return bool(flags_fragment & 0x2000) and not flags_fragment & 0x1FFF
+
+
+def ipv4(src_mac, dst_mac, src_ip, dst_ip, proto, payload: bytes, flags_fragment: int = 0) -> bytes:
+    """Any IPv4 packet; `flags_fragment` is the header's flags and fragment offset word."""
+    header = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(payload),
+        1,
+        flags_fragment,
+        64,
+        proto,
+        0,
+        socket.inet_aton(src_ip),
+        socket.inet_aton(dst_ip),
+    )
+    return mac_bytes(dst_mac) + mac_bytes(src_mac) + b"\x08\x00" + header + payload
+
+
+def icmp(src_mac, dst_mac, src_ip, dst_ip, icmp_type, code=0, body: bytes = b"\0" * 4) -> bytes:
+    """An ICMP message; `body` follows type, code and checksum (an error carries the original
+    header there, after 4 unused bytes)."""
+    return ipv4(src_mac, dst_mac, src_ip, dst_ip, 1, bytes([icmp_type, code, 0, 0]) + body)
+
+
 class Net:
     """Two leaves (1, 2) and two spines (101, 102); web at 1/1, db at 2/1, app at 2/2."""
 
@@ -104,9 +133,14 @@ class Net:
             "ipv4_dst": ip.dst,
             "ip_proto": ip.proto,
         }
-        if ip.proto == 6:
-            fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port)
-        elif ip.proto == 1:
+        # As Open vSwitch sees a packet: the fragment type (1: a fragment, 2: not the first),
+        # and for a later fragment no transport fields at all.
+        fields["ip_frag"] = 3 if ip.later_fragment else (1 if _is_first_fragment(data) else 0)
+        if ip.proto == 6 and not ip.later_fragment:
+            fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port, tcp_flags_nxm=ip.tcp_flags)
+        elif ip.proto == 17 and not ip.later_fragment:
+            fields.update(udp_src=ip.src_port, udp_dst=ip.dst_port)
+        elif ip.proto == 1 and not ip.later_fragment:
             fields.update(icmpv4_type=ip.src_port, icmpv4_code=ip.dst_port)
         return self.fabric.trace(dpid, port, fields)
 

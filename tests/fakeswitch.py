@@ -6,6 +6,14 @@ from __future__ import annotations
 from segctl.core.flows import Barrier, FlowAdd, FlowDelete, PacketOut
 
 
+def _field_matches(packet_value, entry_value) -> bool:
+    """An exact field, or a (value, mask) pair as OpenFlow masks it."""
+    if isinstance(entry_value, tuple):
+        value, mask = entry_value
+        return packet_value is not None and packet_value & mask == value
+    return packet_value == entry_value
+
+
 class FakeTable:
     def __init__(self) -> None:
         self.entries: list[FlowAdd] = []
@@ -31,7 +39,7 @@ class FakeTable:
     def lookup(self, fields: dict) -> FlowAdd | None:
         best = None
         for entry in self.entries:
-            matches = all(fields.get(k) == v for k, v in entry.match)
+            matches = all(_field_matches(fields.get(k), v) for k, v in entry.match)
             if matches and (best is None or entry.priority > best.priority):
                 best = entry
         return best

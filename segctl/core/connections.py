@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from .directory import Host
 from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP
-from .topology import Hop
+from .topology import Hop, reverse_hops
 
 PROTO_NAMES = {IP_PROTO_TCP: "tcp", IP_PROTO_UDP: "udp", IP_PROTO_ICMP: "icmp"}
 # ICMP requests and the reply type that answers each (echo, timestamp, information, mask).
@@ -31,7 +31,10 @@ class FlowKey(NamedTuple):
 
     @property
     def service_port(self) -> int | None:
-        """The destination port policy is checked against (tcp/udp only)."""
+        """What policy checks besides the protocol: the destination port (tcp, udp) or the
+        type (icmp)."""
+        if self.proto == IP_PROTO_ICMP:
+            return self.src_port
         return self.dst_port if self.proto in (IP_PROTO_TCP, IP_PROTO_UDP) else None
 
     def reverse(self) -> FlowKey | None:
@@ -49,6 +52,11 @@ class FlowKey(NamedTuple):
                 self.dst_port,
             )
         return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto, self.dst_port, self.src_port)
+
+    @property
+    def pair(self) -> tuple:
+        """What a later fragment of this direction shows: addresses and protocol, no ports."""
+        return (self.src_mac, self.dst_mac, self.src_ip, self.dst_ip, self.proto)
 
     def match_fields(self) -> dict:
         """OXM fields that match exactly this direction (in_port is added per hop)."""
@@ -91,6 +99,14 @@ class Connection:
     monitor_only: bool = False
     reply_key: FlowKey | None = field(default=None)
 
+    def directions(self) -> list[FlowKey]:
+        """The key of each direction: forward, then the replies' (if any)."""
+        return [self.key] if self.reply_key is None else [self.key, self.reply_key]
+
+    def hops(self, pair: tuple) -> list[Hop]:
+        """The hops of the direction with this address pair (a FlowKey's `pair`)."""
+        return self.path if pair == self.key.pair else reverse_hops(self.path)
+
     @property
     def switches(self) -> list[int]:
         return [hop.dpid for hop in self.path]
@@ -117,11 +133,13 @@ class Connection:
 
 
 class ConnectionTable:
-    """Live connections, found by id, by either direction's key, or by host."""
+    """Live connections, found by id, by either direction's key, by the address pair of
+    either direction (for later fragments), or by host."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, Connection] = {}
         self.by_key: dict[FlowKey, int] = {}
+        self.by_pair: dict[tuple, set[int]] = {}
         self.by_mac: dict[str, set[int]] = {}
         self._next_id = 1
 
@@ -141,9 +159,9 @@ class ConnectionTable:
 
     def add(self, connection: Connection) -> None:
         self.by_id[connection.id] = connection
-        self.by_key[connection.key] = connection.id
-        if connection.reply_key is not None:
-            self.by_key[connection.reply_key] = connection.id
+        for key in connection.directions():
+            self.by_key[key] = connection.id
+            self.by_pair.setdefault(key.pair, set()).add(connection.id)
         for mac in (connection.key.src_mac, connection.key.dst_mac):
             self.by_mac.setdefault(mac, set()).add(connection.id)
 
@@ -155,16 +173,26 @@ class ConnectionTable:
         ident = self.by_key.get(key)
         return self.by_id.get(ident) if ident is not None else None
 
+    def find_pair(self, pair: tuple) -> Connection | None:
+        """A live connection one of whose directions has these addresses and protocol."""
+        ids = self.by_pair.get(pair)
+        return self.by_id[min(ids)] if ids else None
+
     def remove(self, ident: int) -> Connection | None:
         connection = self.by_id.pop(ident, None)
         if connection is not None:
-            for key in (connection.key, connection.reply_key):
-                if key is not None and self.by_key.get(key) == ident:
+            for key in connection.directions():
+                if self.by_key.get(key) == ident:
                     del self.by_key[key]
+                _discard(self.by_pair, key.pair, ident)
             for mac in (connection.key.src_mac, connection.key.dst_mac):
-                ids = self.by_mac.get(mac)
-                if ids is not None:
-                    ids.discard(ident)
-                    if not ids:
-                        del self.by_mac[mac]
+                _discard(self.by_mac, mac, ident)
         return connection
+
+
+def _discard(index: dict, key, ident: int) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(ident)
+        if not ids:
+            del index[key]

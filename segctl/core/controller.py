@@ -48,12 +48,21 @@ from .packets import (
     Frame,
     build_arp,
     is_tcp_reply,
+    opens_tcp,
     parse_frame,
+    quoted_packet,
 )
-from .planner import first_packet_out, plan_connection, plan_deny, plan_guard, plan_revoke, reverse_hops
+from .planner import (
+    first_packet_out,
+    plan_connection,
+    plan_deny,
+    plan_guard,
+    plan_later_fragments,
+    plan_revoke,
+)
 from .policy import Policy
 from .protection import PortRateLimiter, Protection, ScanDetector
-from .topology import Topology
+from .topology import Topology, reverse_hops
 
 LOG = logging.getLogger("segctl.controller")
 
@@ -61,7 +70,8 @@ LOG = logging.getLogger("segctl.controller")
 # leaks onto a not-yet-discovered fabric port is recognised and never mistaken for a host.
 PROBE_MAC = "0e:5e:c0:00:00:01"
 PENDING_HOLD = 3.0  # seconds a first packet waits for its destination to be located
-PENDING_PER_HOST = 16
+PENDING_PER_HOST = 16  # first packets held for one destination; destinations are directory hosts
+STRANGERS_LIMIT = 1000  # devices not in the directory remembered for the hosts view, newest kept
 PROBE_INTERVAL = 1.0
 
 
@@ -119,6 +129,7 @@ class Controller:
     def _protect(self, protection: Protection) -> None:
         self.protection = protection
         self.limiter = PortRateLimiter(protection.packet_in_rate, protection.packet_in_burst)
+        self.denials = PortRateLimiter(protection.denied_rate, protection.denied_burst)
         self.scans = ScanDetector(protection.scan_denied, protection.scan_seconds) if protection.scan_denied else None
 
     # -- identities --------------------------------------------------------------------------
@@ -156,6 +167,10 @@ class Controller:
             if dpid in (link[0], link[2]):
                 messages += self.link_down(*link, now)
         self.topology.remove_switch(dpid)
+        for limiter in (self.limiter, self.denials):
+            limiter.forget_switch(dpid)
+        for where in [w for w in self._flooding_until if w[0] == dpid]:
+            del self._flooding_until[where]
         self.events.record("switch-down", now, dpid=dpid)
         return messages
 
@@ -271,8 +286,11 @@ class Controller:
     # -- packets -----------------------------------------------------------------------------
     def packet_in(self, dpid: int, in_port: int, data: bytes, now: float) -> list:
         self.packet_ins += 1
+        if now < self._flooding_until.get((dpid, in_port), 0.0):
+            return []  # sent before the port's drop entry took hold: it has had its say
         if not self.limiter.allow((dpid, in_port), now) and not self.topology.is_link_port(dpid, in_port):
-            return self._flooding(dpid, in_port, now)
+            p = self.protection
+            return self._flooding(dpid, in_port, now, f"more than {p.packet_in_rate:g} packet-ins/s")
         frame = parse_frame(data)
         if frame is None or frame.eth_src == PROBE_MAC:
             return []
@@ -289,16 +307,41 @@ class Controller:
         return []
 
     def _transit(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list:
-        """A packet of a just-allowed connection overtook its entries on a later switch."""
+        """A packet of a just-allowed connection overtook its entries on a later switch (or a
+        later fragment reached a switch before its connection's fragment entries)."""
+        ip = frame.ipv4
+        if ip is not None and ip.later_fragment:
+            return self._later_fragment(dpid, in_port, frame, data)
         key = self._key(frame)
         connection = self.connections.find(key) if key else None
-        if connection is None:
+        if connection is None or self._opens_backwards(connection, key, ip):
             return []
-        hops = connection.path if key == connection.key else reverse_hops(connection.path)
+        return self._forward_along(connection.hops(key.pair), dpid, in_port, data)
+
+    @staticmethod
+    def _forward_along(hops, dpid: int, in_port: int, data: bytes) -> list:
         for hop in hops:
             if hop.dpid == dpid and hop.in_port == in_port:
                 return [PacketOut(dpid, hop.out_port, data, in_port)]
         return []
+
+    @staticmethod
+    def _opens_backwards(connection: Connection, key: FlowKey, ip) -> bool:
+        """A SYN from the server side of a TCP connection: replies never open a connection."""
+        return key != connection.key and opens_tcp(ip)
+
+    def _later_fragment(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list:
+        """A fragment after the first has addresses but no ports: it belongs to a connection of
+        that address pair and protocol, if one is live; then it, and the fragments after it,
+        go the way that connection goes. Otherwise it is dropped: a lone fragment opens nothing."""
+        ip = frame.ipv4
+        pair = (frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto)
+        connection = self.connections.find_pair(pair)
+        if connection is None:
+            return []
+        key = next(k for k in connection.directions() if k.pair == pair)
+        hops = connection.hops(pair)
+        return plan_later_fragments(connection, key) + self._forward_along(hops, dpid, in_port, data)
 
     @staticmethod
     def _key(frame: Frame) -> FlowKey | None:
@@ -316,7 +359,7 @@ class Controller:
         if not admission.ok:
             if admission.problem == "unknown":
                 self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": in_port, "last_seen": now}
-                if len(self.strangers) > 1000:
+                if len(self.strangers) > STRANGERS_LIMIT:
                     self.strangers.pop(next(iter(self.strangers)))
             self.events.record(
                 "deny",
@@ -330,9 +373,10 @@ class Controller:
                 packet=what,
             )
             guard_ip = ip if admission.problem == "ip" else None
+            over_budget = self._denied_at(dpid, in_port, now)
             if admission.problem == "ip" and what == "arp":
-                return None, []  # the host is genuine; just drop the lying ARP
-            return None, [plan_guard(dpid, in_port, mac, guard_ip)]
+                return None, over_budget  # the host is genuine; just drop the lying ARP
+            return None, [plan_guard(dpid, in_port, mac, guard_ip)] + over_budget
         messages: list = []
         if admission.new:
             self.events.record("authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port)
@@ -363,6 +407,10 @@ class Controller:
             return messages
         if self.policy.mode != "monitor" and not self.index.may_talk(src.labels, target.labels):
             return messages
+        if self.bindings.location(target.mac) is None:
+            # Not attached now: answering would tell the asker that a host exists which may be
+            # switched off. Ask for it instead; once it answers, the asker's next ARP is answered.
+            return messages + self._probe(target, arp.target_ip, src.mac, arp.sender_ip, now)
         reply = build_arp(
             ARP_REPLY,
             eth_src=target.mac,
@@ -373,8 +421,6 @@ class Controller:
             target_ip=arp.sender_ip,
         )
         messages.append(PacketOut(dpid, in_port, reply))
-        if self.bindings.location(target.mac) is None:
-            messages += self._probe(target, arp.target_ip, src.mac, arp.sender_ip, now)
         return messages
 
     def _ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, now: float) -> list:
@@ -382,14 +428,23 @@ class Controller:
         src, messages = self._authenticate(dpid, in_port, frame.eth_src, ip.src, now, "ipv4")
         if src is None or self.is_quarantined(src):
             return messages
+        if ip.later_fragment:
+            return messages + self._later_fragment(dpid, in_port, frame, data)
         key = self._key(frame)
         if key is None:
             return messages
+        event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
         connection = self.connections.find(key)
         if connection is not None:
+            if self._opens_backwards(connection, key, ip):
+                event["dst"] = connection.src.name
+                reason = f"a SYN from the server side of {connection.src.name}'s connection: replies open nothing"
+                return messages + self._deny(dpid, in_port, key, now, event, reason)
             return messages + self._transit(dpid, in_port, frame, data)
+        related = self._related_icmp_error(frame, data)
+        if related is not None:
+            return messages + related
         dst = self.directory.lookup_mac(frame.eth_dst)
-        event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
         if dst is None or frame.eth_dst == BROADCAST_MAC:
             return messages + self._deny(
                 dpid, in_port, key, now, event, f"destination MAC {frame.eth_dst} is not a directory host"
@@ -444,6 +499,23 @@ class Controller:
             self.events.record("allow", now, rule=rule.name, switches=connection.switches, **event)
         return connection
 
+    def _related_icmp_error(self, frame: Frame, data: bytes) -> list | None:
+        """An ICMP error about a live connection between the same two hosts, sent by one end
+        about a packet the other end sent (port unreachable, fragmentation needed, ...), goes
+        straight out of the recipient's port and opens nothing. None: not such an error (the
+        policy decides it like any other ICMP message)."""
+        ip = frame.ipv4
+        quoted = quoted_packet(data, ip)
+        if quoted is None or (quoted.src, quoted.dst) != (ip.dst, ip.src):
+            return None
+        about = FlowKey(
+            frame.eth_dst, frame.eth_src, quoted.src, quoted.dst, quoted.proto, quoted.src_port, quoted.dst_port
+        )
+        location = self.bindings.location(frame.eth_dst)
+        if self.connections.find(about) is None or location is None:
+            return None
+        return [PacketOut(location[0], location[1], data)]
+
     def _adopt_reply(self, dpid, in_port, frame, data, key, server, client, now) -> list | None:
         """A TCP segment that opens nothing (ACK, no SYN) going the way policy forbids, but
         whose reverse policy allows: the reply half of a connection set up before this
@@ -469,7 +541,7 @@ class Controller:
 
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list:
         self.events.record("deny", now, reason=reason, **event)
-        messages = [plan_deny(dpid, in_port, key)]
+        messages = [plan_deny(dpid, in_port, key)] + self._denied_at(dpid, in_port, now)
         if self.scans is not None and self.scans.record_denial(key.src_mac, now):
             p = self.protection
             why = f"scan detector: {p.scan_denied} denied connections within {p.scan_seconds:g} s"
@@ -478,9 +550,15 @@ class Controller:
                 self.on_quarantine()
         return messages
 
-    def _flooding(self, dpid: int, in_port: int, now: float) -> list:
-        """A port past its packet-in budget: drop its new traffic at the switch for a while.
-        Its established connections match higher entries and keep flowing."""
+    def _denied_at(self, dpid: int, in_port: int, now: float) -> list:
+        """Count one denial against the port; past its budget, the port is flooding."""
+        if self.denials.allow((dpid, in_port), now) or self.topology.is_link_port(dpid, in_port):
+            return []
+        return self._flooding(dpid, in_port, now, f"more than {self.protection.denied_rate:g} denials/s")
+
+    def _flooding(self, dpid: int, in_port: int, now: float, why: str) -> list:
+        """A port past its packet-in or denial budget: drop its new traffic at the switch for a
+        while. Its established connections match higher entries and keep flowing."""
         if now < self._flooding_until.get((dpid, in_port), 0.0):
             return []
         hold = self.protection.flood_hold
@@ -492,7 +570,7 @@ class Controller:
             dpid=dpid,
             port=in_port,
             hosts=hosts or None,
-            reason=f"more than {self.protection.packet_in_rate:g} packet-ins/s; new traffic dropped for {hold} s",
+            reason=f"{why}; new traffic dropped for {hold} s",
         )
         cookie = make_cookie(Kind.GUARD)
         return [FlowAdd(dpid, PRIORITY_FLOOD, match_of(in_port=in_port), (), cookie, hard_timeout=hold)]
@@ -585,7 +663,8 @@ class Controller:
 
     def quarantine_target(self, name_or_mac: str) -> tuple[str, str]:
         """(name, mac) to quarantine: a directory host, an already quarantined name, or any
-        MAC address (a device the directory does not know can be cut off too)."""
+        MAC address a host can own (a device the directory does not know can be cut off too).
+        Raises UnknownHost, or NotAHostMac for a group, all-zero or controller address."""
         host = self.directory.find(name_or_mac)
         if host is not None:
             return host.name, host.mac

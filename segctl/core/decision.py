@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from .policy import Policy, Rule, merge_ranges
 
-PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17}
 PAIR_CACHE_LIMIT = 200_000  # (source label set, destination label set) pairs remembered
 DECISION_CACHE_LIMIT = 200_000  # (pair, proto, port) decisions remembered
 
@@ -67,19 +66,17 @@ class DecisionIndex:
             self._src_selectors[rule.src] = self._src_selectors.get(rule.src, 0) | bit
             self._dst_selectors[rule.dst] = self._dst_selectors.get(rule.dst, 0) | bit
         every_port = ((0, 65535),)
+        # Destination ports for tcp and udp, types for icmp: each a table of intervals.
         self._ports = {}
-        for proto in ("tcp", "udp"):
+        for proto in ("tcp", "udp", "icmp"):
             self._ports[proto] = _PortTable(
                 [
-                    (1 << r.index, r.ports if r.ports is not None else every_port)
+                    (1 << r.index, r.service_ranges(proto) or every_port)
                     for r in policy.rules
                     if r.proto in (proto, "any")
                 ]
             )
-        self._no_port_bits = {
-            "icmp": sum(1 << r.index for r in policy.rules if r.proto in ("icmp", "any")),
-            "other": sum(1 << r.index for r in policy.rules if r.proto == "any"),
-        }
+        self._no_port_bits = {"other": sum(1 << r.index for r in policy.rules if r.proto == "any")}
         self._label_cache: dict = {}
         self._pair_cache: dict = {}
         # Each (label sets, service) decision is made from the bitsets once and then remembered,
@@ -115,7 +112,7 @@ class DecisionIndex:
         self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str], proto: str, port: int | None
     ) -> Rule | None:
         """The first rule in file order that allows the flow, or None. `proto` is tcp, udp,
-        icmp or other; `port` is the destination port for tcp/udp."""
+        icmp or other; `port` is the destination port for tcp/udp, the type for icmp."""
         pair = (frozenset(src_labels.items()), frozenset(dst_labels.items()))
         decision_key = (pair, proto, port)
         if decision_key in self._decisions:
@@ -160,7 +157,7 @@ class DecisionIndex:
         rule = self.first_rule(src_labels, dst_labels, proto, port)
         if rule is not None:
             return Verdict(True, rule, f"rule {rule.describe()}")
-        service = proto if port is None else f"{proto}/{port}"
+        service = proto if port is None else (f"icmp type {port}" if proto == "icmp" else f"{proto}/{port}")
         near = self.peers(src_labels, dst_labels)
         if not near:
             return Verdict(False, None, "default deny: no rule lets the source's group reach the destination's group")

@@ -46,7 +46,8 @@ class IPv4:
     proto: int
     src_port: int | None = None  # tcp/udp source port, or ICMP type
     dst_port: int | None = None  # tcp/udp destination port, or ICMP code
-    fragment: bool = False
+    later_fragment: bool = False  # a fragment other than the first: no transport header
+    payload_at: int = 0  # offset of the transport header in the frame
     tcp_flags: int | None = None
 
 
@@ -113,11 +114,11 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
         src=socket.inet_ntoa(data[offset + 12 : offset + 16]),
         dst=socket.inet_ntoa(data[offset + 16 : offset + 20]),
         proto=proto,
-        fragment=bool(flags_fragment & 0x1FFF) or bool(flags_fragment & 0x2000),
+        later_fragment=bool(flags_fragment & 0x1FFF),
     )
-    l4 = offset + header_len
-    if flags_fragment & 0x1FFF:
-        return packet  # a non-first fragment carries no transport header
+    l4 = packet.payload_at = offset + header_len
+    if packet.later_fragment:
+        return packet
     if proto in (IP_PROTO_TCP, IP_PROTO_UDP):
         if len(data) >= l4 + 4:
             packet.src_port, packet.dst_port = struct.unpack_from("!HH", data, l4)
@@ -128,12 +129,31 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
     return packet
 
 
-TCP_SYN, TCP_ACK = 0x02, 0x10
+# ICMP errors: each quotes the header (and 8 bytes more) of the packet it is about.
+ICMP_ERRORS = frozenset({3, 11, 12})  # destination unreachable, time exceeded, parameter problem
+
+
+def quoted_packet(data: bytes, ip: IPv4) -> IPv4 | None:
+    """The packet an ICMP error is about, from the header it quotes (None if it quotes none)."""
+    if ip.proto != IP_PROTO_ICMP or ip.src_port not in ICMP_ERRORS or ip.later_fragment:
+        return None
+    return _parse_ipv4(data, ip.payload_at + 8)
+
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
 
 def is_tcp_reply(ip: IPv4) -> bool:
-    """A TCP segment of an established connection (ACK without SYN): it did not open anything."""
-    return ip.tcp_flags is not None and ip.tcp_flags & TCP_ACK and not ip.tcp_flags & TCP_SYN
+    """A TCP segment of a live stream (ACK, no SYN, no RST): it opens nothing and ends nothing."""
+    flags = ip.tcp_flags
+    return flags is not None and bool(flags & TCP_ACK) and not flags & (TCP_SYN | TCP_RST)
+
+
+def opens_tcp(ip: IPv4) -> bool:
+    """A TCP SYN without ACK: the first segment of a new connection. (A non-TCP packet, or a
+    TCP header too short to show its flags, counts as opening: fail closed.)"""
+    flags = ip.tcp_flags
+    return ip.proto == IP_PROTO_TCP and (flags is None or (bool(flags & TCP_SYN) and not flags & TCP_ACK))
 
 
 def build_arp(

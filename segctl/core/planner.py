@@ -16,15 +16,23 @@ from .flows import (
     make_cookie,
     match_of,
 )
-from .topology import Hop
+from .packets import IP_PROTO_TCP, TCP_ACK
+from .topology import Hop, reverse_hops
 
 IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}
+# A TCP reply entry carries only segments with ACK set: every segment of a connection the
+# client opened does, and a SYN, the one segment that opens a connection, does not. So the
+# server side of a connection can never open one back along its replies' entries.
+REPLY_TCP_FLAGS = (TCP_ACK, TCP_ACK)
+LATER_FRAGMENTS = (3, 3)  # Open vSwitch's ip_frag: a fragment (1), and not the first (2)
 DENY_HOLD = 5  # seconds a denied flow is dropped at the ingress before it is asked again
 GUARD_HOLD = 10  # seconds an unauthenticated sender is dropped at its port
 
 
-def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
+def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool, reply: bool) -> list[FlowAdd]:
     fields = key.match_fields()
+    if reply and key.proto == IP_PROTO_TCP:
+        fields["tcp_flags_nxm"] = REPLY_TCP_FLAGS
     entries = [
         FlowAdd(
             dpid=hop.dpid,
@@ -41,18 +49,44 @@ def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bo
     return entries[::-1]
 
 
-def reverse_hops(hops: list[Hop]) -> list[Hop]:
-    return [Hop(hop.dpid, hop.out_port, hop.in_port) for hop in reversed(hops)]
-
-
 def plan_connection(connection: Connection) -> list[FlowAdd]:
     """Entries for both directions of an allowed connection along its path. Only the forward
     direction's ingress entry reports its expiry: that ends the connection."""
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
-    entries = _direction(connection.key, connection.path, connection.cookie, idle, True)
+    entries = _direction(connection.key, connection.path, connection.cookie, idle, True, False)
     if connection.reply_key is not None:
-        entries += _direction(connection.reply_key, reverse_hops(connection.path), connection.cookie, idle, False)
+        reply_hops = reverse_hops(connection.path)
+        entries += _direction(connection.reply_key, reply_hops, connection.cookie, idle, False, True)
     return entries
+
+
+def plan_later_fragments(connection: Connection, key: FlowKey) -> list[FlowAdd]:
+    """Entries for the later fragments of one direction of a connection, which carry no ports:
+    its addresses and protocol, fragments after the first only. Planned when the first such
+    fragment reaches the controller; the first fragment has ports and takes the exact entries.
+    They carry the connection's cookie, so they go when it goes."""
+    fields = {
+        "eth_src": key.src_mac,
+        "eth_dst": key.dst_mac,
+        "eth_type": 0x0800,
+        "ipv4_src": key.src_ip,
+        "ipv4_dst": key.dst_ip,
+        "ip_proto": key.proto,
+        "ip_frag": LATER_FRAGMENTS,
+    }
+    idle = IDLE_TIMEOUTS[connection.key.proto_name]
+    entries = [
+        FlowAdd(
+            dpid=hop.dpid,
+            priority=PRIORITY_CONNECTION,
+            match=match_of(in_port=hop.in_port, **fields),
+            actions=(("output", hop.out_port),),
+            cookie=connection.cookie,
+            idle_timeout=idle,
+        )
+        for hop in connection.hops(key.pair)
+    ]
+    return entries[::-1]
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:

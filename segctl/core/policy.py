@@ -16,8 +16,37 @@ from .yamlsrc import LDict, LList, load_yaml_file
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
 _TOP_KEYS = {"mode", "groups", "rules", "protection"}
-_PROTECTION_KEYS = {"packet_in_rate", "packet_in_burst", "flood_hold", "scan_quarantine", "meters"}
-_RULE_KEYS = {"name", "from", "to", "proto", "ports", "description"}
+_PROTECTION_KEYS = {
+    "packet_in_rate",
+    "packet_in_burst",
+    "denied_rate",
+    "denied_burst",
+    "flood_hold",
+    "scan_quarantine",
+    "meters",
+}
+_RULE_KEYS = {"name", "from", "to", "proto", "ports", "icmp_types", "description"}
+ICMP_TYPES = {
+    "echo-reply": 0,
+    "destination-unreachable": 3,
+    "source-quench": 4,
+    "redirect": 5,
+    "echo-request": 8,
+    "router-advertisement": 9,
+    "router-solicitation": 10,
+    "time-exceeded": 11,
+    "parameter-problem": 12,
+    "timestamp-request": 13,
+    "timestamp-reply": 14,
+    "information-request": 15,
+    "information-reply": 16,
+    "address-mask-request": 17,
+    "address-mask-reply": 18,
+}
+# What an icmp (or any) rule allows when it names no types: echo, whose replies come back on
+# the connection's entries. Errors about allowed connections pass without a rule; redirects,
+# router advertisements and timestamps only where a rule names them.
+DEFAULT_ICMP_TYPES = ((8, 8),)
 _RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 
@@ -54,13 +83,23 @@ class Rule:
     ports: tuple | None
     file: str
     line: int
+    icmp_types: tuple | None = None  # inclusive (low, high) ranges; None: DEFAULT_ICMP_TYPES
+
+    def service_ranges(self, proto: str) -> tuple | None:
+        """The destination ports (tcp, udp) or ICMP types this rule allows for `proto`; None
+        for every one of them. Only call it for a protocol the rule covers."""
+        if proto == "icmp":
+            return self.icmp_types or DEFAULT_ICMP_TYPES
+        return self.ports if self.proto != "any" else None
 
     def allows_port(self, proto: str, port: int | None) -> bool:
+        """`port` is the destination port for tcp and udp, the type for icmp."""
         if self.proto != "any" and self.proto != proto:
             return False
-        if self.ports is None:
+        ranges = self.service_ranges(proto) if proto in ("tcp", "udp", "icmp") else None
+        if ranges is None:
             return True
-        return port is not None and any(low <= port <= high for low, high in self.ports)
+        return port is not None and any(low <= port <= high for low, high in ranges)
 
     def matches(
         self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str], proto: str, port: int | None
@@ -72,6 +111,8 @@ class Rule:
         ports = ""
         if self.ports is not None:
             ports = " ports " + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ports)
+        if self.icmp_types is not None:
+            ports = " types " + ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.icmp_types)
         return f"{self.name}: {self.src_text} -> {self.dst_text} {self.proto}{ports} ({self.file}:{self.line})"
 
 
@@ -114,6 +155,23 @@ def merge_ranges(ranges) -> list[tuple[int, int]]:
     return [(low, high) for low, high in merged]
 
 
+def _parse_icmp_types(value: Any, line: int, rule: str, problems: Problems) -> tuple | None:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        problems.add(line, f"rule {rule}: 'icmp_types' is empty; omit it to mean echo-request")
+        return None
+    types = []
+    for position, item in enumerate(items):
+        item_line = value.line_of(position) if isinstance(value, LList) else line
+        number = ICMP_TYPES.get(item) if isinstance(item, str) else item
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 255:
+            names = ", ".join(ICMP_TYPES)
+            problems.add(item_line, f"rule {rule}: ICMP type {item!r} is not 0-255 or one of {names}")
+            continue
+        types.append((number, number))
+    return tuple(merge_ranges(types)) if types else None
+
+
 def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple | None:
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -149,7 +207,8 @@ def _number(value: Any, low: float, high: float) -> bool:
 
 
 def _parse_protection(value: Any, line: int, problems: Problems) -> Protection:
-    """`protection: {packet_in_rate, packet_in_burst, flood_hold, scan_quarantine: {denied, seconds}}`."""
+    """`protection: {packet_in_rate, packet_in_burst, denied_rate, denied_burst, flood_hold, meters,
+    scan_quarantine: {denied, seconds}}`."""
     default = Protection()
     if not isinstance(value, LDict):
         problems.add(line, "protection must be a mapping")
@@ -162,11 +221,13 @@ def _parse_protection(value: Any, line: int, problems: Problems) -> Protection:
     checks = (
         ("packet_in_rate", 1, 1_000_000, "packet-ins per second per port"),
         ("packet_in_burst", 1, 1_000_000, "packet-ins"),
+        ("denied_rate", 0.1, 1_000_000, "denials per second per port"),
+        ("denied_burst", 1, 1_000_000, "denials"),
         ("flood_hold", 1, 3600, "seconds"),
     )
     for key, low, high, unit in checks:
         if key in value:
-            if _number(value[key], low, high) and (key == "packet_in_rate" or isinstance(value[key], int)):
+            if _number(value[key], low, high) and (key.endswith("_rate") or isinstance(value[key], int)):
                 fields[key] = value[key]
             else:
                 problems.add(value.line_of(key), f"protection: {key} must be {low}-{high} {unit}")
@@ -326,6 +387,13 @@ class _PolicyBuilder:
                     ports = _parse_ports(raw["ports"], raw.line_of("ports"), label, problems)
                     if ports is None:
                         continue
+            icmp_types = None
+            if "icmp_types" in raw:
+                where = raw.line_of("icmp_types")
+                if proto != "icmp":
+                    problems.add(where, f"rule {label}: icmp_types only apply to proto icmp, not {proto}")
+                else:
+                    icmp_types = _parse_icmp_types(raw["icmp_types"], where, label, problems)
             if len(problems.items) != before or src is None or dst is None:
                 continue
             rules.append(
@@ -340,6 +408,7 @@ class _PolicyBuilder:
                     ports=ports,
                     file=file,
                     line=line,
+                    icmp_types=icmp_types,
                 )
             )
         problems = [problem for file in self.file_problems for problem in file.items]

@@ -1,8 +1,13 @@
 """Keeping one host from hurting the others through the controller.
 
-- A token bucket per switch port limits the packet-ins a port may cause. A port that runs dry
-  gets a short drop entry for new traffic (its established connections keep their entries),
-  so a scanning host cannot delay everyone else's flow setups.
+- Two token buckets per switch port. One counts what is denied there (connections no rule
+  allows, senders that fail authentication, stray fragments and errors): a busy client of the
+  services it may use never spends it, while a scan, a MAC flood or random destinations run it
+  dry in a fraction of a second. The other counts every packet-in, with a budget well above
+  what a busy client needs (and an OpenFlow meter in the switch at twice that), so that even a
+  flood of allowed-looking connections has a ceiling. A port that runs either bucket dry gets
+  a short drop entry for new traffic (its established connections keep their entries), so one
+  host cannot delay everyone else's flow setups.
 - A scan detector counts each host's denied connections; past a threshold it asks for the
   host to be quarantined (lateral movement looks like many denied connections)."""
 
@@ -16,8 +21,10 @@ from dataclasses import dataclass
 class Protection:
     """The policy's `protection:` settings."""
 
-    packet_in_rate: float = 200.0  # packet-ins per second one port may cause, sustained
-    packet_in_burst: int = 1000  # ... and in a burst
+    packet_in_rate: float = 1000.0  # packet-ins per second one port may cause, sustained
+    packet_in_burst: int = 2000  # ... and in a burst
+    denied_rate: float = 20.0  # denials per second one port may cause, sustained
+    denied_burst: int = 100  # ... and in a burst
     flood_hold: int = 5  # seconds a flooding port's new traffic is dropped at the switch
     scan_denied: int | None = None  # quarantine a host after this many denied connections ...
     scan_seconds: float = 10.0  # ... within this many seconds (None: never)
@@ -25,6 +32,9 @@ class Protection:
 
 
 class PortRateLimiter:
+    """A token bucket per (switch, port): at most one per port of the fabric, dropped when the
+    switch leaves, so a host cannot grow it."""
+
     def __init__(self, rate: float, burst: int):
         self.rate, self.burst = rate, burst
         self._buckets: dict[tuple[int, int], list[float]] = {}

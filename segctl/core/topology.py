@@ -16,6 +16,11 @@ class Hop:
     out_port: int
 
 
+def reverse_hops(hops: list[Hop]) -> list[Hop]:
+    """The same path walked the other way: a connection's replies."""
+    return [Hop(hop.dpid, hop.out_port, hop.in_port) for hop in reversed(hops)]
+
+
 class Topology:
     """Switches, their live ports, and switch-to-switch links. Every other live port faces hosts."""
 

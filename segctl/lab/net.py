@@ -330,15 +330,18 @@ class Lab:
     def ip(self, name: str) -> str:
         return self.topology.host(name).ip
 
-    def probe(self, checks: list, timeout: float = 2.0) -> list[bool]:
+    def probe(self, checks: list, timeout: float = 2.0, size: int = 0) -> list[bool]:
         """Run every (src, dst, proto, port) check at once; dst is a host name or an IPv4
-        address. Returns whether each got through, in order."""
+        address. Returns whether each got through, in order. `size`: UDP datagrams and pings
+        of that many bytes (past the MTU, they travel as fragments)."""
         by_src: dict[str, list] = {}
         for position, (src, dst, proto, port) in enumerate(checks):
             ip = dst if dst[0].isdigit() else self.ip(dst)
             by_src.setdefault(src, []).append(f"{position}:{ip}:{proto}:{port or 0}")
         processes = [
-            self.host(src).popen([sys.executable, PROBE, "check", "--timeout", str(timeout), *targets])
+            self.host(src).popen(
+                [sys.executable, PROBE, "check", "--timeout", str(timeout), "--size", str(size), *targets]
+            )
             for src, targets in by_src.items()
         ]
         results: dict[int, bool] = {}
@@ -350,5 +353,39 @@ class Lab:
                     results[int(item["id"])] = item["ok"]
         return [results.get(position, False) for position in range(len(checks))]
 
-    def reaches(self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0) -> bool:
-        return self.probe([(src, dst, proto, port)], timeout)[0]
+    def reaches(
+        self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0, size: int = 0
+    ) -> bool:
+        return self.probe([(src, dst, proto, port)], timeout, size)[0]
+
+    def watch(self, host: str, seconds: float, **filters):
+        """Start counting the IPv4 packets that arrive at `host` (see probe.py watch: src, proto,
+        dport, syn, icmp_type, later_fragment); `.count()` on the result waits and answers."""
+        args = [sys.executable, PROBE, "watch", f"{host}-eth0", str(seconds)]
+        for name, value in filters.items():
+            flag = "--" + name.replace("_", "-")
+            args += [flag] if value is True else [flag, str(value)]
+        return _Watch(self.host(host).popen(args, stdout=subprocess.PIPE))
+
+    def inject(self, host: str, frames: list[bytes], folder: str) -> None:
+        """Send hand-made frames out of a host's interface, as an attacker on it would."""
+        paths = []
+        for number, frame in enumerate(frames):
+            paths.append(os.path.join(folder, f"{host}-{time.monotonic_ns()}-{number}.bin"))
+            with open(paths[-1], "wb") as handle:
+                handle.write(frame)
+        self.host(host).cmd(f"{sys.executable} {PROBE} inject {host}-eth0 {' '.join(paths)}")
+
+
+class _Watch:
+    def __init__(self, process):
+        self.process = process
+        if process.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the packet watcher did not start")
+
+    def count(self) -> int:
+        out, _ = self.process.communicate(timeout=60)
+        lines = out.decode().strip().splitlines()
+        if not lines:
+            raise RuntimeError("the packet watcher printed nothing")
+        return json.loads(lines[-1])["count"]

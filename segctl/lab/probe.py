@@ -6,14 +6,18 @@ probe.py stream IP PORT --out FILE          one busy TCP connection, each echo's
 probe.py connect-times IP PORT N            N new TCP connections one after another; their setup times
 probe.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
 probe.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
-probe.py inject IFACE FILE                  send the frame saved in FILE out of IFACE
+probe.py inject IFACE FILE...               send the frames saved in each FILE out of IFACE
+probe.py watch IFACE SECONDS [filters]      count the IPv4 packets that arrive on IFACE (see --help)
+probe.py mac-flood IFACE SECONDS --rate R   frames from random source MACs, R a second
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -72,25 +76,28 @@ def check_tcp(ip: str, port: int, timeout: float) -> bool:
         return False
 
 
-def check_udp(ip: str, port: int, timeout: float) -> bool:
+def check_udp(ip: str, port: int, timeout: float, size: int = 0) -> bool:
+    """A datagram there and its echo back; `size` bytes pads it (past the MTU: fragments)."""
+    message = b"segctl-probe".ljust(size, b".")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.3)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                sock.sendto(b"segctl-probe", (ip, port))
-                data, _ = sock.recvfrom(64)
-                if data == b"segctl-probe":
+                sock.sendto(message, (ip, port))
+                data, _ = sock.recvfrom(65536)
+                if data == message:
                     return True
             except OSError:
                 continue
     return False
 
 
-def check_icmp(ip: str, timeout: float) -> bool:
+def check_icmp(ip: str, timeout: float, size: int = 0) -> bool:
     count = max(2, int(timeout / 0.3))
+    sized = ["-s", str(size)] if size else []
     result = subprocess.run(
-        ["ping", "-n", "-q", "-c", str(count), "-i", "0.3", "-w", str(max(1, round(timeout))), ip],
+        ["ping", "-n", "-q", "-c", str(count), "-i", "0.3", "-w", str(max(1, round(timeout))), *sized, ip],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=False,
@@ -98,7 +105,7 @@ def check_icmp(ip: str, timeout: float) -> bool:
     return result.returncode == 0
 
 
-def check(targets: list[str], timeout: float) -> None:
+def check(targets: list[str], timeout: float, size: int = 0) -> None:
     results: dict[str, bool] = {}
 
     def one(target: str) -> None:
@@ -106,9 +113,9 @@ def check(targets: list[str], timeout: float) -> None:
         if proto == "tcp":
             results[ident] = check_tcp(ip, int(port), timeout)
         elif proto == "udp":
-            results[ident] = check_udp(ip, int(port), timeout)
+            results[ident] = check_udp(ip, int(port), timeout, size)
         else:
-            results[ident] = check_icmp(ip, timeout)
+            results[ident] = check_icmp(ip, timeout, size)
 
     threads = [threading.Thread(target=one, args=(t,)) for t in targets]
     for thread in threads:
@@ -135,30 +142,93 @@ def stream(ip: str, port: int, interval: float, out: str) -> None:
             time.sleep(interval)
 
 
-def connect_times(ip: str, port: int, count: int) -> None:
-    """Print, as JSON, how long each of `count` new TCP connections took to establish."""
+def connect_times(ip: str, port: int, count: int, gap: float = 0.05) -> None:
+    """Print, as JSON, how long each of `count` new TCP connections took to establish (None:
+    it failed), one after another, `gap` seconds apart."""
     times = []
     for _ in range(count):
         started = time.perf_counter()
         try:
-            with socket.create_connection((ip, port), timeout=3):
+            with socket.create_connection((ip, port), timeout=3) as conn:
                 times.append(time.perf_counter() - started)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST: no TIME_WAIT
         except OSError:
             times.append(None)
-        time.sleep(0.05)
+        if gap:
+            time.sleep(gap)
     print(json.dumps(times))
 
 
-def flood(ip: str, port: int, seconds: float, rate: float) -> None:
-    """A scan-like storm of new flows, `rate` per second: every datagram from a new source port."""
+def flood(ip: str, port: int, seconds: float, rate: float, scan: bool = False) -> None:
+    """A storm of new flows, `rate` per second: every datagram from a new source port, to
+    `port` or, with `scan`, to a random port (random services: what a scan looks like)."""
     sent, started = 0, time.monotonic()
     while (elapsed := time.monotonic() - started) < seconds:
         if sent > elapsed * rate:
             time.sleep(0.002)
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.sendto(b"x", (ip, port))
+            sock.sendto(b"x", (ip, random.randint(20000, 60000) if scan else port))
         sent += 1
+    print(json.dumps({"sent": sent, "rate": round(sent / seconds)}))
+
+
+def watch(
+    interface: str,
+    seconds: float,
+    src: str | None,
+    proto: int | None,
+    dport: int | None,
+    syn: bool,
+    icmp_type: int | None,
+    later_fragment: bool,
+) -> None:
+    """Count the IPv4 packets arriving on `interface` for `seconds` that pass every filter given;
+    print {"count": N}. "ready" is printed once the socket listens."""
+    count = 0
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800)) as sock:
+        sock.bind((interface, 0))
+        print("ready", flush=True)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                frame, meta = sock.recvfrom(65535)
+            except TimeoutError:
+                break
+            if meta[2] == socket.PACKET_OUTGOING or len(frame) < 34:
+                continue
+            ihl = (frame[14] & 0x0F) * 4
+            flags_fragment = struct.unpack_from("!H", frame, 20)[0]
+            l4 = 14 + ihl
+            checks = (
+                src is None or socket.inet_ntoa(frame[26:30]) == src,
+                proto is None or frame[23] == proto,
+                not later_fragment or flags_fragment & 0x1FFF,
+                dport is None or (len(frame) >= l4 + 4 and struct.unpack_from("!H", frame, l4 + 2)[0] == dport),
+                not syn or (len(frame) > l4 + 13 and frame[l4 + 13] & 0x12 == 0x02),
+                icmp_type is None or (len(frame) > l4 and frame[l4] == icmp_type and not flags_fragment & 0x1FFF),
+            )
+            count += all(checks)
+    print(json.dumps({"count": count}), flush=True)
+
+
+def mac_flood(interface: str, seconds: float, rate: float, dst_mac: str, dst_ip: str) -> None:
+    """IPv4 frames from random (locally administered) source MACs and addresses, `rate` a second."""
+    sent, started = 0, time.monotonic()
+    dst = bytes.fromhex(dst_mac.replace(":", ""))
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((interface, 0))
+        while (elapsed := time.monotonic() - started) < seconds:
+            if sent > elapsed * rate:
+                time.sleep(0.001)
+                continue
+            src = bytes([0x02, *random.randbytes(5)])
+            ip = struct.pack(
+                "!BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0, random.randbytes(4), socket.inet_aton(dst_ip)
+            )
+            sock.send(dst + src + b"\x08\x00" + ip + struct.pack("!HHHH", 40000, 514, 8, 0))
+            sent += 1
     print(json.dumps({"sent": sent, "rate": round(sent / seconds)}))
 
 
@@ -171,10 +241,12 @@ def capture(interface: str, ethertype: int, out: str, timeout: float = 10.0) -> 
         handle.write(frame)
 
 
-def inject(interface: str, path: str) -> None:
-    with open(path, "rb") as handle, socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+def inject(interface: str, paths: list[str]) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
         sock.bind((interface, 0))
-        sock.send(handle.read())
+        for path in paths:
+            with open(path, "rb") as handle:
+                sock.send(handle.read())
 
 
 def main() -> None:
@@ -185,6 +257,7 @@ def main() -> None:
     s.add_argument("--udp", default="")
     c = sub.add_parser("check")
     c.add_argument("--timeout", type=float, default=1.5)
+    c.add_argument("--size", type=int, default=0, help="udp payload / ping data bytes")
     c.add_argument("targets", nargs="*")
     t = sub.add_parser("stream")
     t.add_argument("ip")
@@ -195,34 +268,56 @@ def main() -> None:
     ct.add_argument("ip")
     ct.add_argument("port", type=int)
     ct.add_argument("count", type=int)
+    ct.add_argument("--gap", type=float, default=0.05)
     f = sub.add_parser("flood")
     f.add_argument("ip")
     f.add_argument("port", type=int)
     f.add_argument("seconds", type=float)
     f.add_argument("--rate", type=float, default=5000, help="new flows per second")
+    f.add_argument("--scan", action="store_true", help="random destination ports")
+    w = sub.add_parser("watch")
+    w.add_argument("interface")
+    w.add_argument("seconds", type=float)
+    w.add_argument("--src")
+    w.add_argument("--proto", type=int)
+    w.add_argument("--dport", type=int)
+    w.add_argument("--syn", action="store_true", help="only TCP SYNs (no ACK)")
+    w.add_argument("--icmp-type", type=int)
+    w.add_argument("--later-fragment", action="store_true")
+    m = sub.add_parser("mac-flood")
+    m.add_argument("interface")
+    m.add_argument("seconds", type=float)
+    m.add_argument("--rate", type=float, default=5000)
+    m.add_argument("--dst-mac", required=True)
+    m.add_argument("--dst-ip", required=True)
     cap = sub.add_parser("capture")
     cap.add_argument("interface")
     cap.add_argument("ethertype", type=lambda text: int(text, 0))
     cap.add_argument("out")
     inj = sub.add_parser("inject")
     inj.add_argument("interface")
-    inj.add_argument("file")
+    inj.add_argument("files", nargs="+")
     args = parser.parse_args()
     if args.command == "connect-times":
-        connect_times(args.ip, args.port, args.count)
+        connect_times(args.ip, args.port, args.count, args.gap)
     elif args.command == "flood":
-        flood(args.ip, args.port, args.seconds, args.rate)
+        flood(args.ip, args.port, args.seconds, args.rate, args.scan)
+    elif args.command == "watch":
+        watch(args.interface, args.seconds, args.src, args.proto, args.dport, args.syn, args.icmp_type,
+              args.later_fragment)  # fmt: skip
+    elif args.command == "mac-flood":
+        mac_flood(args.interface, args.seconds, args.rate, args.dst_mac, args.dst_ip)
     elif args.command == "capture":
         capture(args.interface, args.ethertype, args.out)
     elif args.command == "inject":
-        inject(args.interface, args.file)
+        inject(args.interface, args.files)
     elif args.command == "stream":
         stream(args.ip, args.port, args.interval, args.out)
     elif args.command == "serve":
         ports = lambda text: [int(p) for p in text.split(",") if p]  # noqa: E731
         serve(ports(args.tcp), ports(args.udp))
     else:
-        check(args.targets, args.timeout)
+        check(args.targets, args.timeout, args.size)
 
 
 if __name__ == "__main__":

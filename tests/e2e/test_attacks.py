@@ -1,6 +1,14 @@
-"""Spoofing and mis-attached hosts get nothing through; the victims keep working."""
+"""Spoofing and mis-attached hosts get nothing through; the victims keep working. Forged
+segments, fragments and ICMP open nothing policy does not allow."""
 
 import os
+import sys
+import time
+
+from segctl.lab.net import PROBE
+
+from . import frames
+from .test_hardening import connect_times
 
 DIRECTORY_WITH_PINS = """
 hosts:
@@ -99,3 +107,96 @@ def test_arp_poisoning_is_dropped_and_cannot_rebind_an_address(make_lab, tmp_pat
         if e["kind"] == "deny" and e.get("src_mac") == web2 and e.get("problem") == "ip"
     ]
     assert lies, "the poisoning attempt was not logged"
+
+
+# -- the attack run's findings (issue 15) ----------------------------------------------------
+ACK, FIN_ACK, RST, SYN_ACK, SYN = 0x10, 0x11, 0x04, 0x12, 0x02
+
+
+def _forge_then_open(lab, folder, server, client, service, port, flags) -> int:
+    """`server` forges one segment from its service port to the client's `port`, then tries to
+    open a connection from the service port to that port. Returns the SYNs that reached the client."""
+    s, c = lab.topology.host(server), lab.topology.host(client)
+    forged = frames.tcp(s.mac, c.mac, s.ip, c.ip, service, port, flags)
+    syn = frames.tcp(s.mac, c.mac, s.ip, c.ip, service, port, SYN)
+    watch = lab.watch(client, 2.5, src=s.ip, proto=6, dport=port, syn=True)
+    lab.inject(server, [forged], folder)
+    time.sleep(0.3)
+    lab.inject(server, [syn], folder)
+    time.sleep(0.5)
+    lab.inject(server, [syn], folder)
+    return watch.count()
+
+
+def test_a_forged_reply_never_lets_a_server_open_a_connection_to_its_client(make_lab, tmp_path):
+    """Policy allows app1 -> db1 tcp/5432 only. db1 forges an ACK, FIN+ACK, RST or SYN+ACK from
+    5432 to app1, then sends SYNs from 5432 to the same port of app1 (each one a port app1
+    serves): none reaches app1, with the controller running and after it restarted."""
+    lab = make_lab("linear")
+    app1 = lab.topology.host("app1")
+    # The watcher sees SYNs that are allowed: it can tell a leak.
+    watch = lab.watch("db1", 3, src=app1.ip, proto=6, dport=5432, syn=True)
+    assert lab.reaches("app1", "db1", "tcp", 5432)
+    assert watch.count() >= 1
+    for phase in ("running", "restarted"):
+        if phase == "restarted":
+            lab.restart_controller()
+            assert lab.reaches("app1", "db1", "tcp", 5432)  # both ends located again
+        for flags, port in ((ACK, 22), (FIN_ACK, 80), (RST, 443), (SYN_ACK, 8080)):
+            leaked = _forge_then_open(lab, str(tmp_path), "db1", "app1", 5432, port, flags)
+            assert leaked == 0, f"{phase}: after a forged {flags:#x}, db1's SYN reached app1:{port}"
+    assert not lab.reaches("db1", "app1", "tcp", 22)
+    assert lab.reaches("app1", "db1", "tcp", 5432)
+    refused = [e for e in lab.controller.events() if e["kind"] == "deny" and "server side" in e.get("reason", "")]
+    assert refused, "the SYNs along adopted replies were not refused by name"
+
+
+def test_fragmented_datagrams_of_allowed_connections_arrive_and_lone_fragments_do_not(make_lab, tmp_path):
+    lab = make_lab("linear")
+    # 3 kB: the datagram, its echo, the ping and its reply each cross as three fragments.
+    assert lab.reaches("web2", "mon1", "udp", 514, size=3000), "a 3 kB datagram of an allowed flow was lost"
+    assert lab.reaches("mon1", "db1", "icmp", size=3000), "a 3 kB ping of an allowed flow was lost"
+    assert not lab.reaches("web2", "mon1", "udp", 53, size=3000)  # still only what policy allows
+    # Lone later fragments: of a pair with no connection, and of an allowed pair's other protocol.
+    hr1, db1, web2, mon1 = (lab.topology.host(n) for n in ("hr1", "db1", "web2", "mon1"))
+    watch_db1 = lab.watch("db1", 2.5, src=hr1.ip, later_fragment=True)
+    watch_mon1 = lab.watch("mon1", 2.5, src=web2.ip, proto=6, later_fragment=True)
+    for _ in range(3):
+        lab.inject("hr1", [frames.later_fragment(hr1.mac, db1.mac, hr1.ip, db1.ip, 17)], str(tmp_path))
+        lab.inject("web2", [frames.later_fragment(web2.mac, mon1.mac, web2.ip, mon1.ip, 6)], str(tmp_path))
+        time.sleep(0.2)
+    assert watch_db1.count() == 0 and watch_mon1.count() == 0
+
+
+def test_icmp_rules_allow_echo_and_never_redirects_timestamps_or_unsolicited_replies(make_lab, tmp_path):
+    """monitoring-ping lets mon1 send icmp to any host; it names no types, so echo only."""
+    lab = make_lab("linear")
+    mon1, db1 = lab.topology.host("mon1"), lab.topology.host("db1")
+    watch = lab.watch("db1", 3, src=mon1.ip, icmp_type=8)
+    assert lab.reaches("mon1", "db1", "icmp")
+    assert watch.count() >= 1  # the watcher sees what is allowed
+    for icmp_type in (5, 9, 13, 0):  # redirect, router advertisement, timestamp, echo reply
+        watch = lab.watch("db1", 2, src=mon1.ip, icmp_type=icmp_type)
+        message = frames.icmp(mon1.mac, db1.mac, mon1.ip, db1.ip, icmp_type)
+        for _ in range(3):
+            lab.inject("mon1", [message], str(tmp_path))
+            time.sleep(0.3)
+        assert watch.count() == 0, f"ICMP type {icmp_type} from mon1 reached db1"
+
+
+def test_a_busy_client_is_not_a_flood_and_a_scan_still_is(make_lab):
+    """app1 opens short connections to db1:5432 (allowed) one after another, as fast as it can:
+    none fails and no flood is declared. web2 scanning mon1's ports is cut off."""
+    lab = make_lab("linear")
+    assert lab.reaches("app1", "db1", "tcp", 5432)
+    started = time.monotonic()
+    times = connect_times(lab, "app1", "db1", 5432, count=1500, gap=0)
+    rate = len(times) / (time.monotonic() - started)
+    assert None not in times
+    floods = [e for e in lab.controller.events() if e["kind"] == "flood"]
+    assert not floods, f"a client at {rate:.0f} connections/s was taken for a flood: {floods}"
+    scanner = lab.host("web2").popen([sys.executable, PROBE, "flood", lab.ip("mon1"), "514", "3", "--scan"])
+    scanner.communicate(timeout=30)
+    floods = [e for e in lab.controller.events() if e["kind"] == "flood"]
+    assert floods and floods[0]["hosts"] == ["web2"] and "denials" in floods[0]["reason"], floods
+    assert lab.reaches("app1", "db1", "tcp", 5432)

@@ -78,7 +78,8 @@ def test_first_matching_rule_in_file_order_wins_and_explanations_say_why():
     assert index.first_rule(other, db, "tcp", 5432).name == "broad"
     assert index.first_rule(web, db, "tcp", 6001) is None
     assert index.first_rule(web, db, "udp", 5432) is None
-    assert index.first_rule(db, web, "icmp", None).name == "ping"
+    assert index.first_rule(db, web, "icmp", 8).name == "ping"
+    assert index.first_rule(db, web, "icmp", 5) is None  # a redirect: no rule names it
     assert index.first_rule(db, web, "other", None) is None
     assert index.may_talk(web, db) and index.may_talk(db, web)
     verdict = index.explain(web, db, "tcp", 22)

@@ -61,7 +61,7 @@ def test_tcp_udp_icmp_and_vlan():
 def test_truncated_and_fragmented_headers_leave_ports_unknown():
     assert parse_frame(ipv4_frame(6, b"\x01")).ipv4.dst_port is None
     later_fragment = parse_frame(ipv4_frame(6, struct.pack("!HH", 1, 2), flags_frag=10))
-    assert later_fragment.ipv4.fragment and later_fragment.ipv4.dst_port is None
+    assert later_fragment.ipv4.later_fragment and later_fragment.ipv4.dst_port is None
     assert parse_frame(b"\x00" * 13) is None
 
 
