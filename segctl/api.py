@@ -1,7 +1,8 @@
 """The REST API: thin JSON adapters over the runtime, with bearer-token authentication.
 
-Every error is JSON `{"error": "..."}` with a 4xx status; unexpected failures are logged and
-answered 500, and the fuzz tests hold that no input reaches that branch.
+Every error is JSON `{"error": "..."}` with a 4xx status; an unexpected failure is logged with
+its traceback and answered with a bare JSON 500 (no internals leave the process), and the fuzz
+tests hold that no input reaches that branch.
 """
 
 from __future__ import annotations
@@ -11,23 +12,31 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 from webob import Request, Response
 
 from .core.controller import UnknownHost
+from .core.macs import NotAHostMac
 from .openapi import OPENAPI
 
 LOG = logging.getLogger("segctl.api")
 MAX_BODY = 64 * 1024
 MAX_TEXT = 1000
 MIN_TOKEN = 16
+# The query parameters each endpoint reads, by handler name; any other is refused, so that a typo
+# (`?limt=5`) or a parameter this version does not know (a later `?dry_run=true`) is never ignored.
+QUERY_PARAMETERS = {"events": {"limit", "kind"}}
+INTERNAL_ERROR = "internal error; see the controller log"
+NOT_UTF8 = "the URL is not valid UTF-8 (after %-decoding)"
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def load_tokens(path: str) -> dict[str, str]:
@@ -57,9 +66,54 @@ def _text(body: dict, key: str, required: bool = True) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ApiError(400, f"'{key}' must be a non-empty string")
+    if not _is_unicode_text(value):
+        raise ApiError(400, f"'{key}' holds a lone surrogate (\\ud800-\\udfff): it must be Unicode text")
     if len(value) > MAX_TEXT:
         raise ApiError(400, f"'{key}' is longer than {MAX_TEXT} characters")
     return value.strip()
+
+
+def _is_unicode_text(value: str) -> bool:
+    """False for a string with a lone surrogate: JSON's \\ud800 escape gives one, and it can be
+    neither logged nor saved as UTF-8 (a saved quarantine reason would break every later save)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _query(request: Request) -> list[tuple[str, str]]:
+    """The query string's (name, value) pairs. Not webob's request.GET: that also splits on ';',
+    which clients leave unencoded inside values, and raises on bytes that are not UTF-8."""
+    # PEP 3333 hands over each byte as one latin-1 character; %XX decoded the same way gives
+    # the bytes back, which must then be UTF-8.
+    pairs = parse_qsl(request.environ.get("QUERY_STRING", ""), keep_blank_values=True, encoding="latin-1")
+    try:
+        return [(name.encode("latin-1").decode(), value.encode("latin-1").decode()) for name, value in pairs]
+    except UnicodeError:
+        raise ApiError(400, NOT_UTF8) from None
+
+
+def _check_query(request: Request, known: set[str]) -> None:
+    """Refuse query parameters the endpoint does not read, and any given twice (which one
+    counts would be a guess)."""
+    names = [name for name, _ in _query(request)]
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s): {', '.join(unknown)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ApiError(400, f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
+def _json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
+    response = Response(status=status, content_type="application/json", charset="utf-8")
+    response.text = json.dumps(body, sort_keys=True) + "\n"
+    response.headers.update(headers or {})
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="segctl"'
+    return response
 
 
 class Api:
@@ -84,22 +138,23 @@ class Api:
             self.routes.append((method, re.compile(pattern + r"\Z"), handler, public))
 
     def __call__(self, environ, start_response):
-        request = Request(environ)
+        try:
+            response = self.respond(Request(environ))
+        except Exception:  # noqa: BLE001 - a bug: keep serving, log it, tell the client nothing more
+            # The raw environ strings only: decoding the request may be what failed.
+            LOG.exception("API request %r %r failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            response = _json_response(500, {"error": INTERNAL_ERROR})
+        return response(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
         try:
             status, body = self.dispatch(request)
         except ApiError as exc:
-            status, body = exc.status, {"error": exc.message}
-        except Exception:  # noqa: BLE001 - a bug; keep serving, say so, log it
-            LOG.exception("API request %s %s failed", request.method, request.path_info)
-            status, body = 500, {"error": "internal error; see the controller log"}
-        response = Response(status=status, content_type="application/json", charset="utf-8")
-        response.text = json.dumps(body, sort_keys=True) + "\n"
-        if status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="segctl"'
-        return response(environ, start_response)
+            return _json_response(exc.status, {"error": exc.message}, exc.headers)
+        return _json_response(status, body)
 
     def dispatch(self, request: Request) -> tuple[int, object]:
-        path = request.path_info
+        path = self.decoded_path(request)
         allowed = []
         for method, pattern, handler, public in self.routes:
             match = pattern.match(path)
@@ -109,10 +164,20 @@ class Api:
                 allowed.append(method)
                 continue
             who = None if public else self.authenticate(request)
+            _check_query(request, QUERY_PARAMETERS.get(handler.__name__, set()))
             return handler(request, who, **match.groupdict())
         if allowed:
-            raise ApiError(405, f"{request.method} is not allowed on {path} (allowed: {', '.join(allowed)})")
+            message = f"{request.method} is not allowed on {path} (allowed: {', '.join(allowed)})"
+            raise ApiError(405, message, {"Allow": ", ".join(allowed)})
         raise ApiError(404, f"no such endpoint: {path}")
+
+    @staticmethod
+    def decoded_path(request: Request) -> str:
+        """The request's path; webob decodes it as UTF-8 and raises on other bytes (`/%ff`)."""
+        try:
+            return request.path_info
+        except UnicodeDecodeError:
+            raise ApiError(400, NOT_UTF8) from None
 
     def authenticate(self, request: Request) -> str:
         header = request.headers.get("Authorization", "")
@@ -139,6 +204,8 @@ class Api:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise ApiError(400, "body is not valid JSON") from None
+        except RecursionError:  # json's parser recurses once per level: `[[[[...` fits in 64 KiB
+            raise ApiError(400, "body is nested too deeply") from None
         if not isinstance(body, dict):
             raise ApiError(400, "body must be a JSON object")
         unknown = sorted(set(body) - allowed)
@@ -172,21 +239,26 @@ class Api:
             return 200, self.runtime.quarantine(host, reason, by=who)
         except UnknownHost as exc:
             raise ApiError(404, str(exc)) from None
+        except NotAHostMac as exc:
+            raise ApiError(400, str(exc)) from None
 
     def release(self, request, who, host):
         try:
             return 200, self.runtime.release(host, by=who)
-        except UnknownHost as exc:
+        except (UnknownHost, NotAHostMac) as exc:  # an address no host owns is never quarantined
             raise ApiError(404, str(exc)) from None
 
     def flows(self, request, who):
         return 200, {"flows": self.runtime.controller.flows_view()}
 
     def events(self, request, who):
-        raw = request.GET.get("limit", "100")
-        if not raw.isdigit() or not 1 <= int(raw) <= 10000:
+        query = dict(_query(request))
+        raw = query.get("limit", "100")
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses, and int() refuses
+        # strings of more than 4300 digits.
+        if not re.fullmatch(r"[0-9]{1,5}", raw) or not 1 <= int(raw) <= 10000:
             raise ApiError(400, "limit must be a number from 1 to 10000")
-        kind = request.GET.get("kind")
+        kind = query.get("kind")
         return 200, {"events": self.runtime.events.latest(int(raw), kind)}
 
     def reload(self, request, who):

@@ -1,4 +1,7 @@
-"""The OpenAPI 3 description of the REST API, served at GET /v1/openapi.json."""
+"""The OpenAPI 3 description of the REST API, served at GET /v1/openapi.json.
+
+The response schemas list the fields every answer carries as required (an answer may carry
+more), so that tests/unit/test_schema_fuzz.py catches an answer that drifts from this document."""
 
 from __future__ import annotations
 
@@ -12,17 +15,38 @@ def _ok(schema: dict, description: str = "ok") -> dict:
 
 
 def _obj(**properties) -> dict:
-    return {"type": "object", "properties": properties}
+    """An object that always carries these properties."""
+    return {"type": "object", "required": sorted(properties), "properties": properties}
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def _answers(*errors: str, **answers: dict) -> dict:
+    """Responses: the given ones, the listed error statuses, and 400, which any call gets for a
+    URL that is not UTF-8 or for a query parameter it does not take."""
+    return {**answers, **{status: _ERROR for status in ("400", *errors)}}
+
+
+_INTEGERS = _array({"type": "integer"})
+_LOCATION = _obj(dpid={"type": "integer"}, port={"type": "integer"})
 _HOST_PARAM = {
     "name": "host",
     "in": "path",
     "required": True,
     "description": "directory name or MAC address",
     "schema": {"type": "string", "minLength": 1},
+    "example": "web1",
 }
-_AUTH_ERRORS = {"401": _ERROR}
+_NO_BODY = {
+    "required": False,
+    "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "maxProperties": 0}}},
+}
 
 OPENAPI = {
     "openapi": "3.0.3",
@@ -34,19 +58,21 @@ OPENAPI = {
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-            "Host": _obj(
-                name={"type": "string", "nullable": True},
-                mac={"type": "string"},
-                ip={"type": "string", "nullable": True},
-                labels={"type": "object", "additionalProperties": {"type": "string"}},
-                location={
-                    "type": "object",
-                    "nullable": True,
-                    "properties": {"dpid": {"type": "integer"}, "port": {"type": "integer"}},
+            "Error": _obj(error={"type": "string"}),
+            "Host": {
+                "type": "object",
+                "required": ["name", "mac", "ip", "labels", "location", "state"],
+                "properties": {
+                    "name": {"type": "string", "nullable": True, "description": "null: a device not in the directory"},
+                    "mac": {"type": "string"},
+                    "ip": {"type": "string", "nullable": True},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "location": dict(_LOCATION, nullable=True),
+                    "state": {"type": "string", "enum": ["authenticated", "unknown", "quarantined"]},
+                    "pin": dict(_LOCATION, nullable=True, description="directory hosts only"),
+                    "last_seen": {"type": "number", "description": "devices not in the directory only"},
                 },
-                state={"type": "string", "enum": ["authenticated", "unknown", "quarantined"]},
-            ),
+            },
             "Quarantine": _obj(
                 host={"type": "string"},
                 mac={"type": "string"},
@@ -54,19 +80,27 @@ OPENAPI = {
                 since={"type": "number"},
                 by={"type": "string"},
             ),
-            "Flow": _obj(
-                id={"type": "integer"},
-                src={"type": "string"},
-                dst={"type": "string"},
-                src_ip={"type": "string"},
-                dst_ip={"type": "string"},
-                proto={"type": "string"},
-                src_port={"type": "integer", "nullable": True},
-                dst_port={"type": "integer", "nullable": True},
-                rule={"type": "string", "nullable": True},
-                switches={"type": "array", "items": {"type": "integer"}},
-                since={"type": "number"},
-            ),
+            "Switches": _obj(confirmed=_INTEGERS, unconfirmed=_INTEGERS),
+            "Flow": {
+                "type": "object",
+                "required": ["id", "src", "dst", "src_ip", "dst_ip", "proto", "src_port", "dst_port", "rule"]
+                + ["switches", "since"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "src": {"type": "string"},
+                    "dst": {"type": "string"},
+                    "src_ip": {"type": "string"},
+                    "dst_ip": {"type": "string"},
+                    "proto": {"type": "string"},
+                    "src_port": {"type": "integer", "nullable": True, "description": "ICMP: the type"},
+                    "dst_port": {"type": "integer", "nullable": True, "description": "ICMP: the code"},
+                    "rule": {"type": "string", "nullable": True},
+                    "switches": _INTEGERS,
+                    "since": {"type": "number"},
+                    "monitor_only": {"type": "boolean"},
+                    "cookie": {"type": "string"},
+                },
+            },
         },
     },
     "security": [{"bearer": []}],
@@ -75,40 +109,51 @@ OPENAPI = {
             "get": {
                 "summary": "liveness and counters",
                 "security": [],
-                "responses": {"200": _ok(_obj(status={"type": "string", "enum": ["ok"]}))},
+                "responses": _answers(
+                    **{
+                        "200": _ok(
+                            _obj(
+                                status={"type": "string", "enum": ["ok"]},
+                                uptime={"type": "number"},
+                                mode={"type": "string"},
+                                switches=_INTEGERS,
+                                links={"type": "integer"},
+                                hosts={"type": "integer"},
+                                hosts_bound={"type": "integer"},
+                                connections={"type": "integer"},
+                                quarantined={"type": "integer"},
+                                packet_ins={"type": "integer"},
+                                directory=_obj(status={"type": "string"}, source={"type": "string"}),
+                            )
+                        )
+                    }
+                ),
             }
         },
         "/v1/openapi.json": {
-            "get": {"summary": "this document", "responses": {"200": _ok({"type": "object"}), **_AUTH_ERRORS}}
+            "get": {"summary": "this document", "responses": _answers("401", **{"200": _ok({"type": "object"})})}
         },
         "/v1/hosts": {
             "get": {
                 "summary": "every known host",
-                "responses": {
-                    "200": _ok(_obj(hosts={"type": "array", "items": {"$ref": "#/components/schemas/Host"}})),
-                    **_AUTH_ERRORS,
-                },
+                "responses": _answers("401", **{"200": _ok(_obj(hosts=_array(_ref("Host"))))}),
             }
         },
         "/v1/hosts/{host}": {
             "get": {
                 "summary": "one host",
                 "parameters": [_HOST_PARAM],
-                "responses": {"200": _ok({"$ref": "#/components/schemas/Host"}), "404": _ERROR, **_AUTH_ERRORS},
+                "responses": _answers("401", "404", **{"200": _ok(_ref("Host"))}),
             }
         },
         "/v1/quarantine": {
             "get": {
                 "summary": "quarantined hosts",
-                "responses": {
-                    "200": _ok(
-                        _obj(quarantine={"type": "array", "items": {"$ref": "#/components/schemas/Quarantine"}})
-                    ),
-                    **_AUTH_ERRORS,
-                },
+                "responses": _answers("401", **{"200": _ok(_obj(quarantine=_array(_ref("Quarantine"))))}),
             },
             "post": {
                 "summary": "cut a host off on every switch; answers after the switches confirmed",
+                "description": "400 also for an address no host owns: multicast, all-zero, the controller's own.",
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -121,63 +166,85 @@ OPENAPI = {
                                     "host": {"type": "string", "minLength": 1, "maxLength": 1000},
                                     "reason": {"type": "string", "minLength": 1, "maxLength": 1000},
                                 },
-                            }
+                            },
+                            "example": {"host": "web1", "reason": "EDR: C2 beaconing"},
                         }
                     },
                 },
-                "responses": {
-                    "200": _ok({"$ref": "#/components/schemas/Quarantine"}),
-                    "400": _ERROR,
-                    "404": _ERROR,
-                    "413": _ERROR,
-                    **_AUTH_ERRORS,
-                },
+                "responses": _answers(
+                    "401",
+                    "404",
+                    "413",
+                    **{
+                        "200": _ok(
+                            {
+                                "allOf": [
+                                    _ref("Quarantine"),
+                                    _obj(switches=_ref("Switches"), seconds={"type": "number"}),
+                                ]
+                            }
+                        )
+                    },
+                ),
             },
         },
         "/v1/quarantine/{host}": {
             "delete": {
                 "summary": "release",
                 "parameters": [_HOST_PARAM],
-                "responses": {"200": _ok({"type": "object"}), "404": _ERROR, **_AUTH_ERRORS},
+                "responses": _answers(
+                    "401", "404", **{"200": _ok(_obj(released={"type": "string"}, switches=_ref("Switches")))}
+                ),
             }
         },
         "/v1/flows": {
             "get": {
                 "summary": "connections allowed now",
-                "responses": {
-                    "200": _ok(_obj(flows={"type": "array", "items": {"$ref": "#/components/schemas/Flow"}})),
-                    **_AUTH_ERRORS,
-                },
+                "responses": _answers("401", **{"200": _ok(_obj(flows=_array(_ref("Flow"))))}),
             }
         },
         "/v1/events": {
             "get": {
-                "summary": "latest decisions and actions",
+                "summary": "latest decisions and actions, oldest first",
                 "parameters": [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
-                    {"name": "kind", "in": "query", "schema": {"type": "string"}},
+                    {"name": "kind", "in": "query", "schema": {"type": "string"}, "example": "deny"},
                 ],
-                "responses": {
-                    "200": _ok(_obj(events={"type": "array", "items": {"type": "object"}})),
-                    "400": _ERROR,
-                    **_AUTH_ERRORS,
-                },
+                "responses": _answers(
+                    "401",
+                    **{"200": _ok(_obj(events=_array(_obj(time={"type": "number"}, kind={"type": "string"}))))},
+                ),
             }
         },
         "/v1/policy/reload": {
             "post": {
                 "summary": "re-read directory and policy; revoke what is no longer allowed",
+                "requestBody": _NO_BODY,
                 "responses": {
-                    "200": _ok(_obj(ok={"type": "boolean"}, revoked={"type": "integer"})),
-                    "400": _ok(
+                    "200": _ok(
                         _obj(
-                            ok={"type": "boolean"},
-                            errors={"type": "array", "items": {"type": "string"}},
-                            error={"type": "string"},
-                        ),
-                        "refused: the running files are kept",
+                            ok={"type": "boolean", "enum": [True]},
+                            revoked={"type": "integer"},
+                            hosts={"type": "integer"},
+                            rules={"type": "integer"},
+                            mode={"type": "string"},
+                            switches=_ref("Switches"),
+                        )
                     ),
-                    **_AUTH_ERRORS,
+                    "400": _ok(
+                        {
+                            "type": "object",
+                            "required": ["error"],
+                            "properties": {
+                                "error": {"type": "string"},
+                                "ok": {"type": "boolean", "enum": [False]},
+                                "errors": _array({"type": "string"}),
+                            },
+                        },
+                        "refused, the running files kept (`errors`: FILE:LINE: message each), or a bad request",
+                    ),
+                    "401": _ERROR,
+                    "413": _ERROR,
                 },
             }
         },

@@ -13,7 +13,7 @@ from .bindings import Bindings
 from .connections import Connection, ConnectionTable, FlowKey
 from .decision import DecisionIndex
 from .directory import Directory, Host, normalize_mac
-from .discovery import LINK_TIMEOUT, LinkDiscovery
+from .discovery import LINK_TIMEOUT, PROBE_SOURCE_MAC, LinkDiscovery
 from .events import EventLog
 from .flows import (
     COOKIE_MAGIC,
@@ -36,6 +36,7 @@ from .flows import (
     match_of,
     parse_cookie,
 )
+from .macs import NotAHostMac, why_not_a_host_mac
 from .packets import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -674,6 +675,11 @@ class Controller:
         mac = normalize_mac(name_or_mac)
         if mac is None:
             raise UnknownHost(f"no host {name_or_mac!r} in the directory, and it is not a MAC address")
+        why = why_not_a_host_mac(
+            mac, {PROBE_MAC: "the controller's ARP probes", PROBE_SOURCE_MAC: "the controller's LLDP probes"}
+        )
+        if why is not None:
+            raise NotAHostMac(why)
         return mac, mac
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:

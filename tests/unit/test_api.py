@@ -1,16 +1,22 @@
 """The REST API called as a WSGI application over a real runtime (no switches attached)."""
 
+import io
 import json
+import logging
 import os
 import shutil
 
+import eventlet
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from webob import Request
 
+from segctl import framework
 from segctl.api import MAX_BODY, Api, load_tokens
 from segctl.config import Sources
+from segctl.core.controller import PROBE_MAC
+from segctl.core.discovery import PROBE_SOURCE_MAC
 from segctl.core.events import EventLog
 from segctl.runtime import Runtime
 from segctl.state import load_state
@@ -39,6 +45,28 @@ def call(api, method, path, body=None, headers=ADMIN, raw=None):
     response = request.get_response(api)
     assert response.content_type == "application/json"
     return response.status_code, json.loads(response.body)
+
+
+def raw_call(api, method, path: bytes, query: bytes = b"", headers=ADMIN, body: bytes = b""):
+    """Call the API with a WSGI environ built as eventlet's server builds it from the wire: the
+    path %-decoded to bytes, each byte one latin-1 character (PEP 3333), the query string raw.
+    Request.blank cannot carry every byte sequence a client can send."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path.decode("latin-1"),
+        "QUERY_STRING": query.decode("latin-1"),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    environ.update(("HTTP_" + name.upper().replace("-", "_"), value) for name, value in headers.items())
+    response = Request(environ).get_response(api)
+    assert response.content_type == "application/json", (method, path, query, response.body)
+    return response.status_code, json.loads(response.body), response.headers
 
 
 def test_health_is_public_and_everything_else_needs_the_token(api):
@@ -146,40 +174,145 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    method=st.sampled_from(["GET", "POST", "DELETE", "PUT", "PATCH"]),
-    path=st.one_of(
-        st.sampled_from(
-            [
-                "/v1/health",
-                "/v1/hosts",
-                "/v1/quarantine",
-                "/v1/flows",
-                "/v1/events",
-                "/v1/policy/reload",
-                "/v1/openapi.json",
-            ]
-        ),
-        st.text(max_size=30).map(lambda t: "/v1/hosts/" + t.replace("?", "").replace("#", "")),
-        st.text(max_size=30).map(lambda t: "/v1/quarantine/" + t.replace("?", "").replace("#", "")),
-        st.integers().map(lambda n: f"/v1/events?limit={n}"),
+# What eventlet hands the application: any bytes in the path (after %-decoding) and the query.
+raw_paths = st.tuples(
+    st.sampled_from(
+        [
+            b"/",
+            b"/v1/health",
+            b"/v1/hosts",
+            b"/v1/hosts/",
+            b"/v1/quarantine",
+            b"/v1/quarantine/",
+            b"/v1/flows",
+            b"/v1/events",
+            b"/v1/policy/reload",
+            b"/v1/openapi.json",
+        ]
     ),
+    st.one_of(st.just(b""), st.binary(max_size=30), st.text(max_size=20).map(str.encode)),
+).map(b"".join)
+raw_queries = st.one_of(
+    st.just(b""),
+    st.binary(max_size=30),
+    st.integers().map(lambda n: b"limit=%d" % n),
+    st.text(max_size=12).map(lambda t: b"kind=" + t.encode()),
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=st.sampled_from(["GET", "POST", "DELETE", "PUT", "PATCH", "OPTIONS", "TRACE"]),
+    path=raw_paths,
+    query=raw_queries,
     body=st.one_of(st.none(), json_values, st.fixed_dictionaries({"host": json_values, "reason": json_values})),
     garbage=st.one_of(st.none(), st.binary(max_size=40)),
     authorized=st.booleans(),
 )
-def test_fuzz_no_input_gets_a_5xx(api, method, path, body, garbage, authorized):
-    headers = ADMIN if authorized else {}
-    try:
-        request = Request.blank(path, method=method, headers=headers)
-    except Exception:  # noqa: BLE001 - webob refuses some generated URLs outright; not our server
-        return
-    if garbage is not None:
-        request.body = garbage
-    elif body is not None:
-        request.body = json.dumps(body).encode()
-    response = request.get_response(api)
-    assert response.status_code < 500, (method, path, response.body)
-    assert "error" in json.loads(response.body) or response.status_code < 400
+def test_fuzz_no_input_gets_a_5xx(api, method, path, query, body, garbage, authorized):
+    raw = garbage if garbage is not None else b"" if body is None else json.dumps(body).encode()
+    status, answer, _ = raw_call(api, method, path, query, ADMIN if authorized else {}, raw)
+    assert status < 500, (method, path, query, answer)
+    assert "error" in answer or status < 400
     assert call(api, "GET", "/v1/health", headers={})[0] == 200
+
+
+DEEP_JSON = b"[" * 60_000  # nested deeper than json's recursive parser can follow
+
+
+@pytest.mark.parametrize(
+    "method, path, query, headers, body, status, message",
+    [
+        ("GET", b"/\xff", b"", {}, b"", 400, "the URL is not valid UTF-8 (after %-decoding)"),
+        ("GET", b"/v1/hosts/\xc3", b"", ADMIN, b"", 400, "the URL is not valid UTF-8 (after %-decoding)"),
+        ("GET", b"/v1/events", b"limit=%ff", ADMIN, b"", 400, "the URL is not valid UTF-8 (after %-decoding)"),
+        ("GET", b"/v1/events", b"limit=%C2%B2", ADMIN, b"", 400, "limit must be a number from 1 to 10000"),
+        ("GET", b"/v1/events", b"limit=" + b"9" * 5000, ADMIN, b"", 400, "limit must be a number from 1 to 10000"),
+        ("GET", b"/v1/events", b"limt=5", ADMIN, b"", 400, "unknown query parameter(s): limt"),
+        ("GET", b"/v1/events", b"limit=1&limit=5", ADMIN, b"", 400, "query parameter(s) given more than once: limit"),
+        ("POST", b"/v1/policy/reload", b"dry_run=true", ADMIN, b"", 400, "unknown query parameter(s): dry_run"),
+        ("POST", b"/v1/quarantine", b"", ADMIN, DEEP_JSON, 400, "body is nested too deeply"),
+        ("POST", b"/v1/policy/reload", b"", ADMIN, DEEP_JSON, 400, "body is nested too deeply"),
+    ],
+)
+def test_attack_inputs_get_a_json_4xx_not_a_traceback(api, method, path, query, headers, body, status, message):
+    # Issue 15 item 1: `GET /%ff` answered eventlet's 500 with a traceback; `[[[[...` a 500.
+    assert raw_call(api, method, path, query, headers, body)[:2] == (status, {"error": message})
+
+
+def test_over_the_wire_a_bad_path_gets_json_and_no_traceback_from_eventlet(api):
+    """Through the server segctl runs (eventlet, on loopback): an application that raised got
+    eventlet's own 500 with the traceback as its body."""
+    server = framework.listen("127.0.0.1", 0)
+    serving = eventlet.spawn(framework.serve_wsgi, server, api)
+    try:
+        with eventlet.Timeout(10):
+            client = eventlet.connect(server.getsockname())
+            client.sendall(b"GET /%ff HTTP/1.1\r\nHost: segctl\r\nConnection: close\r\n\r\n")
+            answer = b"".join(iter(lambda: client.recv(65536), b""))
+            client.close()
+    finally:
+        serving.kill()
+        server.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and b"Traceback" not in answer
+    assert json.loads(body) == {"error": "the URL is not valid UTF-8 (after %-decoding)"}
+
+
+def test_a_reason_with_a_lone_surrogate_is_refused_before_it_can_poison_the_saved_state(api):
+    # JSON's "\ud800" decodes to a str that UTF-8 can not encode: saved, it broke every later save.
+    status, body = call(api, "POST", "/v1/quarantine", raw=b'{"host": "web1", "reason": "\\ud800"}')
+    assert status == 400 and "'reason' holds a lone surrogate" in body["error"]
+    assert call(api, "POST", "/v1/quarantine", {"host": "web2", "reason": "EDR"})[0] == 200
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_answered_without_internals(api, caplog, monkeypatch):
+    def broken():
+        raise KeyError("/opt/segctl/internals")
+
+    monkeypatch.setattr(api.runtime, "health", broken)
+    with caplog.at_level(logging.ERROR, logger="segctl.api"):
+        status, body, _ = raw_call(api, "GET", b"/v1/health")
+    assert (status, body) == (500, {"error": "internal error; see the controller log"})
+    [record] = caplog.records
+    assert record.exc_info[0] is KeyError and "'GET' '/v1/health'" in record.getMessage()
+
+
+def test_a_query_string_is_split_on_ampersands_only(api):
+    event = api.runtime.events.record("deny;x", 5.0)
+    assert raw_call(api, "GET", b"/v1/events", b"limit=1&kind=deny%3Bx")[:2] == (200, {"events": [event]})
+    assert raw_call(api, "GET", b"/v1/events", b"limit=1&kind=deny;x")[:2] == (200, {"events": [event]})
+
+
+def test_405_names_the_allowed_methods_in_an_allow_header(api):
+    status, body, headers = raw_call(api, "PUT", b"/v1/quarantine")
+    assert status == 405 and headers["Allow"] == "GET, POST"
+    assert body == {"error": "PUT is not allowed on /v1/quarantine (allowed: GET, POST)"}
+    assert raw_call(api, "TRACE", b"/v1/hosts/web1")[2]["Allow"] == "GET"
+
+
+@pytest.mark.parametrize(
+    "mac, why",
+    [
+        ("01:80:c2:00:00:0e", "01:80:c2:00:00:0e is a multicast (group) address"),  # LLDP
+        ("01-80-C2-00-00-00", "01:80:c2:00:00:00 is a multicast (group) address"),  # STP, any spelling
+        ("ff:ff:ff:ff:ff:ff", "ff:ff:ff:ff:ff:ff is a multicast (group) address"),
+        ("33:33:00:00:00:01", "33:33:00:00:00:01 is a multicast (group) address"),
+        ("00:00:00:00:00:00", "00:00:00:00:00:00 is the all-zero address"),
+        (PROBE_MAC, f"{PROBE_MAC} is the source address of the controller's ARP probes"),
+        (PROBE_SOURCE_MAC, f"{PROBE_SOURCE_MAC} is the source address of the controller's LLDP probes"),
+    ],
+)
+def test_quarantine_refuses_addresses_no_host_owns(api, mac, why):
+    # Issue 15 item 2: drops on 01:80:c2:00:00:0e swallowed the LLDP probes; every link vanished.
+    status, body = call(api, "POST", "/v1/quarantine", {"host": mac, "reason": "attack run"})
+    assert status == 400 and body["error"] == f"{why}: quarantine takes a host's unicast MAC"
+    assert call(api, "GET", "/v1/quarantine")[1] == {"quarantine": []}
+    assert load_state(str(api.paths[2]))["quarantine"] == []
+
+
+def test_a_group_address_quarantined_before_the_check_can_still_be_released(api):
+    bad = {"host": "01:80:c2:00:00:0e", "mac": "01:80:c2:00:00:0e", "reason": "old", "since": 1.0, "by": "x"}
+    api.runtime.controller.restore_quarantine([bad])
+    assert call(api, "DELETE", "/v1/quarantine/01:80:c2:00:00:0e")[0] == 200
+    assert call(api, "GET", "/v1/quarantine")[1] == {"quarantine": []}

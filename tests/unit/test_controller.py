@@ -208,3 +208,31 @@ def test_only_replies_to_allowed_connections_are_adopted():
     net.send(2, 1, wrong_port)
     assert net.trace(2, 1, wrong_port)[0] == "drop"
     assert len(net.core.connections) == 0
+
+
+def test_quarantine_takes_only_a_host_unicast_mac_so_the_fabric_keeps_its_probes():
+    """Issue 15 item 2: drops on 01:80:c2:00:00:0e matched the controller's own LLDP probes and
+    every link vanished. A group, the all-zero or a probe source address is refused; an entry
+    saved before the check stays releasable."""
+    from segctl.core.discovery import PROBE_SOURCE_MAC
+    from segctl.core.macs import NotAHostMac, why_not_a_host_mac
+
+    net = Net()
+    for mac in ("01:80:c2:00:00:0e", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", PROBE_MAC, PROBE_SOURCE_MAC):
+        with pytest.raises(NotAHostMac, match=f"^{mac} is .*: quarantine takes a host's unicast MAC$"):
+            net.core.quarantine(mac, "attack run", net.now)
+    assert net.core.quarantined == {}
+    probe = {"eth_src": PROBE_SOURCE_MAC, "eth_dst": "01:80:c2:00:00:0e", "eth_type": 0x88CC}
+    for _, _, dpid, port in LINKS:  # every link's probes still reach the controller
+        assert net.fabric.trace(dpid, port, probe) == ("controller", dpid)
+    assert net.core.quarantine_target("02:00:00:00:99:99") == ("02:00:00:00:99:99", "02:00:00:00:99:99")
+    net.core.restore_quarantine(
+        [{"host": "01:80:c2:00:00:0e", "mac": "01:80:c2:00:00:0e", "reason": "old", "since": 1.0, "by": "x"}]
+    )
+    net.fabric.apply(net.core.release("01:80:c2:00:00:0e", net.now))
+    own = {"0e:00:00:00:00:01": "a probe"}
+    assert why_not_a_host_mac("0e:00:00:00:00:01", own) == (
+        "0e:00:00:00:00:01 is the source address of a probe: quarantine takes a host's unicast MAC"
+    )
+    assert why_not_a_host_mac("03:00:00:00:00:01", own).startswith("03:00:00:00:00:01 is a multicast (group) address")
+    assert why_not_a_host_mac("02:00:00:00:00:00", own) is None  # locally administered unicast: a host's
