@@ -96,7 +96,8 @@ def serve_wsgi(server, application, context=None) -> None:
 
     if context is not None:
         server = context.wrap_socket(server, server_side=True)
-    eventlet.wsgi.server(server, application, log_output=False)
+    # debug=False: should an error ever escape the application, eventlet answers without a traceback.
+    eventlet.wsgi.server(server, application, log_output=False, debug=False)
 
 
 __all__ = [

@@ -13,7 +13,7 @@ from .bindings import Bindings
 from .connections import Connection, ConnectionTable, FlowKey
 from .decision import DecisionIndex
 from .directory import Directory, Host, normalize_mac
-from .discovery import LINK_TIMEOUT, PROBE_SOURCE_MAC, LinkDiscovery
+from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .events import EventLog
 from .flows import (
     COOKIE_MAGIC,
@@ -36,7 +36,7 @@ from .flows import (
     match_of,
     parse_cookie,
 )
-from .macs import NotAHostMac, why_not_a_host_mac
+from .macs import ARP_PROBE_MAC, NotAHostMac, why_not_a_host_mac
 from .packets import (
     ARP_REPLY,
     ARP_REQUEST,
@@ -67,9 +67,7 @@ from .topology import Topology, reverse_hops
 
 LOG = logging.getLogger("segctl.controller")
 
-# Source MAC of the controller's own ARP probes (locally administered), so that a probe that
-# leaks onto a not-yet-discovered fabric port is recognised and never mistaken for a host.
-PROBE_MAC = "0e:5e:c0:00:00:01"
+PROBE_MAC = ARP_PROBE_MAC  # the source of the controller's ARP probes
 PENDING_HOLD = 3.0  # seconds a first packet waits for its destination to be located
 PENDING_PER_HOST = 16  # first packets held for one destination; destinations are directory hosts
 STRANGERS_LIMIT = 1000  # devices not in the directory remembered for the hosts view, newest kept
@@ -675,11 +673,9 @@ class Controller:
         mac = normalize_mac(name_or_mac)
         if mac is None:
             raise UnknownHost(f"no host {name_or_mac!r} in the directory, and it is not a MAC address")
-        why = why_not_a_host_mac(
-            mac, {PROBE_MAC: "the controller's ARP probes", PROBE_SOURCE_MAC: "the controller's LLDP probes"}
-        )
+        why = why_not_a_host_mac(mac)
         if why is not None:
-            raise NotAHostMac(why)
+            raise NotAHostMac(f"{why}: quarantine takes a host's unicast MAC")
         return mac, mac
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list:

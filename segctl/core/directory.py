@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Problems
+from .macs import why_not_a_host_mac
 from .yamlsrc import LDict, load_yaml_file
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -118,8 +119,8 @@ def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | 
                 f'host {name}: {entry["mac"]!r} is not a MAC address (write it quoted, like "02:00:00:00:01:01")',
             )
             ok = False
-        elif int(mac[:2], 16) & 1:
-            problems.add(entry.line_of("mac"), f"host {name}: {mac} is a multicast MAC address")
+        elif (why := why_not_a_host_mac(mac)) is not None:
+            problems.add(entry.line_of("mac"), f"host {name}: {why}, not a host's")
             ok = False
     ip = None
     if entry.get("ip") is not None:

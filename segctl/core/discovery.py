@@ -14,10 +14,11 @@ import hmac
 import secrets
 import struct
 
+from .macs import LLDP_PROBE_MAC
 from .packets import mac_bytes
 
 LLDP_MULTICAST = "01:80:c2:00:00:0e"
-PROBE_SOURCE_MAC = "0e:5e:c7:00:00:01"  # locally administered: segctl's own probes
+PROBE_SOURCE_MAC = LLDP_PROBE_MAC
 ETH_TYPE_LLDP = 0x88CC
 SEGCTL_OUI = b"\x0e\x5e\xc7"
 _PROBE_SUBTYPE = 1

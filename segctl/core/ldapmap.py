@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .directory import HOST_NAME_RE, Directory, Host, parse_dpid
 from .errors import ConfigProblem
 from .ldapsettings import LdapSettings
+from .macs import why_not_a_host_mac
 
 _HEX_RUN = re.compile(r"^[0-9a-f]{12}$")
 
@@ -117,8 +118,8 @@ def _build_host(
     mac = parse_mac_loose(mac_text) if mac_text is not None else None
     if mac_text is not None and mac is None:
         b.problem(f"{dev.mac} {mac_text!r} is not a MAC address")
-    elif mac is not None and int(mac[:2], 16) & 1:
-        b.problem(f"{dev.mac} {mac} is a multicast MAC address")
+    elif mac is not None and (why := why_not_a_host_mac(mac)) is not None:
+        b.problem(f"{dev.mac} {why}, not a host's")
     ip = b.single(dev.ip, "IPv4 address")
     if ip is not None:
         try:

@@ -51,7 +51,7 @@ def test_every_problem_is_reported_with_its_line():
         "directory.yaml:8: host f: '300.1.1.1' is not an IPv4 address",
         "directory.yaml:9: host g: unknown key 'colour' (allowed: ip, labels, mac, port, switch)",
         "directory.yaml:10: host h: a port pin needs 'switch' too",
-        "directory.yaml:11: host i: 01:00:5e:00:00:01 is a multicast MAC address",
+        "directory.yaml:11: host i: 01:00:5e:00:00:01 is a multicast (group) address, not a host's",
         "directory.yaml:12: host j: label 'role' must be a plain value",
         "directory.yaml:13: host k: switch -1 is not a datapath id",
     ]

@@ -107,7 +107,7 @@ def test_active_directory_layout_member_of_pins_and_left_out_entries():
     assert (host.switch, host.port, host.ip) == (2, 7, None)
     assert host.labels == {"group.PCI-Servers": "true", "group.Backup": "true", "zone": "pci"}
     assert sorted(str(p) for p in left_out) == [
-        "CN=MCAST,OU=Computers,DC=corp: networkAddress 03:00:00:00:09:05 is a multicast MAC address",
+        "CN=MCAST,OU=Computers,DC=corp: networkAddress 03:00:00:00:09:05 is a multicast (group) address, not a host's",
         "CN=NOMAC,OU=Computers,DC=corp: no networkAddress (MAC address)",
         "CN=PORTONLY,OU=Computers,DC=corp: a port pin needs a switch pin too",
         "CN=TWO-NICS,OU=Computers,DC=corp: networkAddress has 2 values; a host has one MAC address",
