@@ -5,7 +5,9 @@ import socket
 import struct
 
 from segctl.core.controller import Controller
+from segctl.core.flows import PRIORITY_CONNECTION, Barrier
 from segctl.core.packets import ARP_REQUEST, BROADCAST_MAC, build_arp, mac_bytes, parse_frame
+from segctl.core.planner import plan_connection
 
 from .fakeswitch import FakeFabric
 from .unit.helpers import directory, policy
@@ -24,6 +26,8 @@ rules:
   - {name: ping-db, from: any, to: {role: db}, proto: icmp}
 """
 LINKS = [(1, 10, 101, 1), (1, 11, 102, 1), (2, 10, 101, 2), (2, 11, 102, 2)]
+SWITCHES = ((1, [1, 2, 3, 10, 11]), (2, [1, 2, 10, 11]), (101, [1, 2]), (102, [1, 2]))
+ATTACHED = {WEB: (1, 1), DB: (2, 1), APP: (2, 2)}  # where each host is plugged in
 
 
 def tcp(src_mac, dst_mac, src_ip, dst_ip, sport, dport, proto=6, flags=0x02) -> bytes:
@@ -86,18 +90,59 @@ def icmp(src_mac, dst_mac, src_ip, dst_ip, icmp_type, code=0, body: bytes = b"\0
     return ipv4(src_mac, dst_mac, src_ip, dst_ip, 1, bytes([icmp_type, code, 0, 0]) + body)
 
 
+def packet_fields(data: bytes) -> dict:
+    """The match fields a switch sees in an IPv4 frame, as Open vSwitch sees them."""
+    frame = parse_frame(data)
+    ip = frame.ipv4
+    fields = {
+        "eth_src": frame.eth_src,
+        "eth_dst": frame.eth_dst,
+        "eth_type": 0x0800,
+        "ipv4_src": ip.src,
+        "ipv4_dst": ip.dst,
+        "ip_proto": ip.proto,
+    }
+    # The fragment type (1: a fragment, 2: not the first), and for a later fragment no
+    # transport fields at all.
+    fields["ip_frag"] = 3 if ip.later_fragment else (1 if _is_first_fragment(data) else 0)
+    if ip.proto == 6 and not ip.later_fragment:
+        fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port, tcp_flags_nxm=ip.tcp_flags)
+    elif ip.proto == 17 and not ip.later_fragment:
+        fields.update(udp_src=ip.src_port, udp_dst=ip.dst_port)
+    elif ip.proto == 1 and not ip.later_fragment:
+        fields.update(icmpv4_type=ip.src_port, icmpv4_code=ip.dst_port)
+    return fields
+
+
 class Net:
-    """Two leaves (1, 2) and two spines (101, 102); web at 1/1, db at 2/1, app at 2/2."""
+    """Two leaves (1, 2) and two spines (101, 102); web at 1/1, db at 2/1, app at 2/2.
+
+    The fabric runs on the net's clock (`now`); FlowRemoved messages the switches send go to
+    the controller, and what it answers goes back to the fabric, as in the Ryu app."""
 
     def __init__(self, policy_text=POLICY, core=None):
         """`core`: a controller built elsewhere (from an LDAP directory, say) instead of the
         one from DIRECTORY and `policy_text`."""
-        self.core = core or Controller(directory(DIRECTORY), policy(policy_text))
-        self.fabric = FakeFabric(LINKS)
+        self.policy_text = policy_text
+        self.fabric = FakeFabric(LINKS, clock=lambda: self.now)
+        self.fabric.on_removed = self.flow_removed
+        self.removals: list[tuple] = []  # (FlowRemoved, what the controller answered)
         self.now = 100.0
-        for dpid, ports in ((1, [1, 2, 3, 10, 11]), (2, [1, 2, 10, 11]), (101, [1, 2]), (102, [1, 2])):
+        self.restart(core)
+
+    def restart(self, core=None):
+        """A controller (re)starts: a new one (or `core`), to which every switch connects,
+        keeping the entries it has (fail-secure), and the links are found again."""
+        self.core = core or Controller(directory(DIRECTORY), policy(self.policy_text))
+        for dpid, ports in SWITCHES:
             self.fabric.apply(self.core.switch_up(dpid, ports, self.now))
         self.deliver_probes()  # the links are found the way the real controller finds them
+
+    def flow_removed(self, removal) -> list:
+        """A switch's FlowRemoved, handed to the controller as the Ryu app does."""
+        answer = self.core.flow_removed(removal.dpid, removal.cookie, self.now)
+        self.removals.append((removal, answer))
+        return answer
 
     def deliver_probes(self) -> int:
         """Carry every LLDP probe the controller sent across the fabric's links, back to it as
@@ -113,8 +158,21 @@ class Net:
         return crossed
 
     def send(self, dpid, port, data):
+        """A packet-in: time passes (what timed out meanwhile is reported first), then the
+        controller's answer goes to the fabric. Returns the answer."""
         self.now += 0.01
+        self.fabric.expire()
         return self.fabric.apply(self.core.packet_in(dpid, port, data, self.now))
+
+    def advance(self, seconds, keep=()):
+        """Let `seconds` pass in steps of at most a second; the packets in `keep` ((dpid,
+        port, data), each sent through the fabric every step) keep their entries busy."""
+        end = self.now + seconds
+        while self.now < end:
+            self.now = min(end, self.now + 1.0)
+            self.fabric.expire()
+            for dpid, port, data in keep:
+                self.trace(dpid, port, data)
 
     def announce(self):
         """Every host says who it is (by ARP), as a booting host does."""
@@ -123,31 +181,33 @@ class Net:
         self.send(2, 2, arp_request(APP, "10.0.0.3", "10.0.0.3"))
 
     def trace(self, dpid, port, data):
-        frame = parse_frame(data)
-        ip = frame.ipv4
-        fields = {
-            "eth_src": frame.eth_src,
-            "eth_dst": frame.eth_dst,
-            "eth_type": 0x0800,
-            "ipv4_src": ip.src,
-            "ipv4_dst": ip.dst,
-            "ip_proto": ip.proto,
-        }
-        # As Open vSwitch sees a packet: the fragment type (1: a fragment, 2: not the first),
-        # and for a later fragment no transport fields at all.
-        fields["ip_frag"] = 3 if ip.later_fragment else (1 if _is_first_fragment(data) else 0)
-        if ip.proto == 6 and not ip.later_fragment:
-            fields.update(tcp_src=ip.src_port, tcp_dst=ip.dst_port, tcp_flags_nxm=ip.tcp_flags)
-        elif ip.proto == 17 and not ip.later_fragment:
-            fields.update(udp_src=ip.src_port, udp_dst=ip.dst_port)
-        elif ip.proto == 1 and not ip.later_fragment:
-            fields.update(icmpv4_type=ip.src_port, icmpv4_code=ip.dst_port)
-        return self.fabric.trace(dpid, port, fields)
+        """Where an IPv4 frame sent in at (dpid, port) goes."""
+        return self.fabric.trace(dpid, port, packet_fields(data))
+
+    def follow(self, packet_out):
+        """Where a packet the controller sent out (a PacketOut of an IPv4 frame) ends up."""
+        return self.fabric.follow(packet_out.dpid, packet_out.port, packet_fields(packet_out.data))
+
+    def disagreements(self) -> list[str]:
+        """Where the switches and the controller's connection table disagree: an entry of a
+        live connection missing (or another in its place), or a connection entry of no live
+        connection left behind."""
+        problems = []
+        installed = {e for e in self.fabric.entries() if e.priority == PRIORITY_CONNECTION}
+        live = {c.cookie for c in self.core.connections}
+        for connection in self.core.connections:
+            for entry in plan_connection(connection):
+                if entry not in self.fabric.table(entry.dpid).entries:
+                    problems.append(f"connection {connection.id} lacks {entry}")
+        for entry in installed:
+            if entry.cookie not in live:
+                problems.append(f"entry of no live connection: {entry}")
+        return problems
 
 
 class FabricShell:
-    """Stands in for the Ryu app under a Runtime: messages go straight to the fake fabric and
-    every barrier counts as confirmed."""
+    """Stands in for the Ryu app under a Runtime: messages go to the fake fabric; a switch
+    confirms a batch's barrier unless it is stalled."""
 
     def __init__(self, fabric: FakeFabric):
         self.fabric = fabric
@@ -156,5 +216,7 @@ class FabricShell:
         self.fabric.apply(messages)
 
     def send_and_confirm(self, messages: list) -> dict:
+        asked = sorted({m.dpid for m in messages if isinstance(m, Barrier)})
         self.fabric.apply(messages)
-        return {"confirmed": sorted(set(self.fabric.barriers)), "unconfirmed": []}
+        confirmed = [dpid for dpid in asked if dpid not in self.fabric.stalled]
+        return {"confirmed": confirmed, "unconfirmed": [dpid for dpid in asked if dpid not in confirmed]}

@@ -1,9 +1,44 @@
-"""A fake OpenFlow 1.3 fabric that applies segctl's plain messages the way the spec says, so
-tests can ask where a packet would go instead of comparing flow bytes."""
+"""A fake OpenFlow 1.3 fabric that applies segctl's plain messages the way the spec (and Open
+vSwitch) does, so tests can ask where a packet would go instead of comparing flow bytes.
+
+Where it behaves like the wire:
+- Messages reach each switch in the order `segctl.ofmsg.order` puts them, as the Ryu app
+  sends them: per switch, deletions and meters first, then additions and packet-outs.
+- An add with the match and priority of an existing entry replaces it, silently (no
+  FlowRemoved, OF1.3 6.4); a non-strict delete takes every entry whose cookie matches under
+  the mask and whose match holds every field of the delete's match.
+- Entries expire: a hard timeout counts from the add, an idle timeout from the last packet
+  that matched (a `trace` is traffic). Time is a clock the test controls.
+- An entry added with notify_removed (OFPFF_SEND_FLOW_REM) yields a FlowRemoved when it
+  times out (reason idle_timeout / hard_timeout) and when a delete takes it (reason delete).
+  They queue in `removed`; with `on_removed` set (the controller) they are handed to it, and
+  what it answers is applied, as the Ryu app's FlowRemoved handler does.
+- Meters: an entry naming a meter the switch does not have is refused (recorded in
+  `errors`); (re)setting or clearing a meter deletes the entries that use it (Open vSwitch);
+  a metered entry's packets beyond the meter's rate and burst are dropped.
+- A switch can be stalled: it takes nothing and answers no barrier until resumed.
+"""
 
 from __future__ import annotations
 
-from segctl.core.flows import Barrier, FlowAdd, FlowDelete, PacketOut
+from collections import Counter
+from dataclasses import dataclass
+
+from segctl import ofmsg
+from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut
+
+NEVER = float("inf")
+
+
+@dataclass(frozen=True)
+class FlowRemoved:
+    """What a switch tells the controller when an entry with notify_removed goes."""
+
+    dpid: int
+    cookie: int
+    reason: str  # idle_timeout | hard_timeout | delete | meter_delete
+    priority: int
+    match: tuple
 
 
 def _field_matches(packet_value, entry_value) -> bool:
@@ -14,27 +49,89 @@ def _field_matches(packet_value, entry_value) -> bool:
     return packet_value == entry_value
 
 
+class _Meter:
+    """A packets-per-second token bucket with a burst, as OFPMF_PKTPS | OFPMF_BURST."""
+
+    def __init__(self, rate: int, burst: int, now: float):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.last = float(burst), now
+
+    def admit(self, now: float) -> bool:
+        self.tokens = min(float(self.burst), self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
 class FakeTable:
-    def __init__(self) -> None:
+    def __init__(self, dpid: int = 0, clock=None, removed: list | None = None, errors: list | None = None) -> None:
+        self.dpid = dpid
         self.entries: list[FlowAdd] = []
+        self.meters: dict[int, _Meter] = {}
+        self.clock = clock or (lambda: 0.0)
+        self.removed = removed if removed is not None else []
+        self.errors = errors if errors is not None else []
+        self._times: dict[tuple, list[float]] = {}  # (priority, match) -> [added, last matched]
 
     def apply(self, message) -> None:
+        now = self.clock()
         if isinstance(message, FlowAdd):
-            # An add with the same match and priority replaces the existing entry.
+            if message.meter is not None and message.meter not in self.meters:
+                self.errors.append((self.dpid, "unknown meter", message))  # OFPMMFC_UNKNOWN_METER
+                return
+            # An add with the same match and priority replaces the entry, without a FlowRemoved.
             self.entries = [
                 e for e in self.entries if not (e.priority == message.priority and e.match == message.match)
             ]
             self.entries.append(message)
+            self._times[(message.priority, message.match)] = [now, now]
         elif isinstance(message, FlowDelete):
             wanted = message.match_dict()
-            self.entries = [
-                e
-                for e in self.entries
-                if not (
-                    (e.cookie & message.cookie_mask) == (message.cookie & message.cookie_mask)
+            self._remove(
+                [
+                    e
+                    for e in self.entries
+                    if (e.cookie & message.cookie_mask) == (message.cookie & message.cookie_mask)
                     and all(e.match_dict().get(k) == v for k, v in wanted.items())
-                )
-            ]
+                ],
+                "delete",
+            )
+        elif isinstance(message, MeterSet):
+            # Open vSwitch: deleting a meter (segctl sends delete + add) takes its entries with it.
+            if message.meter_id in self.meters:
+                self._remove([e for e in self.entries if e.meter == message.meter_id], "meter_delete")
+            self.meters[message.meter_id] = _Meter(message.rate, message.burst, now)
+        elif isinstance(message, MetersClear):
+            self._remove([e for e in self.entries if e.meter is not None], "meter_delete")
+            self.meters.clear()
+        else:
+            raise TypeError(f"a switch table does not take {message!r}")
+
+    def _remove(self, gone: list[FlowAdd], reason: str) -> None:
+        if not gone:
+            return
+        ids = {id(e) for e in gone}
+        self.entries = [e for e in self.entries if id(e) not in ids]
+        for entry in gone:
+            self._times.pop((entry.priority, entry.match), None)
+            if entry.notify_removed:
+                self.removed.append(FlowRemoved(self.dpid, entry.cookie, reason, entry.priority, entry.match))
+
+    def deadline(self, entry: FlowAdd) -> tuple[float, str]:
+        """When the entry times out, and why."""
+        added, used = self._times[(entry.priority, entry.match)]
+        hard = added + entry.hard_timeout if entry.hard_timeout else NEVER
+        idle = used + entry.idle_timeout if entry.idle_timeout else NEVER
+        return (hard, "hard_timeout") if hard <= idle else (idle, "idle_timeout")
+
+    def expire(self, now: float | None = None) -> None:
+        """Remove what timed out by `now`, earliest first (the order the switch reports it)."""
+        now = self.clock() if now is None else now
+        expired = [(self.deadline(e), e) for e in self.entries if self.deadline(e)[0] <= now]
+        for (_, reason), entry in sorted(expired, key=lambda item: item[0][0]):
+            self._remove([entry], reason)
 
     def lookup(self, fields: dict) -> FlowAdd | None:
         best = None
@@ -44,37 +141,114 @@ class FakeTable:
                 best = entry
         return best
 
+    def hit(self, entry: FlowAdd) -> bool:
+        """A packet matched `entry`: it counts as traffic for the idle timeout. False when the
+        entry's meter drops the packet."""
+        now = self.clock()
+        self._times[(entry.priority, entry.match)][1] = now
+        if entry.meter is None:
+            return True
+        return self.meters[entry.meter].admit(now)
+
 
 class FakeFabric:
-    def __init__(self, links=()) -> None:
+    def __init__(self, links=(), clock=None) -> None:
+        self.time = 0.0
+        self.clock = clock or (lambda: self.time)
         self.tables: dict[int, FakeTable] = {}
         self.links: dict[tuple[int, int], tuple[int, int]] = {}
         self.packet_outs: list[PacketOut] = []
-        self.barriers: list[int] = []
+        self.barriers: list[int] = []  # the switches that answered a barrier, in order
+        self.removed: list[FlowRemoved] = []  # sent by the switches, not yet taken by anyone
+        self.errors: list[tuple] = []  # (dpid, what, message) the switches refused
+        self.on_removed = None  # the controller: FlowRemoved -> messages to apply
+        self.hold_removed = False  # True: FlowRemoved wait in `removed` until deliver_removed()
+        self.stalled: dict[int, list] = {}  # switches that take nothing and answer nothing yet
+        self._delivering = False
         for a, a_port, b, b_port in links:
             self.links[(a, a_port)] = (b, b_port)
             self.links[(b, b_port)] = (a, a_port)
 
+    def table(self, dpid: int) -> FakeTable:
+        if dpid not in self.tables:
+            self.tables[dpid] = FakeTable(dpid, self.clock, self.removed, self.errors)
+        return self.tables[dpid]
+
+    # -- the control channel -----------------------------------------------------------------
     def apply(self, messages) -> list:
-        for message in messages:
-            if isinstance(message, PacketOut):
-                self.packet_outs.append(message)
-            elif isinstance(message, Barrier):
-                self.barriers.append(message.dpid)
+        """Send a batch as the Ryu app does (segctl.ofmsg.order); returns it unchanged."""
+        self._expire()
+        for message in ofmsg.order(list(messages)):
+            if message.dpid in self.stalled:
+                self.stalled[message.dpid].append(message)
             else:
-                self.tables.setdefault(message.dpid, FakeTable()).apply(message)
+                self._take(message)
+        self.deliver_removed()
         return messages
 
+    def _take(self, message) -> None:
+        if isinstance(message, PacketOut):
+            self.packet_outs.append(message)
+        elif isinstance(message, Barrier):
+            self.barriers.append(message.dpid)
+        else:
+            self.table(message.dpid).apply(message)
+
+    def stall(self, dpid: int) -> None:
+        """The switch stops taking messages and answering barriers (its entries still work)."""
+        self.stalled.setdefault(dpid, [])
+
+    def resume(self, dpid: int) -> None:
+        """The switch takes what was sent to it meanwhile, in the order it was sent."""
+        for message in self.stalled.pop(dpid, []):
+            self._take(message)
+        self.deliver_removed()
+
+    def deliver_removed(self) -> None:
+        """Hand every queued FlowRemoved (but a stalled switch's) to `on_removed` and apply its
+        answer; answers may cause more. Nothing happens while `hold_removed` is set."""
+        if self.on_removed is None or self.hold_removed or self._delivering:
+            return
+        self._delivering = True
+        try:
+            while True:
+                ready = next((r for r in self.removed if r.dpid not in self.stalled), None)
+                if ready is None:
+                    return
+                self.removed.remove(ready)
+                self.apply(self.on_removed(ready))
+        finally:
+            self._delivering = False
+
+    def _expire(self) -> None:
+        now = self.clock()
+        for table in self.tables.values():
+            table.expire(now)
+
+    def expire(self) -> None:
+        """Let every switch time out what is due by the clock, and report it."""
+        self._expire()
+        self.deliver_removed()
+
+    # -- questions ---------------------------------------------------------------------------
     def entries(self, dpid: int | None = None) -> list[FlowAdd]:
+        self.expire()
         tables = self.tables.values() if dpid is None else [self.tables.get(dpid, FakeTable())]
         return [e for t in tables for e in t.entries]
 
+    def snapshot(self) -> dict[int, Counter]:
+        """Every switch's entries, for comparing two moments."""
+        self.expire()
+        return {dpid: Counter(table.entries) for dpid, table in self.tables.items() if table.entries}
+
     def trace(self, dpid: int, in_port: int, fields: dict, max_hops: int = 16) -> tuple:
-        """Follow a packet from (dpid, in_port): ("out", dpid, port) when it leaves the fabric,
-        ("controller", dpid) or ("drop", dpid)."""
+        """Send a packet in at (dpid, in_port): ("out", dpid, port) when it leaves the fabric,
+        ("controller", dpid) or ("drop", dpid). The entries it matches count it as traffic."""
+        self.expire()
         for _ in range(max_hops):
-            entry = self.tables.get(dpid, FakeTable()).lookup(dict(fields, in_port=in_port))
-            if entry is None or not entry.actions:
+            table = self.tables.get(dpid)
+            entry = table.lookup(dict(fields, in_port=in_port)) if table else None
+            if entry is None or not table.hit(entry) or not entry.actions:
                 return ("drop", dpid)
             action = entry.actions[0]
             if action[0] == "controller":
@@ -84,3 +258,10 @@ class FakeFabric:
                 return ("out", dpid, port)
             dpid, in_port = self.links[(dpid, port)]
         return ("loop", dpid)
+
+    def follow(self, dpid: int, port: int, fields: dict) -> tuple:
+        """Where a packet the controller sends out of (dpid, port) ends up: out of that port if
+        it faces a host, else on through the switch at the other end of the link."""
+        if (dpid, port) not in self.links:
+            return ("out", dpid, port)
+        return self.trace(*self.links[(dpid, port)], fields)

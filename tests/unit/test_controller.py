@@ -6,6 +6,7 @@ import pytest
 from segctl.core.controller import PROBE_MAC, UnknownHost
 from segctl.core.flows import PRIORITY_CONNECTION, FlowAdd, Kind, PacketOut, parse_cookie
 from segctl.core.packets import ARP_REPLY, build_arp, parse_frame
+from segctl.core.planner import DENY_HOLD
 
 from ..fakenet import APP, DB, DIRECTORY, LINKS, POLICY, ROGUE, WEB, Net, arp_request, icmp_echo, tcp
 from .helpers import directory, policy
@@ -29,7 +30,11 @@ def test_allowed_connection_is_installed_both_ways_along_the_path_and_nothing_mo
     net.announce()
     syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
     sent = net.send(1, 1, syn)
-    assert [m for m in sent if isinstance(m, PacketOut)] == [PacketOut(1, sent[-1].port, syn, 1)]
+    # the first packet goes on by a port of leaf 1 that faces a spine, and reaches db's port
+    (out,) = [m for m in sent if isinstance(m, PacketOut)]
+    assert (out.dpid, out.in_port, out.data) == (1, 1, syn)
+    assert out.port in {port for dpid, port, _, _ in LINKS if dpid == 1}
+    assert net.follow(out) == ("out", 2, 1)
     assert net.trace(1, 1, syn) == ("out", 2, 1)
     reply = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, flags=0x12)  # SYN+ACK
     assert net.trace(2, 1, reply) == ("out", 1, 1)
@@ -55,6 +60,9 @@ def test_denied_flow_gets_a_short_exact_drop_at_the_ingress():
     assert len(drops) == 1 and drops[0].hard_timeout > 0
     assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)) == ("controller", 1)
     assert "default deny" in events(net, "deny")[-1]["reason"]
+    net.advance(DENY_HOLD)  # the drop times out on the switch: the flow is asked again
+    assert net.trace(1, 1, bad) == ("controller", 1)
+    assert not [e for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.DENY]
 
 
 def test_unknown_and_spoofing_senders_are_dropped_at_their_port():
@@ -88,8 +96,15 @@ def test_arp_is_answered_by_the_controller_for_peers_only_and_cannot_poison():
     assert not [m for m in net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.3")) if isinstance(m, PacketOut)]
     # ARP claiming db's IP from web: dropped, web's binding unchanged
     assert net.send(1, 1, arp_request(WEB, "10.0.0.2", "10.0.0.2")) == []
-    assert net.send(1, 1, arp_request(DB, "10.0.0.2", "10.0.0.2", eth_src=WEB)) == []
-    assert net.core.bindings.location(DB) == (2, 1)
+    assert events(net, "deny")[-1]["reason"] == "web sent from IP 10.0.0.2, bound to 10.0.0.1"
+    # an ARP whose sender MAC is not the frame's source, with nothing else wrong with it (web,
+    # at its port, with its address, asking for a peer): refused, and why
+    assert net.send(1, 1, arp_request(ROGUE, "10.0.0.1", "10.0.0.2", eth_src=WEB)) == []
+    deny = events(net, "deny")[-1]
+    assert (deny["src_mac"], deny["packet"]) == (WEB, "arp")
+    assert deny["reason"] == f"ARP sender MAC {ROGUE} differs from frame source"
+    assert net.core.bindings.location(WEB) == (1, 1) and net.core.bindings.location(DB) == (2, 1)
+    assert ROGUE not in net.core.bindings.by_mac
 
 
 def test_first_packet_waits_for_an_unlocated_destination_and_is_replayed():
@@ -171,6 +186,10 @@ def test_reload_revokes_exactly_what_is_no_longer_allowed():
     net.fabric.apply(messages)
     assert revoked == 1 and [c.rule for c in net.core.connections] == ["web-to-db"]
     assert net.trace(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2")) == ("controller", 2)
+    # the kept connection still goes host to host on the switches (it shares switch 2), both ways
+    assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432, flags=0x10)) == ("out", 2, 1)
+    assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, flags=0x10)) == ("out", 1, 1)
+    assert net.disagreements() == []
 
 
 def test_monitor_mode_forwards_what_enforce_would_deny_and_logs_it():

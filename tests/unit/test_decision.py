@@ -95,3 +95,20 @@ def test_a_port_table_boundary_is_exact():
     index = DecisionIndex(p)
     hits = [port for port in (1, 99, 100, 150, 200, 201, 65534, 65535) if index.first_rule({}, {}, "tcp", port)]
     assert hits == [100, 150, 200, 65535]
+
+
+def test_a_rule_allows_its_own_protocol_only_and_any_allows_every_one():
+    p = policy("""
+        rules:
+          - {name: sql, from: {role: web}, to: {role: db}, proto: tcp, ports: [5432]}
+          - {name: dns, from: {role: web}, to: {role: db}, proto: udp, ports: [53]}
+          - {name: all, from: {role: ops}, to: {role: db}, proto: any}
+    """)
+    index = DecisionIndex(p)
+    web, ops, db = {"role": "web"}, {"role": "ops"}, {"role": "db"}
+    assert [index.first_rule(web, db, proto, 5432) for proto in ("udp", "icmp", "other")] == [None] * 3
+    assert [index.first_rule(web, db, proto, 53) for proto in ("tcp", "icmp", "other")] == [None] * 3
+    assert index.first_rule(web, db, "tcp", 5432).name == "sql" and index.first_rule(web, db, "udp", 53).name == "dns"
+    for proto, port in (("tcp", 1), ("udp", 65535), ("icmp", 8), ("other", None)):
+        assert index.first_rule(ops, db, proto, port).name == "all", proto
+    assert index.first_rule(ops, db, "icmp", 5) is None  # even `any` allows only echo of ICMP

@@ -1,7 +1,7 @@
 import pytest
 
 from segctl.core.errors import ConfigError
-from segctl.core.policy import ANY, load_policy
+from segctl.core.policy import ANY, ICMP_TYPES, load_policy
 
 from .helpers import policy, problems
 
@@ -88,3 +88,93 @@ def test_empty_folder_and_empty_file(tmp_path):
     assert "holds no .yaml" in problems(exc)[0]
     (tmp_path / "p.yaml").write_text("")
     assert load_policy(str(tmp_path / "p.yaml")).rules == ()
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("{name: r, from: any, to: any, proto: any, ports: [22]}", "rule r: ports only apply to tcp or udp, not any"),
+        ("{name: r, from: any, to: any, ports: [22]}", "rule r: ports only apply to tcp or udp, not any"),
+        ("{name: r, from: any, to: any, proto: icmp, ports: [22]}", "rule r: ports only apply to tcp or udp, not icmp"),
+        ("{name: r, from: any, to: any, proto: any, ports: []}", "rule r: ports only apply to tcp or udp, not any"),
+        (
+            "{name: r, from: any, to: any, proto: tcp, ports: []}",
+            "rule r: 'ports' is empty; omit it to mean every port",
+        ),
+        (
+            "{name: r, from: any, to: any, proto: tcp, icmp_types: [8]}",
+            "rule r: icmp_types only apply to proto icmp, not tcp",
+        ),
+        (
+            "{name: r, from: any, to: any, proto: udp, icmp_types: [8]}",
+            "rule r: icmp_types only apply to proto icmp, not udp",
+        ),
+        (
+            "{name: r, from: any, to: any, proto: any, icmp_types: [8]}",
+            "rule r: icmp_types only apply to proto icmp, not any",
+        ),
+        (
+            "{name: r, from: any, to: any, icmp_types: [redirect]}",
+            "rule r: icmp_types only apply to proto icmp, not any",
+        ),
+        (
+            "{name: r, from: any, to: any, proto: icmp, icmp_types: []}",
+            "rule r: 'icmp_types' is empty; omit it to mean echo-request",
+        ),
+        (
+            "{name: r, from: any, to: any, proto: icmp, icmp_types: [256]}",
+            "rule r: ICMP type 256 is not 0-255 or one of " + ", ".join(ICMP_TYPES),
+        ),
+        (
+            "{name: r, from: {}, to: any, proto: tcp}",
+            "rule r from: an empty selector would match every host; write 'any'",
+        ),
+        (
+            "{name: r, from: any, to: {}, proto: tcp}",
+            "rule r to: an empty selector would match every host; write 'any'",
+        ),
+        ("{name: r, from: {role: }, to: any}", "rule r from: label 'role' must map to a plain value"),
+        ("{name: r, from: any, to: any, proto: tcp, ports: [0]}", "rule r: port 0 is out of range 1-65535"),
+        ("{name: r, from: any, to: any, proto: tcp, ports: [true]}", "rule r: port True is out of range 1-65535"),
+        ("{name: r, from: any, to: any, proto: TCP}", "rule r: proto 'TCP' is not one of tcp, udp, icmp, any"),
+        ("{name: r, from: any, to: any, proto: }", "rule r: proto None is not one of tcp, udp, icmp, any"),
+    ],
+    ids=[
+        "ports-on-any",
+        "ports-without-proto",
+        "ports-on-icmp",
+        "empty-ports-on-any",
+        "empty-ports-on-tcp",
+        "icmp-types-on-tcp",
+        "icmp-types-on-udp",
+        "icmp-types-on-any",
+        "icmp-types-without-proto",
+        "empty-icmp-types",
+        "icmp-type-out-of-range",
+        "empty-from-selector",
+        "empty-to-selector",
+        "label-without-value",
+        "port-zero",
+        "port-true",
+        "proto-in-capitals",
+        "proto-empty",
+    ],
+)
+def test_the_validator_refuses_every_shape_that_would_allow_more_than_it_says(rule, message):
+    """Each of these, if accepted, would allow more than its author wrote (ports on `any` or
+    `icmp` would be ignored and every port, type and protocol allowed) or would leave the
+    reader guessing."""
+    with pytest.raises(ConfigError) as exc:
+        policy(f"rules:\n  - {rule}\n")
+    assert problems(exc) == [f"policy.yaml:2: {message}"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="segctl bug: `ports:` left empty (YAML null) is accepted and means every port, on any "
+    "protocol, while `ports: []` is refused as ambiguous",
+)
+@pytest.mark.parametrize("proto", ["tcp", "any"])
+def test_ports_left_empty_are_refused_like_an_empty_list(proto):
+    with pytest.raises(ConfigError):
+        policy(f"rules:\n  - {{name: r, from: any, to: any, proto: {proto}, ports: }}\n")

@@ -24,7 +24,12 @@ def test_paths_edge_ports_and_failover():
     assert topo.remove_link(*link) and not topo.remove_link(*link)
     other = topo.path((1, 1), (2, 1))
     assert other[1].dpid != spine and len(other) == 3
-    assert not topo.add_link(*LINKS[1]) or True
+    links = topo.links()
+    kept = next(link for link in LINKS if link[0] == 1 and link[2] == other[1].dpid)
+    assert not topo.add_link(*kept)  # a link seen again is no news and changes nothing
+    assert topo.links() == links and topo.path((1, 1), (2, 1)) == other
+    assert topo.add_link(*link) and not topo.add_link(*link)  # the lost one coming back is news
+    assert topo.remove_link(*link)
     topo.remove_switch(101)
     topo.remove_switch(102)
     assert topo.path((1, 1), (2, 1)) is None
