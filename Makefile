@@ -10,7 +10,7 @@ APT_PACKAGES := openvswitch-switch mininet iputils-ping iputils-arping iperf3 et
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all setup apt venv ovs lab test lint format unit e2e fuzz bench clean
+.PHONY: all setup apt venv ovs lab test lint format unit e2e fuzz mutate bench clean
 
 all: test
 
@@ -68,9 +68,17 @@ test: setup ovs lint
 fuzz: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py --hypothesis-profile=fuzz
 
+# Mutation testing of the core against the unit tests (not part of `make test`: about N minutes
+# on 2 cores). Prints the score and the survivors; MUTATION.md records the last run.
+mutate: venv
+	$(VENV)/bin/pip install -q --disable-pip-version-check mutmut==3.8.1
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/python -m tests.mutation_report
+
 # Benchmarks (not part of `make test`): rewrites the results block of BENCHMARKS.md.
 bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis mutants

@@ -25,6 +25,8 @@ from .framework import (
 )
 
 LOG = logging.getLogger("segctl.app")
+# OpenFlow 1.3's reasons for a FlowRemoved, by number, as the core names them.
+_REMOVED_REASONS = {0: "idle_timeout", 1: "hard_timeout", 2: "delete", 3: "group_delete", 4: "meter_delete"}
 EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
 
 
@@ -183,7 +185,8 @@ class SegctlApp(app_manager.RyuApp):
     @fail_fast
     def _flow_removed(self, ev):
         msg = ev.msg
-        self.send(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time()))
+        reason = _REMOVED_REASONS.get(msg.reason, "other")
+        self.send(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):

@@ -13,10 +13,11 @@ import itertools
 import socket
 import struct
 
-from .core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut
+from .core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
 
 VERSION = 4
-OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 13, 14, 20, 29
+OFPT_SET_CONFIG, OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 9, 13, 14, 20, 29
+OFPC_FRAG_NX_MATCH = 3  # Open vSwitch: fragments keep their transport fields (first) or have none
 OFPMC_ADD, OFPMC_DELETE = 0, 2
 OFPMF_PKTPS, OFPMF_BURST = 2, 4
 OFPMBT_DROP = 1
@@ -33,6 +34,7 @@ OFP_DEFAULT_PRIORITY = 0x8000  # ignored by a non-strict delete; what Ryu writes
 OFPIT_APPLY_ACTIONS = 4
 
 _HEADER = struct.Struct("!BBHI")
+_SET_CONFIG = struct.Struct("!BBHIHH")
 _FLOW_MOD = struct.Struct("!BBHIQQBBHHHIIIH2x")  # header + flow-mod fixed part: 48 bytes
 _PACKET_OUT = struct.Struct("!BBHIIIH6x")  # header + packet-out fixed part: 24 bytes
 _OUTPUT = struct.Struct("!HHIH6x")
@@ -142,6 +144,8 @@ def encode(message) -> bytes:
         delete = _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16, 0, OFPMC_DELETE, 0, message.meter_id)
         add = _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16 + len(band), 0, OFPMC_ADD, flags, message.meter_id)
         return delete + add + band
+    if isinstance(message, SwitchConfig):
+        return _SET_CONFIG.pack(VERSION, OFPT_SET_CONFIG, _SET_CONFIG.size, 0, OFPC_FRAG_NX_MATCH, OFPCML_NO_BUFFER)
     if isinstance(message, MetersClear):
         return _METER_MOD.pack(VERSION, OFPT_METER_MOD, 16, 0, OFPMC_DELETE, 0, OFPM_ALL)
     raise TypeError(f"not a segctl message: {message!r}")
@@ -162,8 +166,8 @@ def order(messages: list) -> list:
         deletes, rest, barrier = by_switch.setdefault(message.dpid, ([], [], []))
         if isinstance(message, Barrier):
             barrier[:] = [message]
-        elif isinstance(message, (MetersClear, MeterSet)):
-            deletes.append(message)  # after the entry deletions, before any entry that uses them
+        elif isinstance(message, (MetersClear, MeterSet, SwitchConfig)):
+            deletes.append(message)  # after the entry deletions, before any entry that relies on them
         elif isinstance(message, FlowDelete):
             if message not in seen:
                 seen.add(message)

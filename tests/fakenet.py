@@ -140,7 +140,7 @@ class Net:
 
     def flow_removed(self, removal) -> list:
         """A switch's FlowRemoved, handed to the controller as the Ryu app does."""
-        answer = self.core.flow_removed(removal.dpid, removal.cookie, self.now)
+        answer = self.core.flow_removed(removal.dpid, removal.cookie, self.now, removal.reason)
         self.removals.append((removal, answer))
         return answer
 

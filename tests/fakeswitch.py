@@ -25,7 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from segctl import ofmsg
-from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut
+from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
 
 NEVER = float("inf")
 
@@ -106,6 +106,8 @@ class FakeTable:
         elif isinstance(message, MetersClear):
             self._remove([e for e in self.entries if e.meter is not None], "meter_delete")
             self.meters.clear()
+        elif isinstance(message, SwitchConfig):
+            self.fragments_matched = True  # first fragments show their transport fields
         else:
             raise TypeError(f"a switch table does not take {message!r}")
 

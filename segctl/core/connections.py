@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -141,7 +142,9 @@ class ConnectionTable:
         self.by_key: dict[FlowKey, int] = {}
         self.by_pair: dict[tuple, set[int]] = {}
         self.by_mac: dict[str, set[int]] = {}
-        self._next_id = 1
+        # A run's first id is random: a switch's FlowRemoved about an entry of an earlier run
+        # then almost never carries the cookie of a connection this run made.
+        self._next_id = secrets.randbelow(0xFFFFFFFF) + 1
 
     def __len__(self) -> int:
         return len(self.by_id)

@@ -31,6 +31,7 @@ from .flows import (
     MetersClear,
     MeterSet,
     PacketOut,
+    SwitchConfig,
     kind_cookie,
     make_cookie,
     match_of,
@@ -144,6 +145,7 @@ class Controller:
         every quarantine, confirm with a barrier."""
         messages: list = self._forget_switch(dpid, now)
         self.topology.add_switch(dpid, ports)
+        messages.append(SwitchConfig(dpid))
         messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
         base = make_cookie(Kind.BASE)
         messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
@@ -315,7 +317,13 @@ class Controller:
         connection = self.connections.find(key) if key else None
         if connection is None or self._opens_backwards(connection, key, ip):
             return []
-        return self._forward_along(connection.hops(key.pair), dpid, in_port, data)
+        hops = connection.hops(key.pair)
+        reinstall = []
+        if (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
+            # At the direction's own ingress: its entries are gone (a reply direction idles out
+            # alone while the other stays busy). Put the connection back on the switches.
+            reinstall = plan_connection(connection)
+        return reinstall + self._forward_along(hops, dpid, in_port, data)
 
     @staticmethod
     def _forward_along(hops, dpid: int, in_port: int, data: bytes) -> list:
@@ -606,7 +614,10 @@ class Controller:
             target_mac="00:00:00:00:00:00",
             target_ip=target_ip,
         )
+        # Not where a host is bound, nor where a device the directory does not know was seen:
+        # the request names who is asking for whom.
         occupied = {(b.dpid, b.port) for b in self.bindings.by_mac.values()}
+        occupied |= {(s["dpid"], s["port"]) for s in self.strangers.values()}
         ports = [
             (dpid, port)
             for dpid, port in self.topology.edge_ports()
@@ -615,7 +626,13 @@ class Controller:
         return [PacketOut(dpid, port, request) for dpid, port in ports]
 
     # -- flow expiry and revocation ----------------------------------------------------------
-    def flow_removed(self, dpid: int, cookie: int, now: float) -> list:
+    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list:
+        """A connection's ingress entry timed out: the connection ended; delete the rest of it.
+        `reason` is OpenFlow's: only a timeout ends a connection. A delete is segctl's own, of a
+        connection it had already forgotten (possibly in a previous run, whose connection ids
+        a new one may reuse), and says nothing about the connections it knows now."""
+        if reason not in ("idle_timeout", "hard_timeout"):
+            return []
         parsed = parse_cookie(cookie)
         if parsed is None or parsed[0] != Kind.CONNECTION:
             return []

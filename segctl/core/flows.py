@@ -13,6 +13,7 @@ from enum import IntEnum
 # denials beat allowed connections, and anything not matched falls to the controller or drops.
 PRIORITY_QUARANTINE = 40000
 PRIORITY_GUARD = 30000
+PRIORITY_SERVER_SYN = 20100  # a connection's server side sending a SYN along it: dropped
 PRIORITY_CONNECTION = 20000
 PRIORITY_FLOOD = 10000  # a flooding port: new traffic dropped, its connections still forwarded
 PRIORITY_PUNT_METERED = 1100  # per-port entries to the controller through the port's meter
@@ -127,6 +128,16 @@ class PacketOut:
     port: int
     data: bytes = field(repr=False)
     in_port: int | None = None
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """How the switch treats IP fragments: matched with their own transport fields (Open
+    vSwitch's "nx-match" mode), so a first fragment shows its real ports or ICMP type and a
+    later one none. In OpenFlow's "normal" mode a fragment's transport fields read as zero, and a
+    first fragment of any ICMP message would match an echo reply's entry (type 0, code 0)."""
+
+    dpid: int
 
 
 @dataclass(frozen=True)

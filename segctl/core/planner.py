@@ -8,6 +8,7 @@ from .flows import (
     EXACT_MASK,
     PRIORITY_CONNECTION,
     PRIORITY_GUARD,
+    PRIORITY_SERVER_SYN,
     Barrier,
     FlowAdd,
     FlowDelete,
@@ -16,23 +17,26 @@ from .flows import (
     make_cookie,
     match_of,
 )
-from .packets import IP_PROTO_TCP, TCP_ACK
+from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, TCP_ACK, TCP_SYN
 from .topology import Hop, reverse_hops
 
 IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}
-# A TCP reply entry carries only segments with ACK set: every segment of a connection the
-# client opened does, and a SYN, the one segment that opens a connection, does not. So the
-# server side of a connection can never open one back along its replies' entries.
-REPLY_TCP_FLAGS = (TCP_ACK, TCP_ACK)
+# A SYN without ACK opens a connection. A TCP connection's server side never sends one; should
+# it try along the connection's reply entries, a drop above them at its own port stops it (and
+# lets the RSTs, FINs and ACKs of the connection through: the client can make the server send
+# those at will, and they must not reach the controller at the server's expense).
+OPENING_SYN = (TCP_SYN, TCP_SYN | TCP_ACK)
 LATER_FRAGMENTS = (3, 3)  # Open vSwitch's ip_frag: a fragment (1), and not the first (2)
+NOT_A_FRAGMENT = (0, 1)  # ICMP entries: even a switch left in "normal" fragment mode, where a
+# fragment's type and code read 0, then never mistakes a fragment for an echo reply
 DENY_HOLD = 5  # seconds a denied flow is dropped at the ingress before it is asked again
 GUARD_HOLD = 10  # seconds an unauthenticated sender is dropped at its port
 
 
-def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool, reply: bool) -> list[FlowAdd]:
+def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
     fields = key.match_fields()
-    if reply and key.proto == IP_PROTO_TCP:
-        fields["tcp_flags_nxm"] = REPLY_TCP_FLAGS
+    if key.proto == IP_PROTO_ICMP:
+        fields["ip_frag"] = NOT_A_FRAGMENT
     entries = [
         FlowAdd(
             dpid=hop.dpid,
@@ -53,11 +57,26 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
     """Entries for both directions of an allowed connection along its path. Only the forward
     direction's ingress entry reports its expiry: that ends the connection."""
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
-    entries = _direction(connection.key, connection.path, connection.cookie, idle, True, False)
+    entries = _direction(connection.key, connection.path, connection.cookie, idle, True)
     if connection.reply_key is not None:
         reply_hops = reverse_hops(connection.path)
-        entries += _direction(connection.reply_key, reply_hops, connection.cookie, idle, False, True)
+        entries += _direction(connection.reply_key, reply_hops, connection.cookie, idle, False)
+        if connection.key.proto == IP_PROTO_TCP:
+            entries.insert(0, _server_syn_drop(connection, reply_hops[0]))
     return entries
+
+
+def _server_syn_drop(connection: Connection, server_edge: Hop) -> FlowAdd:
+    """A SYN from the server side along the connection, dropped where the server is attached
+    (nothing from there reaches a later switch). It lives as long as the connection: deleted
+    with it, by its cookie."""
+    return FlowAdd(
+        dpid=server_edge.dpid,
+        priority=PRIORITY_SERVER_SYN,
+        match=match_of(in_port=server_edge.in_port, tcp_flags_nxm=OPENING_SYN, **connection.reply_key.match_fields()),
+        actions=(),
+        cookie=connection.cookie,
+    )
 
 
 def plan_later_fragments(connection: Connection, key: FlowKey) -> list[FlowAdd]:

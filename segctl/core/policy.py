@@ -380,7 +380,9 @@ class _PolicyBuilder:
                     f"rule {label}: proto {proto!r} is not one of {', '.join(PROTOCOLS)}",
                 )
             ports = None
-            if "ports" in raw and raw["ports"] is not None:
+            if "ports" in raw and raw["ports"] is None:
+                problems.add(raw.line_of("ports"), f"rule {label}: 'ports' is empty; omit it to mean every port")
+            elif "ports" in raw:
                 if proto in ("icmp", "any"):
                     problems.add(raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}")
                 else:

@@ -42,22 +42,17 @@ def matrix(lab: Lab) -> tuple[list, int]:
                 if lab.policy.mode == "monitor":
                     expected = True
                 plan.append((src, dst, proto, port, expected))
-    observed = lab.probe([(s, d, p, n) for s, d, p, n, _ in plan])
+    observed = lab.outcomes([(s, d, p, n) for s, d, p, n, _ in plan])
     rows, wrong = [], 0
     for (src, dst, proto, port, expected), seen in zip(plan, observed):
-        ok = expected == seen
-        wrong += not ok
-        rows.append(
-            (
-                src,
-                dst,
-                proto if port is None else f"{proto}/{port}",
-                "allow" if expected else "deny",
-                "allow" if seen else "deny",
-                CHECK if ok else CROSS,
-            )
-        )
+        want = "allow" if expected else "deny"
+        wrong += seen != want
+        rows.append((src, dst, proto if port is None else f"{proto}/{port}", want, seen, _mark(seen, want)))
     return rows, wrong
+
+
+def _mark(seen: str, want: str) -> str:
+    return CHECK if seen == want else CROSS
 
 
 def print_matrix(rows: list) -> None:
@@ -94,16 +89,13 @@ def quarantine_demo(lab: Lab, victim: str = "web1") -> int:
 
     def show(title: str, expected: list[bool]) -> None:
         nonlocal wrong
-        seen = lab.probe(plan)
+        seen = lab.outcomes(plan)
         print(title)
-        for (s, d, proto, port), want, got in zip(plan, expected, seen):
+        for (s, d, proto, port), allowed, got in zip(plan, expected, seen):
             service = proto if port is None else f"{proto}/{port}"
-            ok = want == got
-            wrong += not ok
-            print(
-                f"  {s:<9} {d:<9} {service:<9} expected {'allow' if want else 'deny':<5}  "
-                f"observed {'allow' if got else 'deny':<5}  {CHECK if ok else CROSS}"
-            )
+            want = "allow" if allowed else "deny"
+            wrong += got != want
+            print(f"  {s:<9} {d:<9} {service:<9} expected {want:<5}  observed {got:<5}  {_mark(got, want)}")
 
     print(f'$ segctl quarantine {victim} --reason "demo: suspected compromise"')
     result = lab.controller.cli("quarantine", victim, "--reason", "demo: suspected compromise")
@@ -124,20 +116,17 @@ def ldap_removal_demo(lab: Lab, slapd, name: str = "printer1") -> int:
     names = [h.name for h in lab.topology.hosts]
     pair = next((s, name) for s in names if s != name and service_for(index, lab.directory, s, name)[2])
     plan = [(pair[0], name, *service_for(index, lab.directory, pair[0], name)[:2])]
-    before = lab.probe(plan)[0]
+    before = lab.outcomes(plan)[0]
     print(f"$ ldapdelete cn={name},ou=devices,dc=example,dc=org   # the device is retired in LDAP")
     with slapd.admin() as admin:
         admin.delete(f"cn={name},ou=devices,dc=example,dc=org")
     print("$ segctl reload   # or wait: segctl re-reads LDAP every ttl/2")
     result = lab.controller.cli("reload")
     print(result.stdout.rstrip() or result.stderr.rstrip())
-    after = lab.probe(plan)[0]
+    after = lab.outcomes(plan)[0]
     s, d, proto, port = plan[0]
-    ok = before and not after
-    print(
-        f"  {s} -> {d} {proto}/{port}: before {'allow' if before else 'deny'}, after {'allow' if after else 'deny'}"
-        f"  {CHECK if ok else CROSS}"
-    )
+    ok = (before, after) == ("allow", "deny")
+    print(f"  {s} -> {d} {proto}/{port}: before {before}, after {after}  {CHECK if ok else CROSS}")
     return 0 if ok else 1
 
 

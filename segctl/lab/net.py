@@ -278,11 +278,14 @@ class Lab:
         )
 
     def _start_servers(self) -> None:
+        # Every port a rule names is served over both TCP and UDP, so that a probe of the wrong
+        # protocol finds a listener too: denied must mean "did not get there", not "no one home".
         tcp, udp = set(DEFAULT_TCP_PORTS), set(DEFAULT_UDP_PORTS)
         for rule in self.policy.rules:
             for low, high in rule.ports or ():
                 ports = range(low, min(high, low + 4) + 1)
-                (tcp if rule.proto == "tcp" else udp).update(ports)
+                tcp.update(ports)
+                udp.update(ports)
         for host in self.net.hosts:
             self.servers.append(
                 host.popen(
@@ -330,14 +333,29 @@ class Lab:
     def ip(self, name: str) -> str:
         return self.topology.host(name).ip
 
-    def probe(self, checks: list, timeout: float = 2.0, size: int = 0) -> list[bool]:
-        """Run every (src, dst, proto, port) check at once; dst is a host name or an IPv4
-        address. Returns whether each got through, in order. `size`: UDP datagrams and pings
-        of that many bytes (past the MTU, they travel as fragments)."""
+    def outcomes(self, checks: list, timeout: float = 2.0, size: int = 0) -> list[str]:
+        """Run every (src, dst, proto, port) check at once (dst: a host name) and say what
+        happened to each: "allow" (the round trip completed), "deny" (nothing of it arrived at
+        the destination: each destination counts what reaches it while the checks run), or
+        "one-way" (it arrived, no answer came back: a leak a round trip alone would miss).
+        `size`: UDP datagrams and pings of that many bytes (past the MTU: fragments)."""
+        tallies = {dst: self._tally(dst) for dst in dict.fromkeys(dst for _, dst, _, _ in checks)}
+        try:
+            round_trips = self._round_trips(checks, timeout, size)
+        finally:
+            time.sleep(0.3)  # the last packets of a check that timed out may still be on their way
+            arrived = {dst: tally.stop() for dst, tally in tallies.items()}
+        numbers = {"tcp": 6, "udp": 17, "icmp": 1}
+        outcomes = []
+        for (src, dst, proto, port), round_trip in zip(checks, round_trips):
+            key = f"{self.ip(src)}:{numbers[proto]}:{port if proto != 'icmp' else 8}"
+            outcomes.append("allow" if round_trip else ("one-way" if arrived[dst].get(key) else "deny"))
+        return outcomes
+
+    def _round_trips(self, checks: list, timeout: float, size: int) -> list[bool]:
         by_src: dict[str, list] = {}
         for position, (src, dst, proto, port) in enumerate(checks):
-            ip = dst if dst[0].isdigit() else self.ip(dst)
-            by_src.setdefault(src, []).append(f"{position}:{ip}:{proto}:{port or 0}")
+            by_src.setdefault(src, []).append(f"{position}:{self.ip(dst)}:{proto}:{port or 0}")
         processes = [
             self.host(src).popen(
                 [sys.executable, PROBE, "check", "--timeout", str(timeout), "--size", str(size), *targets]
@@ -351,11 +369,29 @@ class Lab:
                 if line.startswith("{"):
                     item = json.loads(line)
                     results[int(item["id"])] = item["ok"]
-        return [results.get(position, False) for position in range(len(checks))]
+        missing = [checks[position] for position in range(len(checks)) if position not in results]
+        if missing:
+            raise RuntimeError(f"these checks produced no result (a probe failed): {missing}")
+        return [results[position] for position in range(len(checks))]
+
+    def _tally(self, host: str) -> _Tally:
+        return _Tally(self.host(host).popen([sys.executable, PROBE, "tally", f"{host}-eth0"], stdout=subprocess.PIPE))
+
+    def probe(self, checks: list, timeout: float = 2.0, size: int = 0) -> list[bool]:
+        """Whether each check's round trip completed; a check that reached its destination
+        without completing raises OneWayLeak (see outcomes)."""
+        outcomes = self.outcomes(checks, timeout, size)
+        leaks = [check for check, outcome in zip(checks, outcomes) if outcome == "one-way"]
+        if leaks:
+            raise OneWayLeak(f"arrived at the destination, but no answer came back: {leaks}")
+        return [outcome == "allow" for outcome in outcomes]
 
     def reaches(
         self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0, size: int = 0
     ) -> bool:
+        """True: the round trip completed; False: nothing of it arrived at `dst`; a check that
+        arrived without an answer raises OneWayLeak, so `assert not lab.reaches(...)` means
+        nothing got through, not merely that nothing came back."""
         return self.probe([(src, dst, proto, port)], timeout, size)[0]
 
     def watch(self, host: str, seconds: float, **filters):
@@ -367,14 +403,35 @@ class Lab:
             args += [flag] if value is True else [flag, str(value)]
         return _Watch(self.host(host).popen(args, stdout=subprocess.PIPE))
 
-    def inject(self, host: str, frames: list[bytes], folder: str) -> None:
-        """Send hand-made frames out of a host's interface, as an attacker on it would."""
+    def inject(self, host: str, frames: list[bytes], folder: str, count: int = 1, rate: float = 0.0) -> None:
+        """Send hand-made frames out of a host's interface, as an attacker on it would: each in
+        turn, `count` times over, at most `rate` a second."""
         paths = []
         for number, frame in enumerate(frames):
             paths.append(os.path.join(folder, f"{host}-{time.monotonic_ns()}-{number}.bin"))
             with open(paths[-1], "wb") as handle:
                 handle.write(frame)
-        self.host(host).cmd(f"{sys.executable} {PROBE} inject {host}-eth0 {' '.join(paths)}")
+        options = f"--count {count} --rate {rate}"
+        self.host(host).cmd(f"{sys.executable} {PROBE} inject {host}-eth0 {' '.join(paths)} {options}")
+
+
+class OneWayLeak(AssertionError):
+    """A check's packets reached the destination although no answer came back."""
+
+
+class _Tally:
+    def __init__(self, process):
+        self.process = process
+        if process.stdout.readline().strip() != b"ready":
+            raise RuntimeError("the arrival counter did not start")
+
+    def stop(self) -> dict[str, int]:
+        self.process.terminate()
+        out, _ = self.process.communicate(timeout=30)
+        lines = out.decode().strip().splitlines()
+        if not lines:
+            raise RuntimeError("the arrival counter printed nothing")
+        return json.loads(lines[-1])["tally"]
 
 
 class _Watch:

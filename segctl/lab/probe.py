@@ -6,8 +6,9 @@ probe.py stream IP PORT --out FILE          one busy TCP connection, each echo's
 probe.py connect-times IP PORT N            N new TCP connections one after another; their setup times
 probe.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
 probe.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
-probe.py inject IFACE FILE...               send the frames saved in each FILE out of IFACE
+probe.py inject IFACE FILE... [--count N --rate R]  send the frames saved in each FILE out of IFACE
 probe.py watch IFACE SECONDS [filters]      count the IPv4 packets that arrive on IFACE (see --help)
+probe.py tally IFACE                        until SIGTERM: arrivals by source, protocol and port/type
 probe.py mac-flood IFACE SECONDS --rate R   frames from random source MACs, R a second
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -213,6 +215,44 @@ def watch(
     print(json.dumps({"count": count}), flush=True)
 
 
+def _arrival_key(frame: bytes) -> str | None:
+    """ "SRC:PROTO:PORT" of an IPv4 packet (PORT: the TCP/UDP destination port, the ICMP type);
+    None for anything else, later fragments included."""
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00":
+        return None
+    if struct.unpack_from("!H", frame, 20)[0] & 0x1FFF:
+        return None
+    proto, l4 = frame[23], 14 + (frame[14] & 0x0F) * 4
+    if proto in (6, 17) and len(frame) >= l4 + 4:
+        port = struct.unpack_from("!H", frame, l4 + 2)[0]
+    elif proto == 1 and len(frame) > l4:
+        port = frame[l4]
+    else:
+        return None
+    return f"{socket.inet_ntoa(frame[26:30])}:{proto}:{port}"
+
+
+def tally(interface: str) -> None:
+    """Count arriving IPv4 packets by _arrival_key until SIGTERM, then print {"tally": {...}}:
+    what reached this host, whether or not it answered."""
+    counts: dict[str, int] = {}
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800)) as sock:
+        sock.bind((interface, 0))
+        sock.settimeout(0.1)
+        print("ready", flush=True)
+        while not stop.is_set():
+            try:
+                frame, meta = sock.recvfrom(65535)
+            except (TimeoutError, InterruptedError):
+                continue
+            key = None if meta[2] == socket.PACKET_OUTGOING else _arrival_key(frame)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+    print(json.dumps({"tally": counts}), flush=True)
+
+
 def mac_flood(interface: str, seconds: float, rate: float, dst_mac: str, dst_ip: str) -> None:
     """IPv4 frames from random (locally administered) source MACs and addresses, `rate` a second."""
     sent, started = 0, time.monotonic()
@@ -241,12 +281,19 @@ def capture(interface: str, ethertype: int, out: str, timeout: float = 10.0) -> 
         handle.write(frame)
 
 
-def inject(interface: str, paths: list[str]) -> None:
+def inject(interface: str, paths: list[str], count: int = 1, rate: float = 0.0) -> None:
+    """Send the frames, in turn, `count` times over, at most `rate` frames a second (0: at once)."""
+    frames = []
+    for path in paths:
+        with open(path, "rb") as handle:
+            frames.append(handle.read())
+    started = time.monotonic()
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
         sock.bind((interface, 0))
-        for path in paths:
-            with open(path, "rb") as handle:
-                sock.send(handle.read())
+        for sent in range(count * len(frames)):
+            if rate and sent > (time.monotonic() - started) * rate:
+                time.sleep(max(0.0, sent / rate - (time.monotonic() - started)))
+            sock.send(frames[sent % len(frames)])
 
 
 def main() -> None:
@@ -284,6 +331,8 @@ def main() -> None:
     w.add_argument("--syn", action="store_true", help="only TCP SYNs (no ACK)")
     w.add_argument("--icmp-type", type=int)
     w.add_argument("--later-fragment", action="store_true")
+    ta = sub.add_parser("tally")
+    ta.add_argument("interface")
     m = sub.add_parser("mac-flood")
     m.add_argument("interface")
     m.add_argument("seconds", type=float)
@@ -297,6 +346,8 @@ def main() -> None:
     inj = sub.add_parser("inject")
     inj.add_argument("interface")
     inj.add_argument("files", nargs="+")
+    inj.add_argument("--count", type=int, default=1)
+    inj.add_argument("--rate", type=float, default=0.0)
     args = parser.parse_args()
     if args.command == "connect-times":
         connect_times(args.ip, args.port, args.count, args.gap)
@@ -305,12 +356,14 @@ def main() -> None:
     elif args.command == "watch":
         watch(args.interface, args.seconds, args.src, args.proto, args.dport, args.syn, args.icmp_type,
               args.later_fragment)  # fmt: skip
+    elif args.command == "tally":
+        tally(args.interface)
     elif args.command == "mac-flood":
         mac_flood(args.interface, args.seconds, args.rate, args.dst_mac, args.dst_ip)
     elif args.command == "capture":
         capture(args.interface, args.ethertype, args.out)
     elif args.command == "inject":
-        inject(args.interface, args.files)
+        inject(args.interface, args.files, args.count, args.rate)
     elif args.command == "stream":
         stream(args.ip, args.port, args.interval, args.out)
     elif args.command == "serve":

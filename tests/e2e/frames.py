@@ -40,6 +40,24 @@ def icmp(src_mac, dst_mac, src_ip, dst_ip, icmp_type: int, code: int = 0, body: 
     return ipv4(src_mac, dst_mac, src_ip, dst_ip, 1, message)
 
 
+def fragments(src_mac, dst_mac, src_ip, dst_ip, proto: int, payload: bytes, ident: int = 777, size: int = 512):
+    """`payload` (a transport header and what follows) cut into fragments of `size` bytes."""
+    pieces = []
+    for offset in range(0, len(payload), size):
+        more = 0x2000 if offset + size < len(payload) else 0
+        chunk = payload[offset : offset + size]
+        pieces.append(
+            ipv4(src_mac, dst_mac, src_ip, dst_ip, proto, chunk, flags_fragment=more | offset // 8, ident=ident)
+        )
+    return pieces
+
+
+def icmp_payload(icmp_type: int, code: int = 0, length: int = 1000) -> bytes:
+    """A whole ICMP message of `length` bytes with its checksum, ready to be fragmented."""
+    message = bytes([icmp_type, code, 0, 0]) + b"\0\7\0\1" + b"q" * (length - 8)
+    return message[:2] + struct.pack("!H", _checksum(message)) + message[4:]
+
+
 def later_fragment(src_mac, dst_mac, src_ip, dst_ip, proto: int, ident: int = 4242) -> bytes:
     """A fragment at offset 1480 of a datagram whose first fragment never comes."""
     return ipv4(src_mac, dst_mac, src_ip, dst_ip, proto, b"f" * 200, flags_fragment=1480 // 8, ident=ident)

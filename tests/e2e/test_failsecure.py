@@ -42,7 +42,9 @@ def test_killed_controller_fails_secure_and_reconciles_on_return(make_lab, tmp_p
 
         flows = json.loads(lab.controller.cli("flows", "--json").stdout)["flows"]
         known = {flow["cookie"] for flow in flows}
-        assert connection_cookies_on_switches(lab) <= known, "a stale entry survived the reconnect"
+        on_switches = connection_cookies_on_switches(lab)
+        assert on_switches, "no connection entry on any switch: the stream cannot be flowing on them"
+        assert on_switches <= known, "a stale entry survived the reconnect"
         streams = [f for f in flows if (f["src"], f["dst"], f["dst_port"]) == ("web1", "app1", 8080)]
         assert streams, "the resumed stream's connection is unknown to the controller"
         gap = [b - a for a, b in zip(echoes(log), echoes(log)[1:]) if a > back - 5]

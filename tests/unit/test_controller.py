@@ -38,8 +38,10 @@ def test_allowed_connection_is_installed_both_ways_along_the_path_and_nothing_mo
     assert net.trace(1, 1, syn) == ("out", 2, 1)
     reply = tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, flags=0x12)  # SYN+ACK
     assert net.trace(2, 1, reply) == ("out", 1, 1)
-    # the reply entries carry no bare SYN: db cannot open a connection back along them
-    assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000)) == ("controller", 2)
+    # db's RST, FIN and ACK segments pass; a SYN, which would open a connection back, is dropped at db's port
+    for flags in (0x04, 0x11, 0x10):
+        assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000, flags=flags)) == ("out", 1, 1)
+    assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40000)) == ("drop", 2)
     # a new connection from db back to web (not a reply) still goes to the controller
     assert net.trace(2, 1, tcp(DB, WEB, "10.0.0.2", "10.0.0.1", 5432, 40001)) == ("controller", 2)
     assert net.trace(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5433)) == ("controller", 1)

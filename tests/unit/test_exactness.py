@@ -330,13 +330,7 @@ def test_a_reload_that_changes_nothing_keeps_every_binding_and_connection():
     assert forwards(net, WEB, DB, 40000, 5432) and net.disagreements() == []
 
 
-# -- found while writing these: segctl bugs, reported, kept as strict xfails --------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="segctl bug: a restarted controller numbers connections from 1 again, so the FlowRemoved "
-    "(reason delete) echoing its own wipe of the previous run's entries can carry the cookie of a "
-    "connection it has just made, and flow_removed revokes that live connection",
-)
+# -- found while writing these: segctl bugs, now fixed -----------------------------------------------
 def test_the_echo_of_a_reconnecting_switch_s_wipe_never_ends_a_new_connection():
     net = Net()
     net.announce()
@@ -355,12 +349,6 @@ def test_the_echo_of_a_reconnecting_switch_s_wipe_never_ends_a_new_connection():
     assert len(net.core.connections) == 1 and forwards(net, WEB, DB, 40001, 5432)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segctl bug: when a connection's reply entries idle out while its forward direction stays "
-    "busy (a one-way UDP stream), each later reply is forwarded by the controller (packet-in, "
-    "packet-out) and the reply entries are never installed again",
-)
 def test_replies_return_to_the_switches_after_their_entries_idled_out():
     net = Net(TWO_PROTOCOLS)
     net.announce()

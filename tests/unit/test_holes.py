@@ -32,12 +32,13 @@ def test_a_forged_reply_never_lets_the_server_open_a_connection_back(flags, port
     net.send(2, 1, db_to_web(5432, port, flags))
     syn = db_to_web(5432, port, 0x02)
     assert net.trace(2, 1, syn)[0] != "out"
+    if flags in (ACK, FIN_ACK):  # adopted: db's other segments on it are carried in the switch
+        assert net.trace(2, 1, syn) == ("drop", 2)
+        assert net.trace(2, 1, db_to_web(5432, port, RST)) == ("out", 1, 1)
+    # and a SYN that reaches the controller (before any entry is in place) is not sent on
     sent = net.send(2, 1, syn)
     assert not [m for m in sent if isinstance(m, PacketOut) and m.data == syn], "the SYN was sent on"
     assert net.trace(2, 1, syn) == ("drop", 2)
-    # and no entry anywhere carries a bare SYN from db to web
-    for dpid, port_in in ((2, 1), (2, 10), (2, 11), (101, 2), (102, 2), (1, 10), (1, 11)):
-        assert net.trace(dpid, port_in, syn)[0] != "out"
 
 
 def test_a_syn_from_the_server_side_of_a_real_connection_is_refused_and_logged():

@@ -13,6 +13,7 @@ from segctl.core.flows import (
     MetersClear,
     MeterSet,
     PacketOut,
+    SwitchConfig,
     make_cookie,
     match_of,
 )
@@ -189,3 +190,10 @@ def test_a_metered_entry_matches_ryus_bytes():
     reference = ryu_flow_add(message)
     reference.instructions.insert(0, parser.OFPInstructionMeter(3, ofp.OFPIT_METER))
     assert ofmsg.encode(message) == ryu_bytes(reference)
+
+
+def test_switch_config_matches_ryus_bytes_and_asks_for_fragments_with_their_ports():
+    reference = parser.OFPSetConfig(Datapath(), flags=3, miss_send_len=ofp.OFPCML_NO_BUFFER)
+    assert ofmsg.encode(SwitchConfig(1)) == ryu_bytes(reference)
+    batch = ofmsg.order([FlowAdd(1, 0, (), (), 1), SwitchConfig(1), Barrier(1)])
+    assert isinstance(batch[0], SwitchConfig)  # before any entry that relies on it

@@ -169,11 +169,6 @@ def test_the_validator_refuses_every_shape_that_would_allow_more_than_it_says(ru
     assert problems(exc) == [f"policy.yaml:2: {message}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segctl bug: `ports:` left empty (YAML null) is accepted and means every port, on any "
-    "protocol, while `ports: []` is refused as ambiguous",
-)
 @pytest.mark.parametrize("proto", ["tcp", "any"])
 def test_ports_left_empty_are_refused_like_an_empty_list(proto):
     with pytest.raises(ConfigError):
