@@ -1,5 +1,7 @@
 """`make bench`: every benchmark, then the results block of BENCHMARKS.md rewritten with the
-figures, the machine and the date. The text around the block is kept.
+figures, the machine and the date, and the whole output kept in bench/results/ (one file per
+run, named by its date), so that every figure BENCHMARKS.md quotes can be traced to its run.
+The text around the block is kept.
 
     python -m bench [--runs 5] [--duration 4]"""
 
@@ -18,6 +20,7 @@ from . import flowsetup, micro, operations
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(ROOT, "BENCHMARKS.md")
+RESULTS = os.path.join(ROOT, "bench", "results")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -83,6 +86,11 @@ def main(argv=None) -> int:
             END,
         ]
     )
+    os.makedirs(RESULTS, exist_ok=True)
+    stored = os.path.join(RESULTS, time.strftime("%Y-%m-%dT%H%MZ.txt", time.gmtime(started)))
+    with open(stored, "w") as handle:
+        handle.write(f"{block}\n\nFull output of the flow-setup runs:\n\n{flow_out}\n")
+    block = block.replace(END, f"\nThis run's whole output: `{os.path.relpath(stored, ROOT)}`.\n{END}")
     with open(REPORT) as handle:
         text = handle.read()
     text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)

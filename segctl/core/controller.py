@@ -386,6 +386,7 @@ class Controller:
             return None, [plan_guard(dpid, in_port, mac, guard_ip)] + over_budget
         messages: list = []
         if admission.new:
+            self.strangers.pop(mac, None)  # unknown once (a directory outage, say), known now
             self.events.record("authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port)
             messages += self._replay_pending(mac, now)
         return admission.host, messages
@@ -617,7 +618,9 @@ class Controller:
         # Not where a host is bound, nor where a device the directory does not know was seen:
         # the request names who is asking for whom.
         occupied = {(b.dpid, b.port) for b in self.bindings.by_mac.values()}
-        occupied |= {(s["dpid"], s["port"]) for s in self.strangers.values()}
+        occupied |= {
+            (s["dpid"], s["port"]) for s in self.strangers.values() if self.directory.lookup_mac(s["mac"]) is None
+        }
         ports = [
             (dpid, port)
             for dpid, port in self.topology.edge_ports()

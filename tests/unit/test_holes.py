@@ -171,3 +171,20 @@ def test_proxy_arp_answers_only_for_hosts_attached_now():
     sent = net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"))
     (answer,) = [m for m in sent if isinstance(m, PacketOut) and (m.dpid, m.port) == (1, 1)]
     assert answer.data[6:12] == bytes.fromhex(DB.replace(":", ""))
+
+
+def test_a_host_unknown_for_a_while_is_looked_for_again_once_the_directory_knows_it():
+    """db was a stranger while the directory lacked it (an outage, an edit): once the directory
+    has it again, the controller's ARP probe for it still goes to its port."""
+    from ..fakenet import DIRECTORY
+    from .helpers import directory, policy
+
+    net = Net()
+    without_db = "\n".join(line for line in DIRECTORY.splitlines() if "db:" not in line)
+    net.fabric.apply(net.core.reload(directory(without_db), net.core.policy, net.now)[0])
+    net.send(2, 1, arp_request(DB, "10.0.0.2", "10.0.0.2"))
+    assert DB in net.core.strangers
+    net.fabric.apply(net.core.reload(directory(DIRECTORY), policy(UDP_POLICY), net.now)[0])
+    net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
+    sent = net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"))
+    assert (2, 1) in [(m.dpid, m.port) for m in sent if isinstance(m, PacketOut)]
