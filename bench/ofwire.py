@@ -91,8 +91,14 @@ def packet_out_key(msg: bytes) -> bytes | None:
     return frame_key(msg[24 + actions_len :])
 
 
+DENY_PRIORITY = 30000  # segctl's band for a denied flow's drop (other drops answer no packet)
+
+
 def flow_mod_drop_key(msg: bytes) -> bytes | None:
-    """The key of a flow-mod that drops one TCP flow (no instructions), else None."""
+    """The key of a flow-mod that drops one denied TCP flow (no instructions, the deny band),
+    else None. (A connection's drop for its server side's SYN is no answer to any packet.)"""
+    if struct.unpack_from("!H", msg, 30)[0] != DENY_PRIORITY:
+        return None
     match_len = struct.unpack_from("!H", msg, 50)[0]
     padded = (match_len + 7) // 8 * 8
     if len(msg) > 48 + padded:
