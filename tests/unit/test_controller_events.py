@@ -6,7 +6,7 @@ time is a wrong answer to an operator."""
 import pytest
 
 from segctl.core.controller import Controller, UnknownHost
-from segctl.core.flows import Kind, parse_cookie
+from segctl.core.flows import Kind, PacketOut, parse_cookie
 
 from ..fakenet import ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
 from .helpers import directory, policy
@@ -163,7 +163,7 @@ def test_a_server_side_syn_along_a_connection_is_denied_and_the_clients_own_syn_
     rec = Recorder(net)
     # the client's SYN again, as a packet-in (sent before the entries took hold): forwarded
     again = net.send(1, 1, syn(WEB, DB, 40000, 5432))
-    assert [m for m in again if type(m).__name__ == "PacketOut"]
+    assert [m for m in again if isinstance(m, PacketOut)]
     assert rec.new() == []
     # the server's SYN along it: denied at its port, the connection stays
     back = syn(DB, WEB, 5432, 40000)
@@ -246,7 +246,7 @@ def test_monitor_mode_forwards_what_enforce_would_deny_and_says_so():
     assert net.trace(1, 1, syn(WEB, DB, 40000, 22, flags=ACK)) == ("out", *ATTACHED[DB])
     # ARP is answered in monitor mode although no rule lets web talk to db
     sent = net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"))
-    assert [(m.dpid, m.port) for m in sent if type(m).__name__ == "PacketOut"] == [(1, 1)]
+    assert [(m.dpid, m.port) for m in sent if isinstance(m, PacketOut)] == [(1, 1)]
 
 
 def test_a_reply_seen_first_is_adopted_with_its_own_allow_event():
@@ -298,15 +298,16 @@ def test_no_path_to_the_destination_is_recorded():
     ]
 
 
-def revoke(net, reason, src="web", dst="db", rule="web-to-db", ports=(40000, 5432), proto="tcp"):
+def revoke(net, reason, rule="web-to-db", ports=(40000, 5432), proto="tcp"):
+    """The record of a connection from web to db revoked now."""
     return {
         "time": at(net),
         "kind": "revoke",
-        "src": src,
-        "dst": dst,
+        "src": "web",
+        "dst": "db",
         "rule": rule,
         "reason": reason,
-        **flow(WEB if src == "web" else ROGUE, DB, *ports, proto=proto),
+        **flow(WEB, DB, *ports, proto=proto),
     }
 
 
