@@ -266,12 +266,9 @@ class Controller:
         self._link_seen[self._link_key(a, a_port, b, b_port)] = now
         if not self.topology.add_link(a, a_port, b, b_port):
             return []
-        messages: list = []
-        for dpid, port in ((a, a_port), (b, b_port)):
-            for binding in self.bindings.at_port(dpid, port):
-                messages += self._unbind(binding.host.mac, now, "port turned out to be a switch link")
+        # (No host is bound at either end: _lldp refuses a probe that crossed a host's port.)
         self.events.record("link-up", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(self.topology.links()))
-        return messages
+        return []
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list:
         self._link_seen.pop(self._link_key(a, a_port, b, b_port), None)
@@ -560,7 +557,7 @@ class Controller:
 
     def _denied_at(self, dpid: int, in_port: int, now: float) -> list:
         """Count one denial against the port; past its budget, the port is flooding."""
-        if self.denials.allow((dpid, in_port), now) or self.topology.is_link_port(dpid, in_port):
+        if self.denials.allow((dpid, in_port), now):  # (link ports never get here: packet_in sends them to _transit)
             return []
         return self._flooding(dpid, in_port, now, f"more than {self.protection.denied_rate:g} denials/s")
 
@@ -720,9 +717,12 @@ class Controller:
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list:
         name, mac = self.quarantine_target(name_or_mac)
-        if self.quarantined.pop(name, None) is None:
+        # Quarantined under its MAC while unknown, the device may have a directory name by now.
+        held = next((n for n, e in self.quarantined.items() if n == name or e.mac == mac), None)
+        if held is None:
             raise UnknownHost(f"{name} is not quarantined")
-        cookie = make_cookie(Kind.QUARANTINE, self.host_id(name))
+        self.quarantined.pop(held)
+        cookie = make_cookie(Kind.QUARANTINE, self.host_id(held))
         messages: list = []
         for dpid in sorted(self.topology.ports):
             messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
@@ -756,6 +756,8 @@ class Controller:
     def hosts_view(self) -> list[dict]:
         views = [self.host_view(host) for host in self.directory]
         for stranger in self.strangers.values():
+            if self.directory.lookup_mac(stranger["mac"]) is not None:
+                continue  # named by the directory since: listed above
             views.append(
                 {
                     "name": None,

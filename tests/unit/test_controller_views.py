@@ -76,11 +76,6 @@ def test_devices_the_directory_does_not_know_are_listed_and_found_by_mac():
     assert (intruder["mac"], intruder["state"]) == (ROGUE, "quarantined")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a device quarantined by MAC while unknown, then added to the directory, is shown as "
-    "quarantined but release (by MAC or name) looks it up under its new name and answers 'not quarantined'",
-)
 def test_a_device_quarantined_by_mac_can_be_released_after_the_directory_names_it():
     net = make_net()
     net.fabric.apply(net.core.quarantine(ROGUE, "unknown device", net.now))
@@ -113,11 +108,6 @@ def test_a_device_the_directory_named_quarantined_and_forgot_again_is_listed_qua
     assert (stranger["mac"], stranger["state"]) == (ROGUE, "quarantined")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: hosts_view lists a device seen while unknown as a stranger (name null) even after the "
-    "directory names it, until it sends again: one device shows twice",
-)
 def test_a_device_the_directory_names_is_not_listed_as_a_stranger_too():
     net = make_net()
     net.send(1, 3, arp_request(ROGUE, "10.0.0.9", "10.0.0.9"))
