@@ -386,9 +386,8 @@ class _PolicyBuilder:
                 if proto in ("icmp", "any"):
                     problems.add(raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}")
                 else:
+                    # None: each bad port is a problem already; the rule's other problems still count
                     ports = _parse_ports(raw["ports"], raw.line_of("ports"), label, problems)
-                    if ports is None:
-                        continue
             icmp_types = None
             if "icmp_types" in raw:
                 where = raw.line_of("icmp_types")

@@ -430,11 +430,6 @@ def test_icmp_type_messages_point_at_the_type_at_fault():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a rule whose ports are all invalid is skipped at once (`continue`), so `segctl check` "
-    "does not report its other problems (here icmp_types on tcp) until the ports are fixed",
-)
 def test_a_rule_with_bad_ports_has_its_other_problems_reported_too():
     assert messages(
         ("p.yaml", "rules:\n  - {name: r, from: any, to: any, proto: tcp, ports: [http], icmp_types: [8]}\n")
