@@ -50,9 +50,9 @@ from .packets import (
     Frame,
     build_arp,
     is_tcp_reply,
-    opens_tcp,
     parse_frame,
     quoted_packet,
+    strays_from_server,
 )
 from .planner import (
     first_packet_out,
@@ -310,6 +310,8 @@ class Controller:
         ip = frame.ipv4
         if ip is not None and ip.later_fragment:
             return self._later_fragment(dpid, in_port, frame, data)
+        if ip is not None and ip.header_cut:
+            return []
         key = self._key(frame)
         connection = self.connections.find(key) if key else None
         if connection is None or self._opens_backwards(connection, key, ip):
@@ -331,8 +333,9 @@ class Controller:
 
     @staticmethod
     def _opens_backwards(connection: Connection, key: FlowKey, ip) -> bool:
-        """A SYN from the server side of a TCP connection: replies never open a connection."""
-        return key != connection.key and opens_tcp(ip)
+        """A segment from the server side of a TCP connection that no reply is: neither ACK nor
+        RST (a SYN, which would open a connection back; a bare FIN that probes a port)."""
+        return key != connection.key and strays_from_server(ip)
 
     def _later_fragment(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list:
         """A fragment after the first has addresses but no ports: it belongs to a connection of
@@ -435,6 +438,8 @@ class Controller:
             return messages
         if ip.later_fragment:
             return messages + self._later_fragment(dpid, in_port, frame, data)
+        if ip.header_cut:
+            return messages  # no host sends a first fragment that splits its TCP/UDP header
         key = self._key(frame)
         if key is None:
             return messages
@@ -443,7 +448,7 @@ class Controller:
         if connection is not None:
             if self._opens_backwards(connection, key, ip):
                 event["dst"] = connection.src.name
-                reason = f"a SYN from the server side of {connection.src.name}'s connection: replies open nothing"
+                reason = f"neither ACK nor RST from the server side of {connection.src.name}'s connection"
                 return messages + self._deny(dpid, in_port, key, now, event, reason)
             return messages + self._transit(dpid, in_port, frame, data)
         related = self._related_icmp_error(frame, data)

@@ -47,6 +47,7 @@ class IPv4:
     src_port: int | None = None  # tcp/udp source port, or ICMP type
     dst_port: int | None = None  # tcp/udp destination port, or ICMP code
     later_fragment: bool = False  # a fragment other than the first: no transport header
+    header_cut: bool = False  # a first fragment whose TCP (20 bytes) or UDP (8) header is incomplete
     payload_at: int = 0  # offset of the transport header in the frame
     tcp_flags: int | None = None
 
@@ -120,6 +121,8 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
     if packet.later_fragment:
         return packet
     if proto in (IP_PROTO_TCP, IP_PROTO_UDP):
+        more_fragments = bool(flags_fragment & 0x2000)
+        packet.header_cut = more_fragments and len(data) < l4 + (20 if proto == IP_PROTO_TCP else 8)
         if len(data) >= l4 + 4:
             packet.src_port, packet.dst_port = struct.unpack_from("!HH", data, l4)
         if proto == IP_PROTO_TCP and len(data) >= l4 + 14:
@@ -149,11 +152,12 @@ def is_tcp_reply(ip: IPv4) -> bool:
     return flags is not None and bool(flags & TCP_ACK) and not flags & (TCP_SYN | TCP_RST)
 
 
-def opens_tcp(ip: IPv4) -> bool:
-    """A TCP SYN without ACK: the first segment of a new connection. (A non-TCP packet, or a
-    TCP header too short to show its flags, counts as opening: fail closed.)"""
+def strays_from_server(ip: IPv4) -> bool:
+    """A TCP segment with neither ACK nor RST: never part of a connection after its first SYN
+    (a SYN opens one; a bare FIN or NULL segment probes ports). A TCP header too short to show
+    its flags counts too: fail closed."""
     flags = ip.tcp_flags
-    return ip.proto == IP_PROTO_TCP and (flags is None or (bool(flags & TCP_SYN) and not flags & TCP_ACK))
+    return ip.proto == IP_PROTO_TCP and (flags is None or not flags & (TCP_ACK | TCP_RST))
 
 
 def build_arp(

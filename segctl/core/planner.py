@@ -17,15 +17,16 @@ from .flows import (
     make_cookie,
     match_of,
 )
-from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, TCP_ACK, TCP_SYN
+from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, TCP_ACK, TCP_RST
 from .topology import Hop, reverse_hops
 
 IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}
-# A SYN without ACK opens a connection. A TCP connection's server side never sends one; should
-# it try along the connection's reply entries, a drop above them at its own port stops it (and
-# lets the RSTs, FINs and ACKs of the connection through: the client can make the server send
+# Along a connection the client opened, the server sends only segments with ACK set (SYN+ACK
+# first) or a RST. Anything else from it (a SYN, which opens a connection; a bare FIN or a NULL
+# segment, which probe the client's ports) is dropped at its own port by an entry above the
+# reply entries; its ACKs and RSTs pass in the switch (the client can make the server send
 # those at will, and they must not reach the controller at the server's expense).
-OPENING_SYN = (TCP_SYN, TCP_SYN | TCP_ACK)
+NEITHER_ACK_NOR_RST = (0, TCP_ACK | TCP_RST)
 LATER_FRAGMENTS = (3, 3)  # Open vSwitch's ip_frag: a fragment (1), and not the first (2)
 NOT_A_FRAGMENT = (0, 1)  # ICMP entries: even a switch left in "normal" fragment mode, where a
 # fragment's type and code read 0, then never mistakes a fragment for an echo reply
@@ -67,13 +68,14 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
 
 
 def _server_syn_drop(connection: Connection, server_edge: Hop) -> FlowAdd:
-    """A SYN from the server side along the connection, dropped where the server is attached
-    (nothing from there reaches a later switch). It lives as long as the connection: deleted
-    with it, by its cookie."""
+    """A segment from the server side along the connection with neither ACK nor RST (a SYN,
+    say), dropped where the server is attached (nothing from there reaches a later switch). It
+    lives as long as the connection: deleted with it, by its cookie."""
+    fields = connection.reply_key.match_fields()
     return FlowAdd(
         dpid=server_edge.dpid,
         priority=PRIORITY_SERVER_SYN,
-        match=match_of(in_port=server_edge.in_port, tcp_flags_nxm=OPENING_SYN, **connection.reply_key.match_fields()),
+        match=match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields),
         actions=(),
         cookie=connection.cookie,
     )

@@ -168,7 +168,7 @@ def test_a_server_side_syn_along_a_connection_is_denied_and_the_clients_own_syn_
     # the server's SYN along it: denied at its port, the connection stays
     back = syn(DB, WEB, 5432, 40000)
     net.send(2, 1, back)
-    reason = "a SYN from the server side of web's connection: replies open nothing"
+    reason = "neither ACK nor RST from the server side of web's connection"
     assert rec.new() == [
         {
             "time": at(net),

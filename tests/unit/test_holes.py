@@ -188,3 +188,31 @@ def test_a_host_unknown_for_a_while_is_looked_for_again_once_the_directory_knows
     net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
     sent = net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"))
     assert (2, 1) in [(m.dpid, m.port) for m in sent if isinstance(m, PacketOut)]
+
+
+def test_the_server_side_cannot_probe_its_clients_ports_along_an_adopted_connection():
+    """db's stray ACK to web:2222 is adopted (a live stream after a restart, perhaps); a bare FIN
+    or NULL segment along it would tell listening ports from closed ones by web's answer. Only
+    its ACKs and RSTs pass."""
+    net = Net()
+    net.announce()
+    net.send(2, 1, db_to_web(5432, 2222, ACK))
+    assert len(net.core.connections) == 1
+    for flags in (0x01, 0x00, 0x20, 0x08, 0x02):  # FIN, NULL, URG, PSH, SYN
+        assert net.trace(2, 1, db_to_web(5432, 2222, flags)) == ("drop", 2), hex(flags)
+    for flags in (ACK, RST, RST_ACK, FIN_ACK):
+        assert net.trace(2, 1, db_to_web(5432, 2222, flags)) == ("out", 1, 1), hex(flags)
+
+
+def test_a_first_fragment_that_cuts_its_tcp_header_short_reaches_nothing():
+    """No host splits its TCP header over fragments; one that does would make the controller
+    put a connection back on the switches at every packet. It is dropped."""
+    net = Net()
+    net.announce()
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))
+    plans = len([m for m in net.fabric.tables[1].entries])
+    tiny = ipv4(WEB, DB, "10.0.0.1", "10.0.0.2", 6, struct.pack("!HHII", 40000, 5432, 1, 1), flags_fragment=0x2000)
+    for _ in range(3):
+        sent = net.send(1, 1, tiny)
+        assert not [m for m in sent if isinstance(m, PacketOut)] and not [m for m in sent if hasattr(m, "match")]
+    assert len(net.fabric.tables[1].entries) == plans

@@ -101,7 +101,7 @@ def test_a_tcp_connection_is_its_exact_entries_far_end_first_and_a_server_syn_dr
         FlowAdd(
             dpid=2,
             priority=PRIORITY_SERVER_SYN,
-            match=match_of(in_port=1, tcp_flags_nxm=(0x02, 0x12), **back),
+            match=match_of(in_port=1, tcp_flags_nxm=(0, 0x14), **back),  # neither ACK nor RST
             actions=(),
             cookie=COOKIE,
         ),
