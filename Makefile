@@ -68,7 +68,7 @@ test: setup ovs lint
 fuzz: venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_fuzz.py --hypothesis-profile=fuzz
 
-# Mutation testing of the core against the unit tests (not part of `make test`: about N minutes
+# Mutation testing of the core against the unit tests (not part of `make test`: 8 to 14 minutes
 # on 2 cores). Prints the score and the survivors; MUTATION.md records the last run.
 mutate: venv
 	$(VENV)/bin/pip install -q --disable-pip-version-check mutmut==3.8.1

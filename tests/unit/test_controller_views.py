@@ -180,3 +180,21 @@ def test_quarantine_takes_a_directory_name_or_a_host_mac_and_nothing_else():
         core.quarantine_target("nobody")
     with pytest.raises(NotAHostMac):
         core.quarantine_target("ff:ff:ff:ff:ff:ff")
+
+
+def test_releasing_the_later_of_two_quarantined_hosts_releases_that_one():
+    net = make_net()
+    net.announce()
+    net.fabric.apply(net.core.quarantine("web", "one", net.now))
+    net.fabric.apply(net.core.quarantine("db", "two", net.now))
+    net.fabric.apply(net.core.release("db", net.now))
+    assert [e["host"] for e in net.core.quarantine_view()] == ["web"]
+
+
+def test_a_stranger_the_directory_names_does_not_hide_the_strangers_after_it():
+    net = make_net()
+    other = "02:00:00:00:00:98"
+    net.send(1, 3, arp_request(ROGUE, "10.0.0.9", "10.0.0.9"))
+    net.send(1, 2, arp_request(other, "10.0.0.8", "10.0.0.8"))
+    net.core.reload(directory(WITH_ROGUE), policy(POLICY), net.now)
+    assert [v["mac"] for v in net.core.hosts_view() if v["name"] is None] == [other]
