@@ -38,6 +38,13 @@ def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bo
     fields = key.match_fields()
     if key.proto == IP_PROTO_ICMP:
         fields["ip_frag"] = NOT_A_FRAGMENT
+    return _along(hops, fields, cookie, idle, notify)
+
+
+def _along(hops: list[Hop], fields: dict, cookie: int, idle: int, notify: bool = False) -> list[FlowAdd]:
+    """One entry per hop matching `fields` at its in_port, forwarding to its out_port; only the
+    first hop's reports its expiry, if `notify`. Listed from the far end back, the order they
+    are installed in, so the first packet never outruns its entries."""
     entries = [
         FlowAdd(
             dpid=hop.dpid,
@@ -50,7 +57,6 @@ def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bo
         )
         for position, hop in enumerate(hops)
     ]
-    # Install from the far end back so the first packet never outruns its entries.
     return entries[::-1]
 
 
@@ -96,18 +102,7 @@ def plan_later_fragments(connection: Connection, key: FlowKey) -> list[FlowAdd]:
         "ip_frag": LATER_FRAGMENTS,
     }
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
-    entries = [
-        FlowAdd(
-            dpid=hop.dpid,
-            priority=PRIORITY_CONNECTION,
-            match=match_of(in_port=hop.in_port, **fields),
-            actions=(("output", hop.out_port),),
-            cookie=connection.cookie,
-            idle_timeout=idle,
-        )
-        for hop in connection.hops(key.pair)
-    ]
-    return entries[::-1]
+    return _along(connection.hops(key.pair), fields, connection.cookie, idle)
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:
