@@ -310,12 +310,14 @@ class Controller:
         ip = frame.ipv4
         if ip is not None and ip.later_fragment:
             return self._later_fragment(dpid, in_port, frame, data)
-        if ip is not None and ip.header_cut:
-            return []
         key = self._key(frame)
         connection = self.connections.find(key) if key else None
         if connection is None or self._opens_backwards(connection, key, ip):
             return []
+        return self._carry(connection, key, dpid, in_port, data)
+
+    def _carry(self, connection: Connection, key: FlowKey, dpid: int, in_port: int, data: bytes) -> list:
+        """Send a packet of a live connection on from where it is, along its direction."""
         hops = connection.hops(key.pair)
         reinstall = []
         if (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
@@ -346,17 +348,17 @@ class Controller:
         connection = self.connections.find_pair(pair)
         if connection is None:
             return []
-        key = next(k for k in connection.directions() if k.pair == pair)
-        hops = connection.hops(pair)
-        return plan_later_fragments(connection, key) + self._forward_along(hops, dpid, in_port, data)
+        return plan_later_fragments(connection, pair) + self._forward_along(connection.hops(pair), dpid, in_port, data)
 
     @staticmethod
     def _key(frame: Frame) -> FlowKey | None:
         ip = frame.ipv4
         if ip is None:
             return None
-        if ip.proto in (IP_PROTO_TCP, IP_PROTO_UDP, 1) and ip.dst_port is None:
-            return None  # truncated header or a later fragment: nothing exact to match on
+        if (ip.proto in (IP_PROTO_TCP, IP_PROTO_UDP, 1) and ip.dst_port is None) or ip.header_cut:
+            # A truncated header, a later fragment, or a first fragment that splits its TCP/UDP
+            # header (no host sends one): nothing exact to match on.
+            return None
         return FlowKey(frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto, ip.src_port, ip.dst_port)
 
     def _authenticate(
@@ -438,8 +440,6 @@ class Controller:
             return messages
         if ip.later_fragment:
             return messages + self._later_fragment(dpid, in_port, frame, data)
-        if ip.header_cut:
-            return messages  # no host sends a first fragment that splits its TCP/UDP header
         key = self._key(frame)
         if key is None:
             return messages
@@ -450,7 +450,7 @@ class Controller:
                 event["dst"] = connection.src.name
                 reason = f"neither ACK nor RST from the server side of {connection.src.name}'s connection"
                 return messages + self._deny(dpid, in_port, key, now, event, reason)
-            return messages + self._transit(dpid, in_port, frame, data)
+            return messages + self._carry(connection, key, dpid, in_port, data)
         related = self._related_icmp_error(frame, data)
         if related is not None:
             return messages + related

@@ -87,22 +87,23 @@ def _server_syn_drop(connection: Connection, server_edge: Hop) -> FlowAdd:
     )
 
 
-def plan_later_fragments(connection: Connection, key: FlowKey) -> list[FlowAdd]:
+def plan_later_fragments(connection: Connection, pair: tuple) -> list[FlowAdd]:
     """Entries for the later fragments of one direction of a connection, which carry no ports:
     its addresses and protocol, fragments after the first only. Planned when the first such
     fragment reaches the controller; the first fragment has ports and takes the exact entries.
-    They carry the connection's cookie, so they go when it goes."""
+    They carry the connection's cookie, so they go when it goes. `pair` is a FlowKey's."""
+    src_mac, dst_mac, src_ip, dst_ip, proto = pair
     fields = {
-        "eth_src": key.src_mac,
-        "eth_dst": key.dst_mac,
+        "eth_src": src_mac,
+        "eth_dst": dst_mac,
         "eth_type": 0x0800,
-        "ipv4_src": key.src_ip,
-        "ipv4_dst": key.dst_ip,
-        "ip_proto": key.proto,
+        "ipv4_src": src_ip,
+        "ipv4_dst": dst_ip,
+        "ip_proto": proto,
         "ip_frag": LATER_FRAGMENTS,
     }
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
-    return _along(connection.hops(key.pair), fields, connection.cookie, idle)
+    return _along(connection.hops(pair), fields, connection.cookie, idle)
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:

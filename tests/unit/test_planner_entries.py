@@ -157,17 +157,17 @@ def test_later_fragments_follow_their_direction_far_end_first():
     c = connection(key)
     there = dict(forward(17), ip_frag=(3, 3))
     back = dict(reply(17), ip_frag=(3, 3))
-    assert plan_later_fragments(c, key) == [
+    assert plan_later_fragments(c, key.pair) == [
         conn_entry(2, 10, 1, 30, there),
         conn_entry(101, 1, 2, 30, there),
         conn_entry(1, 1, 10, 30, there),
     ]
-    assert plan_later_fragments(c, c.reply_key) == [
+    assert plan_later_fragments(c, c.reply_key.pair) == [
         conn_entry(1, 10, 1, 30, back),
         conn_entry(101, 2, 1, 30, back),
         conn_entry(2, 1, 10, 30, back),
     ]
-    fabric = fabric_with(plan_later_fragments(c, key))
+    fabric = fabric_with(plan_later_fragments(c, key.pair))
     later = ipv4(WEB, DB, WEB_IP, DB_IP, 17, b"\0" * 16, flags_fragment=0x0002)  # offset 16 bytes
     assert trace(fabric, 1, 1, later) == ("out", 2, 1)
     assert trace(fabric, 1, 2, later) == ("controller", 1)
