@@ -45,7 +45,7 @@ lab: setup ovs
 	if [ -f .ovs-started-by-make ]; then $(OVS_CTL) stop >/dev/null; rm -f .ovs-started-by-make; fi; \
 	exit $$status
 
-LINT_PATHS := $(wildcard segctl tests mininet bench)
+LINT_PATHS := $(wildcard segctl lab tests mininet bench)
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -7,7 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from segctl.lab.demo import main  # noqa: E402
+from lab.demo import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

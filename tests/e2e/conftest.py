@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from segctl.lab.net import Lab
+from lab.net import Lab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DIRECTORY = os.path.join(ROOT, "policies", "directory.yaml")

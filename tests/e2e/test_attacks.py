@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from segctl.lab.net import PROBE
+from lab.net import PROBE
 
 from . import frames
 from .test_hardening import connect_times
@@ -83,8 +83,8 @@ def test_pinned_host_elsewhere_and_unknown_host_get_nothing(make_lab, tmp_path):
 def test_arp_poisoning_is_dropped_and_cannot_rebind_an_address(make_lab, tmp_path):
     import sys
 
+    from lab.net import PROBE
     from segctl.core.packets import ARP_REPLY, BROADCAST_MAC, build_arp
-    from segctl.lab.net import PROBE
 
     lab = make_lab("linear")
     assert lab.reaches("web1", "app1", "tcp", 8080)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from segctl.lab.net import PROBE
+from lab.net import PROBE
 
 
 def connect_times(lab, src: str, dst: str, port: int, count: int = 10, gap: float = 0.05) -> list[float]:

@@ -7,7 +7,7 @@ import time
 
 import yaml
 
-from segctl.lab.slapd import Slapd
+from lab.slapd import Slapd
 
 from .conftest import ROOT
 from .test_quarantine import echoes, wait_for_echoes

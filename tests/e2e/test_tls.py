@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from segctl.lab.certs import LabPki
+from lab.certs import LabPki
 
 
 def tls_hello(context, port: int) -> None:

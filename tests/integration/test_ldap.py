@@ -9,12 +9,12 @@ import time
 
 import pytest
 
+from lab.certs import LabPki
+from lab.slapd import Slapd
 from segctl.cli import main as cli_main
 from segctl.config import Sources, load_sources, open_directory
 from segctl.core.errors import ConfigError, DirectoryUnavailable
 from segctl.core.events import EventLog
-from segctl.lab.certs import LabPki
-from segctl.lab.slapd import Slapd
 from segctl.runtime import Runtime
 
 from ..fakenet import APP, DB, WEB, FabricShell, Net, arp_request, icmp_echo, tcp

@@ -9,7 +9,8 @@ import shutil
 import sys
 import time
 
-from ..core.decision import DecisionIndex
+from segctl.core.decision import DecisionIndex
+
 from .net import Lab
 
 CHECK, CROSS = "\u2713", "\u2717"
@@ -146,7 +147,7 @@ def start_lab_ldap(here: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="segctl Mininet lab")
-    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser.add_argument("--topology", default=os.path.join(here, "topologies", "leaf-spine.yaml"))
     parser.add_argument("--directory", default=os.path.join(here, "policies", "directory.yaml"))
     parser.add_argument("--policy", default=os.path.join(here, "policies", "policy.yaml"))

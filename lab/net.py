@@ -12,7 +12,8 @@ import tempfile
 import time
 from functools import partial
 
-from ..config import Sources, load_sources
+from segctl.config import Sources, load_sources
+
 from .proc import stop_process
 from .topology import LabTopology, load_topology
 

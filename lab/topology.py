@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..core.directory import Directory, normalize_mac
-from ..core.errors import Problems
-from ..core.yamlsrc import LDict, LList, load_yaml_file
+from segctl.core.directory import Directory, normalize_mac
+from segctl.core.errors import Problems
+from segctl.core.yamlsrc import LDict, LList, load_yaml_file
 
 
 @dataclass(frozen=True)
