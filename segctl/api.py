@@ -221,16 +221,16 @@ class Api:
         return 200, OPENAPI
 
     def hosts(self, request, who):
-        return 200, {"hosts": self.runtime.controller.hosts_view()}
+        return 200, {"hosts": self.runtime.hosts_view()}
 
     def host(self, request, who, host):
-        view = self.runtime.controller.find_host_view(host)
+        view = self.runtime.host_view(host)
         if view is None:
             raise ApiError(404, f"no host {host!r}")
         return 200, view
 
     def quarantined(self, request, who):
-        return 200, {"quarantine": self.runtime.controller.quarantine_view()}
+        return 200, {"quarantine": self.runtime.quarantine_view()}
 
     def quarantine(self, request, who):
         body = self.json_body(request, {"host", "reason"})
@@ -249,7 +249,7 @@ class Api:
             raise ApiError(404, str(exc)) from None
 
     def flows(self, request, who):
-        return 200, {"flows": self.runtime.controller.flows_view()}
+        return 200, {"flows": self.runtime.connections_view()}
 
     def events(self, request, who):
         query = dict(_query(request))

@@ -7,11 +7,13 @@ import functools
 import logging
 import os
 import time
+from typing import Any
 
 from . import ofmsg
-from .core.controller import DISCOVERY_SLICES
 from .core.discovery import INTERVAL as DISCOVERY_INTERVAL
+from .core.fabric import DISCOVERY_SLICES
 from .core.flows import Barrier
+from .core.messages import SwitchMessage
 from .framework import (
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
@@ -20,9 +22,9 @@ from .framework import (
     hub,
     ofp_event,
     ofproto_v1_3,
-    run_blocking,
     set_ev_cls,
 )
+from .runtime import Confirmation, Runtime
 
 LOG = logging.getLogger("segctl.app")
 # OpenFlow 1.3's reasons for a FlowRemoved, by number, as the core names them.
@@ -47,19 +49,74 @@ def fail_fast(handler):
     return wrapper
 
 
+class OpenFlowSwitches:
+    """The connected switches, as the runtime sees them: send a batch (one write per switch),
+    or send it and wait for each switch to answer its barrier."""
+
+    def __init__(self) -> None:
+        self.datapaths: dict[int, Any] = {}
+        self._barriers: dict[tuple[int, int], Any] = {}
+
+    def connected(self, dpid: int, datapath: Any) -> None:
+        self.datapaths[dpid] = datapath
+
+    def disconnected(self, dpid: int, datapath: Any) -> bool:
+        """Forget the switch, unless a newer connection of it has replaced this one."""
+        if self.datapaths.get(dpid) is not datapath:
+            return False
+        del self.datapaths[dpid]
+        return True
+
+    def send(self, messages: list[SwitchMessage]) -> None:
+        self._transmit(messages, confirm=False)
+
+    def _transmit(self, messages: list[SwitchMessage], confirm: bool) -> dict:
+        """Encode a batch and hand each switch its share as one write. With `confirm`, returns
+        an event per switch that is set when that switch answers the batch's barrier."""
+        chunks: dict[int, list[bytes]] = {}
+        waits = {}
+        for message in ofmsg.order(messages):
+            if message.dpid not in self.datapaths:
+                continue
+            if isinstance(message, Barrier):
+                xid, data = ofmsg.encode_barrier()
+                if confirm:
+                    waits[message.dpid] = self._barriers[(message.dpid, xid)] = hub.Event()
+            else:
+                data = ofmsg.encode(message)
+            chunks.setdefault(message.dpid, []).append(data)
+        for dpid, parts in chunks.items():
+            self.datapaths[dpid].send(b"".join(parts))
+        return waits
+
+    def send_and_confirm(self, messages: list[SwitchMessage], timeout: float = 5.0) -> Confirmation:
+        """Send, then wait until every switch that got a barrier has answered it (or the
+        timeout passed). Returns the switches that confirmed and those that did not."""
+        waits = self._transmit(messages, confirm=True)
+        deadline = time.monotonic() + timeout
+        for event in waits.values():
+            event.wait(timeout=max(0.0, deadline - time.monotonic()))
+        confirmed = sorted(dpid for dpid, event in waits.items() if event.is_set())
+        for key in [key for key, event in self._barriers.items() if event in waits.values() and not event.is_set()]:
+            del self._barriers[key]  # a switch that never answered must not leave its waiter behind
+        return {"confirmed": confirmed, "unconfirmed": sorted(set(waits) - set(confirmed))}
+
+    def barrier_answered(self, dpid: int, xid: int) -> None:
+        event = self._barriers.pop((dpid, xid), None)
+        if event is not None:
+            event.set()
+
+
 class SegctlApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
-    def __init__(self, *args, segctl_runtime=None, **kwargs):
+    def __init__(self, *args, segctl_runtime=None, segctl_switches=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if segctl_runtime is None:
+        if segctl_runtime is None or segctl_switches is None:
             raise RuntimeError("SegctlApp is started by `segctl run`, not by ryu-manager")
-        self.runtime = segctl_runtime
+        self.runtime: Runtime = segctl_runtime
+        self.switches: OpenFlowSwitches = segctl_switches
         self.core = segctl_runtime.controller
-        self.datapaths: dict[int, object] = {}
-        self._barriers: dict[tuple[int, int], object] = {}
-        segctl_runtime.attach(self)
-        segctl_runtime.run_blocking = run_blocking
 
     def start(self):
         thread = super().start()
@@ -79,7 +136,7 @@ class SegctlApp(app_manager.RyuApp):
         every tenth of a second."""
         while True:
             hub.sleep(DISCOVERY_INTERVAL / DISCOVERY_SLICES)
-            self.send(self.core.discover(time.time()))
+            self.runtime.apply(self.core.discover(time.time()))
 
     @fail_fast
     def _refresh_directory_forever(self):
@@ -89,46 +146,9 @@ class SegctlApp(app_manager.RyuApp):
             hub.sleep(self.runtime.next_refresh_in(time.time()))
             self.runtime.refresh_directory()
 
-    # -- sending -----------------------------------------------------------------------------
-    def send(self, messages: list) -> None:
-        self._transmit(messages, confirm=False)
-
-    def _transmit(self, messages: list, confirm: bool) -> dict:
-        """Encode a batch and hand each switch its share as one write. With `confirm`, returns
-        an event per switch that is set when that switch answers the batch's barrier."""
-        chunks: dict[int, list[bytes]] = {}
-        waits = {}
-        for message in ofmsg.order(messages):
-            if message.dpid not in self.datapaths:
-                continue
-            if isinstance(message, Barrier):
-                xid, data = ofmsg.encode_barrier()
-                if confirm:
-                    waits[message.dpid] = self._barriers[(message.dpid, xid)] = hub.Event()
-            else:
-                data = ofmsg.encode(message)
-            chunks.setdefault(message.dpid, []).append(data)
-        for dpid, parts in chunks.items():
-            self.datapaths[dpid].send(b"".join(parts))
-        return waits
-
-    def send_and_confirm(self, messages: list, timeout: float = 5.0) -> dict:
-        """Send, then wait until every switch that got a barrier has answered it (or the
-        timeout passed). Returns the switches that confirmed and those that did not."""
-        waits = self._transmit(messages, confirm=True)
-        deadline = time.monotonic() + timeout
-        for event in waits.values():
-            event.wait(timeout=max(0.0, deadline - time.monotonic()))
-        confirmed = sorted(dpid for dpid, event in waits.items() if event.is_set())
-        for key in [key for key, event in self._barriers.items() if event in waits.values() and not event.is_set()]:
-            del self._barriers[key]  # a switch that never answered must not leave its waiter behind
-        return {"confirmed": confirmed, "unconfirmed": sorted(set(waits) - set(confirmed))}
-
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
-        event = self._barriers.pop((ev.msg.datapath.id, ev.msg.xid), None)
-        if event is not None:
-            event.set()
+        self.switches.barrier_answered(ev.msg.datapath.id, ev.msg.xid)
 
     # -- switches ----------------------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
@@ -138,7 +158,7 @@ class SegctlApp(app_manager.RyuApp):
         if datapath.id is None:
             return
         if ev.state == MAIN_DISPATCHER:
-            self.datapaths[datapath.id] = datapath
+            self.switches.connected(datapath.id, datapath)
             ofp = datapath.ofproto
             ports = [
                 p.port_no
@@ -147,10 +167,9 @@ class SegctlApp(app_manager.RyuApp):
                 and not p.state & ofp.OFPPS_LINK_DOWN
                 and not p.config & ofp.OFPPC_PORT_DOWN
             ]
-            self.send(self.core.switch_up(datapath.id, ports, time.time()))
-        elif self.datapaths.get(datapath.id) is datapath:
-            del self.datapaths[datapath.id]
-            self.send(self.core.switch_down(datapath.id, time.time()))
+            self.runtime.apply(self.core.switch_up(datapath.id, ports, time.time()))
+        elif self.switches.disconnected(datapath.id, datapath):
+            self.runtime.apply(self.core.switch_down(datapath.id, time.time()))
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def _features(self, ev):
@@ -169,7 +188,7 @@ class SegctlApp(app_manager.RyuApp):
             and not desc.state & ofp.OFPPS_LINK_DOWN
             and not desc.config & ofp.OFPPC_PORT_DOWN
         )
-        self.send(self.core.port_changed(msg.datapath.id, desc.port_no, live, time.time()))
+        self.runtime.apply(self.core.port_changed(msg.datapath.id, desc.port_no, live, time.time()))
 
     # -- packets and flow expiry -------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -177,16 +196,16 @@ class SegctlApp(app_manager.RyuApp):
     def _packet_in(self, ev):
         msg = ev.msg
         in_port = msg.match.get("in_port")
-        if in_port is None or msg.datapath.id not in self.datapaths:
+        if in_port is None or msg.datapath.id not in self.switches.datapaths:
             return
-        self.send(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))
+        self.runtime.apply(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     @fail_fast
     def _flow_removed(self, ev):
         msg = ev.msg
         reason = _REMOVED_REASONS.get(msg.reason, "other")
-        self.send(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
+        self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):

@@ -9,8 +9,10 @@ from .config import Sources, load_sources
 from .core.decision import DecisionIndex
 from .core.errors import ConfigError
 from .core.events import KEEP_FILES, MAX_BYTES
+from .core.explain import explain_first_packet
 from .core.policy import ICMP_TYPES
 from .core.textsafe import printable
+from .core.verdict import Allow, Deny
 
 
 def _print_problems(exc: ConfigError) -> int:
@@ -69,15 +71,20 @@ def cmd_explain(args) -> int:
             print("deny")
             print(index.explain(src.labels, dst.labels, proto, 0).reason.replace(f"{proto}/0", proto))
         return 0
-    verdict = index.explain(src.labels, dst.labels, proto, args.port)
-    if verdict.allowed and policy.mode == "monitor":
-        print("allow")
-    elif not verdict.allowed and policy.mode == "monitor":
+    verdict = explain_first_packet(directory, policy, src, dst, proto, args.port)
+    if isinstance(verdict, Deny):
+        print("deny")
+        print(verdict.reason)
+    elif not isinstance(verdict, Allow):  # (a ledger of two attached hosts holds nothing else)
+        print("deny")
+        print(f"not forwarded: {type(verdict).__name__.lower()}")
+    elif verdict.would_deny:
         print("allow")
         print("monitor mode forwards everything; enforce mode would deny:")
+        print(index.explain(src.labels, dst.labels, proto, args.port).reason)
     else:
-        print("allow" if verdict.allowed else "deny")
-    print(verdict.reason)
+        print("allow")
+        print(f"rule {verdict.rule.describe()}")
     return 0
 
 

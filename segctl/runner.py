@@ -74,6 +74,7 @@ def tls_problem(args) -> str | None:
 
 def run(args) -> int:
     from . import framework
+    from .app import OpenFlowSwitches
     from .runtime import Runtime
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log_handler(sys.stderr)])
@@ -97,8 +98,9 @@ def run(args) -> int:
     if tokens is None:
         return 2
     events = open_events(args, state_dir)
+    switches = OpenFlowSwitches()
     try:
-        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir)
+        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir, switches, framework.run_blocking)
     except ConfigError as exc:
         for problem in exc.problems:
             print(printable(problem), file=sys.stderr)
@@ -114,7 +116,7 @@ def run(args) -> int:
         aside = f"{state_path(state_dir)}.discarded-{int(time.time())}"
         os.replace(state_path(state_dir), aside)
         LOG.warning("%s; set aside as %s, starting with no quarantine", exc, aside)
-        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir)
+        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir, switches, framework.run_blocking)
 
     manager = framework.app_manager.AppManager.get_instance()
     manager.load_apps(["segctl.app"])
@@ -131,6 +133,7 @@ def run(args) -> int:
         conf.set_override("ofp_listen_host", parked)
     contexts = manager.create_contexts()
     contexts["segctl_runtime"] = runtime
+    contexts["segctl_switches"] = switches
     services = manager.instantiate_apps(**contexts)
 
     def stop(signum, _frame):

@@ -5,54 +5,109 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypedDict
 
+from . import views
 from .config import Sources, open_sources
 from .core.controller import Controller
 from .core.dircache import DirectoryCache
 from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
+from .core.messages import Message, SwitchMessage, for_switches
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
 IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a remote one
 
 
-class Runtime:
-    """Owns the core controller and reaches the switches through the Ryu app once attached."""
+class Confirmation(TypedDict):
+    """Which switches answered a batch's barriers in time, and which did not."""
 
-    def __init__(self, sources: Sources, events: EventLog, state_dir: str | None = None):
+    confirmed: list[int]
+    unconfirmed: list[int]
+
+
+class Switches(Protocol):
+    """The switches as the runtime sees them (segctl.app.OpenFlowSwitches on a real network)."""
+
+    def send(self, messages: list[SwitchMessage]) -> None: ...
+
+    def send_and_confirm(self, messages: list[SwitchMessage]) -> Confirmation: ...
+
+
+class NoSwitches:
+    """No switch connected (a runtime serving only the API, or a test)."""
+
+    def send(self, messages: list[SwitchMessage]) -> None:
+        pass
+
+    def send_and_confirm(self, messages: list[SwitchMessage]) -> Confirmation:
+        return {"confirmed": [], "unconfirmed": []}
+
+
+def run_inline(function: Callable[[], Any]) -> Any:
+    return function()
+
+
+class Runtime:
+    """Owns the core controller, its saved state, and the switches it sends to."""
+
+    def __init__(
+        self,
+        sources: Sources,
+        events: EventLog,
+        state_dir: str | None = None,
+        switches: Switches | None = None,
+        run_blocking: Callable[[Callable[[], Any]], Any] = run_inline,
+    ):
         self.sources = sources
         self.events = events
         self.state_dir = state_dir
+        self.switches: Switches = switches or NoSwitches()
+        # How blocking directory reads run: inline, or (under Ryu) in an OS thread.
+        self.run_blocking = run_blocking
         self.source, policy = open_sources(sources)
         # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
         self.controller = Controller(self._first_read(), policy, events)
-        self.controller.on_quarantine = self.save  # the scan detector's quarantines persist too
         self.started = time.time()
-        self.app = None
-        # How blocking directory reads run: inline here; the Ryu app swaps in an OS thread.
-        self.run_blocking = lambda function: function()
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
 
-    def attach(self, app) -> None:
-        self.app = app
+    def apply(self, messages: list[Message]) -> None:
+        """Carry out what the core returned: save the state if it asks, then send the rest."""
+        switch_messages, save = for_switches(messages)
+        if save:
+            self.save()
+        if switch_messages:
+            self.switches.send(switch_messages)
 
-    def send(self, messages: list) -> None:
-        if self.app is not None:
-            self.app.send(messages)
-
-    def confirm(self, messages: list) -> dict:
-        if self.app is None:
-            return {"confirmed": [], "unconfirmed": []}
-        return self.app.send_and_confirm(messages)
+    def confirm(self, messages: list[Message]) -> Confirmation:
+        """Like apply(), then wait for the switches to confirm the batch's barriers."""
+        switch_messages, save = for_switches(messages)
+        if save:
+            self.save()
+        return self.switches.send_and_confirm(switch_messages)
 
     def save(self) -> None:
         if self.state_dir is not None:
-            save_state(self.state_dir, {"quarantine": self.controller.quarantine_view()})
+            save_state(self.state_dir, {"quarantine": self.quarantine_view()})
+
+    # -- views -------------------------------------------------------------------------------
+    def hosts_view(self) -> list[dict]:
+        return views.hosts_view(self.controller.ledger)
+
+    def host_view(self, name_or_mac: str) -> dict | None:
+        return views.find_host_view(self.controller.ledger, name_or_mac)
+
+    def quarantine_view(self) -> list[dict]:
+        return views.quarantine_view(self.controller.ledger)
+
+    def connections_view(self) -> list[dict]:
+        return views.connections_view(self.controller.ledger)
 
     # -- actions -----------------------------------------------------------------------------
     def quarantine(self, host: str, reason: str, by: str) -> dict:
@@ -63,13 +118,15 @@ class Runtime:
         messages = self.controller.quarantine(name, reason, time.time(), by=by)
         self.save()
         switches = self.confirm(messages)
-        entry = self.controller.quarantined[name]
-        return dict(entry.to_json(), switches=switches, seconds=round(time.monotonic() - started, 4))
+        return dict(self.quarantined(name), switches=switches, seconds=round(time.monotonic() - started, 4))
 
     def release(self, host: str, by: str) -> dict:
         messages = self.controller.release(host, time.time(), by=by)
         self.save()
         return {"released": host, "switches": self.confirm(messages)}
+
+    def quarantined(self, name: str) -> dict:
+        return self.controller.quarantined[name].to_json()
 
     # -- the directory ----------------------------------------------------------------------
     def _first_read(self) -> Directory:

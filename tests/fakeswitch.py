@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from segctl import ofmsg
 from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+from segctl.core.messages import for_switches
 
 NEVER = float("inf")
 
@@ -166,6 +167,7 @@ class FakeFabric:
         self.on_removed = None  # the controller: FlowRemoved -> messages to apply
         self.hold_removed = False  # True: FlowRemoved wait in `removed` until deliver_removed()
         self.stalled: dict[int, list] = {}  # switches that take nothing and answer nothing yet
+        self.saves = 0  # how many times the core asked for its state to be saved (SaveState)
         self._delivering = False
         for a, a_port, b, b_port in links:
             self.links[(a, a_port)] = (b, b_port)
@@ -178,9 +180,12 @@ class FakeFabric:
 
     # -- the control channel -----------------------------------------------------------------
     def apply(self, messages) -> list:
-        """Send a batch as the Ryu app does (segctl.ofmsg.order); returns it unchanged."""
+        """Send a batch as the runtime and the Ryu app do (state saved first, then
+        segctl.ofmsg.order); returns it unchanged."""
         self._expire()
-        for message in ofmsg.order(list(messages)):
+        switch_messages, save = for_switches(list(messages))
+        self.saves += save
+        for message in ofmsg.order(switch_messages):
             if message.dpid in self.stalled:
                 self.stalled[message.dpid].append(message)
             else:

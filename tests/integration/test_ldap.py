@@ -69,7 +69,7 @@ def runtime_for(path: str) -> Runtime:
 def network(runtime: Runtime) -> Net:
     """The fake fabric, driven by this runtime's controller and receiving what it sends."""
     net = Net(core=runtime.controller)
-    runtime.attach(FabricShell(net.fabric))
+    runtime.switches = FabricShell(net.fabric)
     return net
 
 

@@ -15,9 +15,9 @@ from webob import Request
 from segctl import framework
 from segctl.api import MAX_BODY, Api, load_tokens
 from segctl.config import Sources
-from segctl.core.controller import PROBE_MAC
 from segctl.core.discovery import PROBE_SOURCE_MAC
 from segctl.core.events import EventLog
+from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
 from segctl.runtime import Runtime
 from segctl.state import load_state
 

@@ -3,8 +3,9 @@ OpenFlow fabric; tests ask where packets go."""
 
 import pytest
 
-from segctl.core.controller import PROBE_MAC, UnknownHost
+from segctl.core.controller import UnknownHost
 from segctl.core.flows import PRIORITY_CONNECTION, FlowAdd, Kind, PacketOut, parse_cookie
+from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, parse_frame
 from segctl.core.planner import DENY_HOLD
 

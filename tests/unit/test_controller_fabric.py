@@ -2,9 +2,12 @@
 destination, ARP, rate limits and reloads, driven on the fake fabric (issue 18: each test
 here failed under mutants of segctl/core/controller.py that the unit tests let survive)."""
 
-from segctl import ofmsg
-from segctl.core.controller import METER_ID_MAX, PENDING_HOLD, PENDING_PER_HOST, PROBE_INTERVAL, PROBE_MAC, Controller
+from segctl import ofmsg, views
+from segctl.core.controller import Controller
 from segctl.core.discovery import LINK_TIMEOUT
+from segctl.core.edge import LOCATE_INTERVAL as PROBE_INTERVAL
+from segctl.core.edge import PENDING_HOLD, PENDING_PER_HOST
+from segctl.core.fabric import METER_ID_MAX
 from segctl.core.flows import (
     PRIORITY_PUNT_METERED,
     Barrier,
@@ -17,6 +20,7 @@ from segctl.core.flows import (
     match_of,
     parse_cookie,
 )
+from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, mac_bytes, parse_frame
 
 from ..fakenet import APP, ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
@@ -481,7 +485,7 @@ def test_a_reload_to_monitor_mode_keeps_every_connection_and_a_relabelled_host_s
     messages, revoked = net.core.reload(directory(relabelled), policy("mode: monitor\nrules: []\n"), net.now)
     net.fabric.apply(messages)
     assert revoked == 0 and len(net.core.connections) == 1
-    assert net.core.find_host_view("web")["labels"] == {"role": "web", "env": "prod"}
+    assert views.find_host_view(net.core.ledger, "web")["labels"] == {"role": "web", "env": "prod"}
     net.fabric.apply(net.core.port_changed(1, 1, False, net.now))
     assert kinds(net, "unbind")[-1]["host"] == "web"
     assert len(net.core.connections) == 0 and net.disagreements() == []

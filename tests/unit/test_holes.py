@@ -107,7 +107,7 @@ def test_later_fragments_of_an_allowed_datagram_follow_it_and_lone_ones_are_drop
         assert not [m for m in sent if isinstance(m, PacketOut)] and net.trace(dpid, port, piece)[0] != "out"
     # revoking the connection takes its fragment entries with it
     (connection,) = net.core.connections
-    net.fabric.apply(net.core._revoke(connection, net.now, "test"))
+    net.fabric.apply(net.core.ledger.revoke(connection, net.now, "test"))
     assert net.trace(1, 1, later[1])[0] == "controller"
 
 

@@ -1,0 +1,188 @@
+"""The fabric: switches coming and going, their ports, and the links between them, found by
+segctl's own signed LLDP probes."""
+
+from __future__ import annotations
+
+from .discovery import LINK_TIMEOUT, LinkDiscovery
+from .flood import FloodGuard
+from .flows import (
+    COOKIE_MAGIC,
+    OURS_MASK,
+    PRIORITY_MISS,
+    PRIORITY_PUNT,
+    PRIORITY_PUNT_METERED,
+    Barrier,
+    FlowAdd,
+    FlowDelete,
+    Kind,
+    MetersClear,
+    MeterSet,
+    PacketOut,
+    SwitchConfig,
+    make_cookie,
+    match_of,
+)
+from .ledger import Ledger
+from .messages import Message
+from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP
+from .quarantine import Quarantines
+
+METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
+DISCOVERY_SLICES = 10  # discover() runs this many times per probe interval
+METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the controller's bucket decides
+
+Link = tuple[int, int, int, int]
+
+
+def link_key(a: int, a_port: int, b: int, b_port: int) -> Link:
+    """A link the same whichever end it is named from (the order Topology.links() uses)."""
+    return (a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port)
+
+
+class Fabric:
+    def __init__(self, ledger: Ledger, quarantines: Quarantines, flood: FloodGuard):
+        self.ledger = ledger
+        self.quarantines = quarantines
+        self.flood = flood
+        self.discovery = LinkDiscovery()
+        self._link_seen: dict[Link, float] = {}
+        self._discovery_tick = 0
+
+    # -- switches and ports ------------------------------------------------------------------
+    def switch_up(self, dpid: int, ports, now: float) -> list[Message]:
+        """A switch (re)connected: wipe segctl's old entries, install the base pipeline and
+        every quarantine, confirm with a barrier, then probe its ports for links."""
+        ledger = self.ledger
+        messages: list[Message] = self._forget_switch(dpid, now)
+        ledger.topology.add_switch(dpid, ports)
+        messages.append(SwitchConfig(dpid))
+        messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
+        base = make_cookie(Kind.BASE)
+        messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
+        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP):
+            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
+        if ledger.protection.meters:
+            messages.append(MetersClear(dpid))
+            for port in sorted(ledger.topology.ports[dpid]):
+                messages += self._metered_punts(dpid, port)
+        messages += self.quarantines.drops(dpid)
+        messages.append(Barrier(dpid))
+        messages += [self._lldp_probe(dpid, port, now) for port in sorted(ledger.topology.ports[dpid])]
+        ledger.events.record("switch-up", now, dpid=dpid, ports=len(ledger.topology.ports[dpid]))
+        return messages
+
+    def switch_down(self, dpid: int, now: float) -> list[Message]:
+        ledger = self.ledger
+        messages = self._forget_switch(dpid, now)
+        for link in ledger.topology.links():
+            if dpid in (link[0], link[2]):
+                messages += self.link_down(*link, now)
+        ledger.topology.remove_switch(dpid)
+        self.flood.forget_switch(dpid)
+        ledger.events.record("switch-down", now, dpid=dpid)
+        return messages
+
+    def _forget_switch(self, dpid: int, now: float) -> list[Message]:
+        ledger = self.ledger
+        messages: list[Message] = []
+        for connection in ledger.connections:
+            if dpid in connection.switches:
+                messages += ledger.revoke(connection, now, "switch reconnected or left", skip=dpid)
+        for binding in ledger.bindings.on_switch(dpid):
+            ledger.bindings.forget(binding.host.mac)
+        return messages
+
+    def _metered_punts(self, dpid: int, port: int) -> list[Message]:
+        """The port's own way to the controller, through a meter in the switch: a flooding
+        host is capped there, before it costs the controller anything. (The unmetered
+        entries below still serve if a switch has no meters.)"""
+        if port > METER_ID_MAX:
+            return []
+        p = self.ledger.protection
+        base = make_cookie(Kind.BASE)
+        meter = MeterSet(dpid, port, rate=int(p.packet_in_rate * METER_HEADROOM), burst=p.packet_in_burst)
+        return [meter] + [
+            FlowAdd(
+                dpid, PRIORITY_PUNT_METERED, match_of(in_port=port, eth_type=t), (("controller",),), base, meter=port
+            )
+            for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
+        ]
+
+    def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:
+        ledger = self.ledger
+        ledger.topology.set_port(dpid, port, live)
+        if live:
+            metered = self._metered_punts(dpid, port) if ledger.protection.meters else []
+            return metered + [self._lldp_probe(dpid, port, now)]
+        messages: list[Message] = []
+        peer = ledger.topology.link_ports.get((dpid, port))
+        if peer is not None:
+            messages += self.link_down(dpid, port, *peer, now)
+        for binding in ledger.bindings.at_port(dpid, port):
+            messages += ledger.unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
+        return messages
+
+    # -- links -------------------------------------------------------------------------------
+    def _lldp_probe(self, dpid: int, port: int, now: float) -> PacketOut:
+        return PacketOut(dpid, port, self.discovery.probe(dpid, port, now))
+
+    def discover(self, now: float) -> list[Message]:
+        """Called DISCOVERY_SLICES times a second: links no probe crossed lately go, and one
+        slice of the live ports gets its probe, so each port is probed once a second without
+        one burst of probes stalling the packet-ins behind it."""
+        messages: list[Message] = []
+        for link, seen in list(self._link_seen.items()):
+            if now - seen > LINK_TIMEOUT:
+                messages += self.link_down(*link, now)
+        self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
+        ports = self.ledger.topology.ports
+        for dpid in sorted(ports):
+            for port in sorted(ports[dpid]):
+                if (dpid + port) % DISCOVERY_SLICES == self._discovery_tick:
+                    messages.append(self._lldp_probe(dpid, port, now))
+        return messages
+
+    def lldp(self, dpid: int, in_port: int, data: bytes, now: float) -> list[Message]:
+        """An LLDP frame came in: a link, if it is one of our probes that crossed a link."""
+        ledger = self.ledger
+        origin = self.discovery.verify(data, now)
+        if isinstance(origin, str):
+            ledger.events.record("lldp-rejected", now, dpid=dpid, port=in_port, reason=origin)
+            return []
+        src, src_port = origin
+        if (src, src_port) == (dpid, in_port) or src not in ledger.topology.ports:
+            return []
+        for where in ((dpid, in_port), (src, src_port)):
+            hosts = ledger.bindings.at_port(*where)
+            if hosts:
+                ledger.events.record(
+                    "lldp-rejected",
+                    now,
+                    dpid=dpid,
+                    port=in_port,
+                    reason=f"probe from {src}/{src_port} crossed port {where[0]}/{where[1]}, "
+                    f"where host {hosts[0].host.name} is bound: relayed by a host?",
+                )
+                return []
+        return self.link_up(src, src_port, dpid, in_port, now)
+
+    def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        ledger = self.ledger
+        self._link_seen[link_key(a, a_port, b, b_port)] = now
+        if not ledger.topology.add_link(a, a_port, b, b_port):
+            return []
+        # (No host is bound at either end: lldp() refuses a probe that crossed a host's port.)
+        ledger.events.record("link-up", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(ledger.topology.links()))
+        return []
+
+    def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        ledger = self.ledger
+        self._link_seen.pop(link_key(a, a_port, b, b_port), None)
+        if not ledger.topology.remove_link(a, a_port, b, b_port):
+            return []
+        messages: list[Message] = []
+        for connection in ledger.connections:
+            if connection.uses_link(a, a_port, b, b_port):
+                messages += ledger.revoke(connection, now, "link down")
+        ledger.events.record("link-down", now, link=f"{a}/{a_port}-{b}/{b_port}", links=len(ledger.topology.links()))
+        return messages

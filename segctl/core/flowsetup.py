@@ -1,0 +1,152 @@
+"""Flow setup: applies the verdict on an IPv4 packet (segctl.core.verdict) once: connections
+opened and their entries planned, denials cached at the ingress, packets carried along their
+connection, and connections ended when their entries expire."""
+
+from __future__ import annotations
+
+from .connections import Connection, FlowKey
+from .edge import Edge
+from .flood import FloodGuard
+from .flows import Kind, PacketOut, make_cookie, parse_cookie
+from .ledger import Ledger
+from .messages import Message, SaveState
+from .packets import Frame
+from .planner import first_packet_out, plan_connection, plan_deny, plan_later_fragments, plan_revoke
+from .quarantine import Quarantines
+from .topology import reverse_hops
+from .verdict import Allow, Deliver, Deny, Hold, Ignore, Transit, Unreachable, Verdict, decide, decide_transit, flow_key
+
+
+class FlowSetup:
+    def __init__(self, ledger: Ledger, edge: Edge, flood: FloodGuard, quarantines: Quarantines):
+        self.ledger = ledger
+        self.edge = edge
+        self.flood = flood
+        self.quarantines = quarantines
+
+    def ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, src, now: float) -> list[Message]:
+        """An IPv4 packet from the authenticated host `src` at an edge port."""
+        verdict = decide(self.ledger, (dpid, in_port), frame, data, src)
+        return self.apply(verdict, dpid, in_port, frame, data, src, now)
+
+    def transit(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
+        """A packet that came in over a link: a packet of a just-allowed connection overtook its
+        entries on a later switch (or a later fragment beat its connection's fragment entries)."""
+        verdict = decide_transit(self.ledger, frame)
+        if isinstance(verdict, Transit):
+            return self._transit(verdict, dpid, in_port, frame, data)
+        return []
+
+    def apply(
+        self, verdict: Verdict, dpid: int, in_port: int, frame: Frame, data: bytes, src, now: float
+    ) -> list[Message]:
+        ledger = self.ledger
+        if isinstance(verdict, Transit):
+            return self._transit(verdict, dpid, in_port, frame, data)
+        if isinstance(verdict, Ignore):
+            return []
+        if isinstance(verdict, Deliver):
+            return [PacketOut(verdict.dpid, verdict.port, data)]
+        ip = frame.ipv4
+        key = flow_key(frame)  # a verdict other than those above is on a packet with a key
+        event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
+        if isinstance(verdict, Deny):
+            if verdict.dst is not None:
+                event["dst"] = verdict.dst
+            return self._deny(dpid, in_port, key, now, event, verdict.reason)
+        if isinstance(verdict, Allow) and verdict.adopted:
+            return self._adopt(verdict, dpid, in_port, data, now)
+        event["dst"] = verdict.dst.name
+        if verdict.would_deny:
+            ledger.events.record("deny", now, verdict="monitor", reason=verdict.would_deny, **event)
+        if isinstance(verdict, Hold):
+            return self.edge.hold(verdict.dst, dpid, in_port, data, src, ip.src, ip.dst, now)
+        if isinstance(verdict, Unreachable):
+            ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", **event)
+            return []
+        connection = self._open(verdict, now, event)
+        return plan_connection(connection) + [first_packet_out(connection, data)]
+
+    # -- connections -------------------------------------------------------------------------
+    def _open(self, allow: Allow, now: float, event: dict) -> Connection:
+        ledger = self.ledger
+        connection = Connection(
+            id=ledger.connections.new_id(),
+            key=allow.key,
+            src=allow.src,
+            dst=allow.dst,
+            rule=allow.rule.name if allow.rule else None,
+            path=allow.path,
+            created=now,
+            monitor_only=allow.would_deny is not None,
+            reply_key=allow.key.reverse(),
+        )
+        connection.cookie = make_cookie(Kind.CONNECTION, ledger.host_id(allow.src.name), connection.id)
+        ledger.connections.add(connection)
+        if allow.rule is not None:
+            ledger.events.record("allow", now, rule=allow.rule.name, switches=connection.switches, **event)
+        return connection
+
+    def _adopt(self, allow: Allow, dpid: int, in_port: int, data: bytes, now: float) -> list[Message]:
+        client, server = allow.src, allow.dst
+        event = dict(src=client.name, dst=server.name, src_mac=client.mac, dst_mac=server.mac, **allow.key.describe())
+        event["adopted"] = "reply seen first"
+        connection = self._open(allow, now, event)
+        back = reverse_hops(connection.path)[0]
+        return plan_connection(connection) + [PacketOut(dpid, back.out_port, data, in_port)]
+
+    def _transit(self, verdict: Transit, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
+        """Send a packet of a live connection on from where it is, along its direction."""
+        connection = verdict.connection
+        if verdict.key is None:  # a later fragment: its direction gets fragment entries
+            ip = frame.ipv4
+            pair = (frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto)
+            return plan_later_fragments(connection, pair) + _forward_along(connection.hops(pair), dpid, in_port, data)
+        hops = connection.hops(verdict.key.pair)
+        reinstall: list[Message] = []
+        if (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
+            # At the direction's own ingress: its entries are gone (a reply direction idles out
+            # alone while the other stays busy). Put the connection back on the switches.
+            reinstall = list(plan_connection(connection))
+        return reinstall + _forward_along(hops, dpid, in_port, data)
+
+    # -- denials -----------------------------------------------------------------------------
+    def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list[Message]:
+        ledger = self.ledger
+        ledger.events.record("deny", now, reason=reason, **event)
+        messages: list[Message] = [plan_deny(dpid, in_port, key)]
+        messages += self.flood.charge_denial(dpid, in_port, now)
+        if ledger.scans is not None and ledger.scans.record_denial(key.src_mac, now):
+            p = ledger.protection
+            why = f"scan detector: {p.scan_denied} denied connections within {p.scan_seconds:g} s"
+            self.edge.drop_held(key.src_mac)
+            messages += [SaveState()] + self.quarantines.quarantine(key.src_mac, why, now, by="scan-detector")
+        return messages
+
+    # -- expiry ------------------------------------------------------------------------------
+    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
+        """A connection's ingress entry timed out: the connection ended; delete the rest of it.
+        `reason` is OpenFlow's: only a timeout ends a connection. A delete is segctl's own, of a
+        connection it had already forgotten (possibly in a previous run, whose connection ids
+        a new one may reuse), and says nothing about the connections it knows now."""
+        if reason not in ("idle_timeout", "hard_timeout"):
+            return []
+        parsed = parse_cookie(cookie)
+        if parsed is None or parsed[0] != Kind.CONNECTION:
+            return []
+        ledger = self.ledger
+        connection = ledger.connections.by_id.get(parsed[2])
+        if connection is None or connection.cookie != cookie or connection.path[0].dpid != dpid:
+            return []
+        ledger.connections.remove(connection.id)
+        ledger.events.record(
+            "expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe()
+        )
+        return list(plan_revoke(connection))
+
+
+def _forward_along(hops, dpid: int, in_port: int, data: bytes) -> list[Message]:
+    for hop in hops:
+        if hop.dpid == dpid and hop.in_port == in_port:
+            return [PacketOut(dpid, hop.out_port, data, in_port)]
+    return []

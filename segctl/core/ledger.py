@@ -1,0 +1,113 @@
+"""The state every room of the controller reads and changes: which switches and links are up,
+which host is bound where, which connections live, who is quarantined, and the policy in force.
+
+The transitions several rooms share (forgetting a connection, unbinding a host) are written
+here once. Nothing here decides: the rooms do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .bindings import Bindings
+from .connections import Connection, ConnectionTable
+from .decision import DecisionIndex
+from .directory import Directory, Host
+from .events import EventLog
+from .messages import Message
+from .planner import plan_revoke
+from .policy import Policy
+from .protection import PortRateLimiter, Protection, ScanDetector
+from .topology import Topology
+
+STRANGERS_LIMIT = 1000  # devices not in the directory remembered for the hosts view, newest kept
+
+
+@dataclass
+class QuarantineEntry:
+    name: str
+    mac: str
+    reason: str
+    since: float
+    by: str = ""
+
+    def to_json(self) -> dict:
+        return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since, "by": self.by}
+
+
+class Ledger:
+    """The controller's shared state. Rooms hold one ledger; none holds another room's state."""
+
+    def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None):
+        self.directory = directory
+        self.events = events or EventLog()
+        self.topology = Topology()
+        self.bindings = Bindings(self.topology.is_live)
+        self.connections = ConnectionTable()
+        self.quarantined: dict[str, QuarantineEntry] = {}
+        self.strangers: dict[str, dict] = {}
+        self.flooding_until: dict[tuple[int, int], float] = {}
+        self.packet_ins = 0
+        self._host_ids: dict[str, int] = {}
+        self.use_policy(policy)
+
+    def use_policy(self, policy: Policy) -> None:
+        """Put a policy in force, with its compiled index and its flood protection."""
+        self.policy = policy
+        self.index = DecisionIndex(policy)
+        self.protection: Protection = policy.protection
+        p = policy.protection
+        self.limiter = PortRateLimiter(p.packet_in_rate, p.packet_in_burst)
+        self.denials = PortRateLimiter(p.denied_rate, p.denied_burst)
+        self.scans = ScanDetector(p.scan_denied, p.scan_seconds) if p.scan_denied else None
+
+    # -- reads -------------------------------------------------------------------------------
+    def host_id(self, name: str) -> int:
+        """A small number for a host name, stable for this run: part of its entries' cookies."""
+        return self._host_ids.setdefault(name, len(self._host_ids) + 1)
+
+    def is_quarantined(self, host: Host) -> bool:
+        return host.name in self.quarantined
+
+    def bound_ip(self, host: Host) -> str | None:
+        """The address `host` uses: the directory's, else the one it was bound with."""
+        if host.ip:
+            return host.ip
+        binding = self.bindings.by_mac.get(host.mac)
+        return binding.ip if binding else None
+
+    def switches(self) -> list[int]:
+        return sorted(self.topology.ports)
+
+    def remember_stranger(self, mac: str, ip: str | None, dpid: int, port: int, now: float) -> None:
+        self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": port, "last_seen": now}
+        if len(self.strangers) > STRANGERS_LIMIT:
+            self.strangers.pop(next(iter(self.strangers)))
+
+    # -- shared transitions ------------------------------------------------------------------
+    def revoke(self, connection: Connection, now: float, reason: str, skip: int | None = None) -> list[Message]:
+        """Forget the connection and delete its entries on every switch of its path but `skip`."""
+        self.forget_connection(connection, now, reason)
+        return [m for m in plan_revoke(connection) if m.dpid != skip]
+
+    def forget_connection(self, connection: Connection, now: float, reason: str) -> None:
+        self.connections.remove(connection.id)
+        self.events.record(
+            "revoke",
+            now,
+            src=connection.src.name,
+            dst=connection.dst.name,
+            rule=connection.rule,
+            reason=reason,
+            **connection.key.describe(),
+        )
+
+    def unbind(self, mac: str, now: float, reason: str) -> list[Message]:
+        """The host at `mac` is no longer where it was: its connections go with its binding."""
+        binding = self.bindings.forget(mac)
+        messages: list[Message] = []
+        for connection in self.connections.involving(mac):
+            messages += self.revoke(connection, now, reason)
+        if binding is not None:
+            self.events.record("unbind", now, host=binding.host.name, reason=reason)
+        return messages

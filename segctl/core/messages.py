@@ -1,0 +1,29 @@
+"""What the core returns: one `Message` type for every effect it asks for.
+
+Switch messages (segctl.core.flows) go to the switch named by their `dpid`; `SaveState` asks
+the runtime to write the saved state (quarantines) before anything after it is sent, so a
+quarantine the core decided on its own (the scan detector) survives a restart like one an
+engineer asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+
+
+@dataclass(frozen=True)
+class SaveState:
+    """Persist the controller's saved state now (no switch is involved)."""
+
+
+SwitchMessage = Union[FlowAdd, FlowDelete, MeterSet, MetersClear, PacketOut, SwitchConfig, Barrier]  # noqa: UP007
+Message = Union[SwitchMessage, SaveState]  # noqa: UP007
+
+
+def for_switches(messages: list[Message]) -> tuple[list[SwitchMessage], bool]:
+    """(the switch messages in order, whether the state must be saved first)."""
+    switch_messages = [m for m in messages if not isinstance(m, SaveState)]
+    return switch_messages, len(switch_messages) != len(messages)

@@ -1,0 +1,102 @@
+"""Quarantine: cut a host off on every switch at once, and let it back."""
+
+from __future__ import annotations
+
+from .directory import normalize_mac
+from .flows import (
+    HOST_MASK,
+    PRIORITY_QUARANTINE,
+    Barrier,
+    FlowAdd,
+    FlowDelete,
+    Kind,
+    kind_cookie,
+    make_cookie,
+    match_of,
+)
+from .ledger import Ledger, QuarantineEntry
+from .macs import NotAHostMac, why_not_a_host_mac
+from .messages import Message
+
+
+class UnknownHost(LookupError):
+    pass
+
+
+class Quarantines:
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def drops(self, dpid: int) -> list[Message]:
+        """Every quarantine's drop entries for one switch (it just connected)."""
+        messages: list[Message] = []
+        for entry in self.ledger.quarantined.values():
+            messages += self._drops(dpid, entry)
+        return messages
+
+    def _drops(self, dpid: int, entry: QuarantineEntry) -> list[Message]:
+        cookie = make_cookie(Kind.QUARANTINE, self.ledger.host_id(entry.name))
+        return [
+            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
+            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
+        ]
+
+    def target(self, name_or_mac: str) -> tuple[str, str]:
+        """(name, mac) to quarantine: a directory host, an already quarantined name, or any
+        MAC address a host can own (a device the directory does not know can be cut off too).
+        Raises UnknownHost, or NotAHostMac for a group, all-zero or controller address."""
+        host = self.ledger.directory.find(name_or_mac)
+        if host is not None:
+            return host.name, host.mac
+        for entry in self.ledger.quarantined.values():
+            if name_or_mac in (entry.name, entry.mac):
+                return entry.name, entry.mac
+        mac = normalize_mac(name_or_mac)
+        if mac is None:
+            raise UnknownHost(f"no host {name_or_mac!r} in the directory, and it is not a MAC address")
+        why = why_not_a_host_mac(mac)
+        if why is not None:
+            raise NotAHostMac(f"{why}: quarantine takes a host's unicast MAC")
+        return mac, mac
+
+    def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list[Message]:
+        """Cut a host off on every switch: drops, its entries removed, then barriers. The
+        caller saves the state before sending (see Controller.quarantine)."""
+        ledger = self.ledger
+        name, mac = self.target(name_or_mac)
+        entry = QuarantineEntry(name, mac, reason, now, by)
+        ledger.quarantined[name] = entry
+        messages: list[Message] = []
+        for dpid in ledger.switches():
+            messages += self._drops(dpid, entry)
+        for connection in ledger.connections.involving(mac):
+            # No per-connection deletes: the two wildcard deletes below take every one of them.
+            ledger.forget_connection(connection, now, f"{name} quarantined")
+        conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
+        for dpid in ledger.switches():
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))
+            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=mac)))
+            messages.append(Barrier(dpid))
+        ledger.events.record("quarantine", now, host=name, mac=mac, reason=reason, by=by)
+        return messages
+
+    def release(self, name_or_mac: str, now: float, by: str = "") -> list[Message]:
+        ledger = self.ledger
+        name, mac = self.target(name_or_mac)
+        # Quarantined under its MAC while unknown, the device may have a directory name by now.
+        held = next((n for n, e in ledger.quarantined.items() if n == name or e.mac == mac), None)
+        if held is None:
+            raise UnknownHost(f"{name} is not quarantined")
+        ledger.quarantined.pop(held)
+        cookie = make_cookie(Kind.QUARANTINE, ledger.host_id(held))
+        messages: list[Message] = []
+        for dpid in ledger.switches():
+            messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
+        ledger.events.record("release", now, host=name, mac=mac, by=by)
+        return messages
+
+    def restore(self, entries: list[dict]) -> None:
+        """Quarantines saved before a restart; applied to each switch as it connects."""
+        for item in entries:
+            entry = QuarantineEntry(item["host"], item["mac"], item["reason"], item["since"], item["by"])
+            self.ledger.quarantined[entry.name] = entry
