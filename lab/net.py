@@ -17,7 +17,7 @@ from segctl.config import Sources, load_sources
 from .proc import stop_process
 from .topology import LabTopology, load_topology
 
-PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
+TRAFFIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "traffic.py")
 DEFAULT_TCP_PORTS = (22, 80, 443, 5432, 8000, 8080, 9100)
 DEFAULT_UDP_PORTS = (53, 514, 5000)
 
@@ -32,7 +32,7 @@ def ensure_ovs() -> None:
         )
 
 
-class Controller:
+class ControllerProcess:
     """A `segctl run` process of our own, with its state directory and log."""
 
     def __init__(
@@ -186,7 +186,9 @@ class Lab:
                 *("--api-cert", controller_cert, "--api-key", controller_key),
             ]
             api_ca = pki.ca_cert
-        self.controller = Controller(directory, policy, of_port, self.state_dir, controller_args, api_port, api_ca)
+        self.controller = ControllerProcess(
+            directory, policy, of_port, self.state_dir, controller_args, api_port, api_ca
+        )
         self.net = None
         self.servers: list = []
 
@@ -292,7 +294,7 @@ class Lab:
                 host.popen(
                     [
                         sys.executable,
-                        PROBE,
+                        TRAFFIC,
                         "serve",
                         "--tcp",
                         ",".join(map(str, sorted(tcp))),
@@ -311,7 +313,7 @@ class Lab:
 
     def stream(self, src: str, dst: str, port: int, out: str):
         """A busy TCP connection from src to dst:port; each echo's time is appended to `out`."""
-        return self.host(src).popen([sys.executable, PROBE, "stream", self.ip(dst), str(port), "--out", out])
+        return self.host(src).popen([sys.executable, TRAFFIC, "stream", self.ip(dst), str(port), "--out", out])
 
     def stop(self) -> None:
         for server in self.servers:
@@ -359,7 +361,7 @@ class Lab:
             by_src.setdefault(src, []).append(f"{position}:{self.ip(dst)}:{proto}:{port or 0}")
         processes = [
             self.host(src).popen(
-                [sys.executable, PROBE, "check", "--timeout", str(timeout), "--size", str(size), *targets]
+                [sys.executable, TRAFFIC, "check", "--timeout", str(timeout), "--size", str(size), *targets]
             )
             for src, targets in by_src.items()
         ]
@@ -376,7 +378,7 @@ class Lab:
         return [results[position] for position in range(len(checks))]
 
     def _tally(self, host: str) -> _Tally:
-        return _Tally(self.host(host).popen([sys.executable, PROBE, "tally", f"{host}-eth0"], stdout=subprocess.PIPE))
+        return _Tally(self.host(host).popen([sys.executable, TRAFFIC, "tally", f"{host}-eth0"], stdout=subprocess.PIPE))
 
     def probe(self, checks: list, timeout: float = 2.0, size: int = 0) -> list[bool]:
         """Whether each check's round trip completed; a check that reached its destination
@@ -396,9 +398,9 @@ class Lab:
         return self.probe([(src, dst, proto, port)], timeout, size)[0]
 
     def watch(self, host: str, seconds: float, **filters):
-        """Start counting the IPv4 packets that arrive at `host` (see probe.py watch: src, proto,
+        """Start counting the IPv4 packets that arrive at `host` (see traffic.py watch: src, proto,
         dport, syn, icmp_type, later_fragment); `.count()` on the result waits and answers."""
-        args = [sys.executable, PROBE, "watch", f"{host}-eth0", str(seconds)]
+        args = [sys.executable, TRAFFIC, "watch", f"{host}-eth0", str(seconds)]
         for name, value in filters.items():
             flag = "--" + name.replace("_", "-")
             args += [flag] if value is True else [flag, str(value)]
@@ -413,7 +415,7 @@ class Lab:
             with open(paths[-1], "wb") as handle:
                 handle.write(frame)
         options = f"--count {count} --rate {rate}"
-        self.host(host).cmd(f"{sys.executable} {PROBE} inject {host}-eth0 {' '.join(paths)} {options}")
+        self.host(host).cmd(f"{sys.executable} {TRAFFIC} inject {host}-eth0 {' '.join(paths)} {options}")
 
 
 class OneWayLeak(AssertionError):

@@ -78,7 +78,7 @@ def cmd_explain(args) -> int:
     elif not isinstance(verdict, Allow):  # (a ledger of two attached hosts holds nothing else)
         print("deny")
         print(f"not forwarded: {type(verdict).__name__.lower()}")
-    elif verdict.would_deny:
+    elif verdict.rule is None:  # monitor mode, which forwards what no rule allows
         print("allow")
         print("monitor mode forwards everything; enforce mode would deny:")
         print(index.explain(src.labels, dst.labels, proto, args.port).reason)
@@ -95,7 +95,7 @@ def cmd_client(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .runner import run
+    from .launch import run
 
     return run(args)
 

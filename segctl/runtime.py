@@ -144,12 +144,12 @@ class Runtime:
             LOG.warning("%s; starting with no host trusted, retrying", exc)
             self.events.record("directory", now, status=self.cache.status, error=str(exc))
             return self.cache.effective((), now)
-        self._stored(directory, problems, now)
+        self._stored(self.cache, directory, problems, now)
         return directory
 
-    def _stored(self, directory: Directory, problems: list, now: float) -> None:
-        was, known = self.cache.status, {str(p) for p in self.cache.problems}
-        self.cache.stored(directory, problems, now)
+    def _stored(self, cache: DirectoryCache, directory: Directory, problems: list, now: float) -> None:
+        was, known = cache.status, {str(p) for p in cache.problems}
+        cache.stored(directory, problems, now)
         for problem in problems:
             if str(problem) not in known:
                 LOG.warning("directory entry left out: %s", problem)
@@ -176,10 +176,12 @@ class Runtime:
                 LOG.warning("directory %s: %s", self.cache.status, exc)
                 self.events.record("directory", now, status=self.cache.status, error=str(exc))
         else:
-            self._stored(directory, problems, time.time())
+            self._stored(self.cache, directory, problems, time.time())
         self._apply_directory()
 
     def _apply_directory(self) -> None:
+        if self.cache is None:
+            return
         now = time.time()
         current = self.controller.directory
         directory = self.cache.effective(self.controller.bindings.by_mac, now)
@@ -203,7 +205,7 @@ class Runtime:
         if source.ttl:
             if self.cache is None or self.cache.source != source.source or self.cache.ttl != source.ttl:
                 self.cache = DirectoryCache(source.ttl, source.source)
-            self._stored(directory, problems, time.time())
+            self._stored(self.cache, directory, problems, time.time())
         else:
             self.cache = None
         messages, revoked = self.controller.reload(directory, policy, time.time())

@@ -13,14 +13,14 @@ sleeps or imports an OpenFlow framework. The rooms:
 from __future__ import annotations
 
 from .directory import Directory
-from .edge import Edge
+from .edge import Admitted, Edge
 from .events import EventLog
 from .fabric import DISCOVERY_SLICES, Fabric
 from .flood import FloodGuard
 from .flows import Barrier, FlowDelete, Kind, kind_cookie
 from .flowsetup import FlowSetup
 from .ledger import Ledger
-from .macs import ARP_PROBE_MAC
+from .macs import LOCATOR_MAC
 from .messages import Message
 from .packets import ETH_TYPE_LLDP, parse_frame
 from .policy import Policy
@@ -111,7 +111,7 @@ class Controller:
         if cut_off is not None:
             return cut_off
         frame = parse_frame(data)
-        if frame is None or frame.eth_src == ARP_PROBE_MAC:
+        if frame is None or frame.eth_src == LOCATOR_MAC:
             return []
         if frame.eth_type == ETH_TYPE_LLDP:
             return self.fabric.lldp(dpid, in_port, data, now)
@@ -120,7 +120,7 @@ class Controller:
         if frame.vlan is not None:
             return []
         if frame.arp is not None:
-            admitted, answer = self.edge.arp(dpid, in_port, frame, now)
+            admitted, answer = self.edge.arp(dpid, in_port, frame.eth_src, frame.arp, now)
             return self._released(admitted, now) + admitted.messages + answer
         if frame.ipv4 is not None:
             admitted = self.edge.admit(dpid, in_port, frame.eth_src, frame.ipv4.src, now, "ipv4")
@@ -131,14 +131,16 @@ class Controller:
             return messages + self.setup.ipv4(dpid, in_port, frame, data, src, now)
         return []
 
-    def _released(self, admitted, now: float) -> list[Message]:
+    def _released(self, admitted: Admitted, now: float) -> list[Message]:
         """A host just bound: the first packets held for it go on (decided afresh, as if they
         had arrived now; they already had their packet-in's say, so no budget is charged)."""
-        if not admitted.new:
+        if not admitted.new or admitted.host is None:
             return []
         messages: list[Message] = []
         for held in self.edge.release_held(admitted.host.mac, now):
             frame = parse_frame(held.data)
+            if frame is None or frame.ipv4 is None:  # (only IPv4 packets are held)
+                continue
             sender = self.edge.admit(held.dpid, held.in_port, frame.eth_src, frame.ipv4.src, now, "ipv4")
             messages += self._released(sender, now) + sender.messages
             if sender.host is not None and not self.ledger.is_quarantined(sender.host):
@@ -199,7 +201,7 @@ class Controller:
                     is not None
                 )
             )
-            if still and src.mac in ledger.bindings.by_mac and dst.mac in ledger.bindings.by_mac:
+            if still and src and dst and src.mac in ledger.bindings.by_mac and dst.mac in ledger.bindings.by_mac:
                 connection.src, connection.dst = src, dst
                 continue
             messages += ledger.revoke(connection, now, "policy reload")

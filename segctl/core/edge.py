@@ -9,9 +9,9 @@ from .directory import Host
 from .flood import FloodGuard
 from .flows import PacketOut
 from .ledger import Ledger
-from .macs import ARP_PROBE_MAC
+from .macs import LOCATOR_MAC
 from .messages import Message
-from .packets import ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, Frame, build_arp
+from .packets import ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, Arp, build_arp
 from .planner import plan_guard
 
 PENDING_HOLD = 3.0  # seconds a first packet waits for its destination to be located
@@ -69,22 +69,22 @@ class Edge:
                 return Admitted(None, over_budget)  # the host is genuine; just drop the lying ARP
             guard_ip = ip if admission.problem == "ip" else None
             return Admitted(None, [plan_guard(dpid, in_port, mac, guard_ip)] + over_budget)
-        if admission.new:
+        host = admission.host
+        if admission.new and host is not None:
             ledger.strangers.pop(mac, None)  # unknown once (a directory outage, say), known now
-            ledger.events.record("authenticate", now, host=admission.host.name, mac=mac, dpid=dpid, port=in_port)
-        return Admitted(admission.host, [], admission.new)
+            ledger.events.record("authenticate", now, host=host.name, mac=mac, dpid=dpid, port=in_port)
+        return Admitted(host, [], admission.new)
 
     # -- ARP ---------------------------------------------------------------------------------
-    def arp(self, dpid: int, in_port: int, frame: Frame, now: float) -> tuple[Admitted, list[Message]]:
+    def arp(self, dpid: int, in_port: int, eth_src: str, arp: Arp, now: float) -> tuple[Admitted, list[Message]]:
         """Authenticate an ARP's sender; answer a request for a host it may reach by proxy
         (segctl answers every ARP; nothing is flooded). Returns the admission and the answer."""
         ledger = self.ledger
-        arp = frame.arp
-        if arp.sender_mac != frame.eth_src:
+        if arp.sender_mac != eth_src:
             ledger.events.record(
                 "deny",
                 now,
-                src_mac=frame.eth_src,
+                src_mac=eth_src,
                 dpid=dpid,
                 port=in_port,
                 packet="arp",
@@ -92,7 +92,7 @@ class Edge:
                 reason=f"ARP sender MAC {arp.sender_mac} differs from frame source",
             )
             return Admitted(None), []
-        admitted = self.admit(dpid, in_port, frame.eth_src, arp.sender_ip, now, "arp")
+        admitted = self.admit(dpid, in_port, eth_src, arp.sender_ip, now, "arp")
         src = admitted.host
         if src is None or ledger.is_quarantined(src):
             return admitted, []
@@ -145,7 +145,7 @@ class Edge:
         self._last_locate[target.mac] = now
         request = build_arp(
             ARP_REQUEST,
-            eth_src=ARP_PROBE_MAC,
+            eth_src=LOCATOR_MAC,
             eth_dst=BROADCAST_MAC,
             sender_mac=asker_mac,
             sender_ip=asker_ip,

@@ -101,11 +101,19 @@ class Fabric:
         p = self.ledger.protection
         base = make_cookie(Kind.BASE)
         meter = MeterSet(dpid, port, rate=int(p.packet_in_rate * METER_HEADROOM), burst=p.packet_in_burst)
-        return [meter] + [
-            FlowAdd(
-                dpid, PRIORITY_PUNT_METERED, match_of(in_port=port, eth_type=t), (("controller",),), base, meter=port
-            )
-            for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
+        return [
+            meter,
+            *[
+                FlowAdd(
+                    dpid,
+                    PRIORITY_PUNT_METERED,
+                    match_of(in_port=port, eth_type=t),
+                    (("controller",),),
+                    base,
+                    meter=port,
+                )
+                for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
+            ],
         ]
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:

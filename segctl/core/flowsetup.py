@@ -14,7 +14,7 @@ from .packets import Frame
 from .planner import first_packet_out, plan_connection, plan_deny, plan_later_fragments, plan_revoke
 from .quarantine import Quarantines
 from .topology import reverse_hops
-from .verdict import Allow, Deliver, Deny, Hold, Ignore, Transit, Unreachable, Verdict, decide, decide_transit, flow_key
+from .verdict import Allow, Deliver, Deny, Hold, Ignore, Transit, Unreachable, Verdict, decide, decide_transit
 
 
 class FlowSetup:
@@ -47,25 +47,24 @@ class FlowSetup:
             return []
         if isinstance(verdict, Deliver):
             return [PacketOut(verdict.dpid, verdict.port, data)]
-        ip = frame.ipv4
-        key = flow_key(frame)  # a verdict other than those above is on a packet with a key
+        if isinstance(verdict, Allow) and verdict.adopted:
+            return self._adopt(verdict, dpid, in_port, data, now)
+        key = verdict.key
         event = dict(src=src.name, src_mac=key.src_mac, dst_mac=key.dst_mac, **key.describe())
         if isinstance(verdict, Deny):
             if verdict.dst is not None:
                 event["dst"] = verdict.dst
             return self._deny(dpid, in_port, key, now, event, verdict.reason)
-        if isinstance(verdict, Allow) and verdict.adopted:
-            return self._adopt(verdict, dpid, in_port, data, now)
         event["dst"] = verdict.dst.name
         if verdict.would_deny:
             ledger.events.record("deny", now, verdict="monitor", reason=verdict.would_deny, **event)
         if isinstance(verdict, Hold):
-            return self.edge.hold(verdict.dst, dpid, in_port, data, src, ip.src, ip.dst, now)
+            return self.edge.hold(verdict.dst, dpid, in_port, data, src, key.src_ip, key.dst_ip, now)
         if isinstance(verdict, Unreachable):
             ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", **event)
             return []
         connection = self._open(verdict, now, event)
-        return plan_connection(connection) + [first_packet_out(connection, data)]
+        return [*plan_connection(connection), first_packet_out(connection, data)]
 
     # -- connections -------------------------------------------------------------------------
     def _open(self, allow: Allow, now: float, event: dict) -> Connection:
@@ -93,22 +92,20 @@ class FlowSetup:
         event["adopted"] = "reply seen first"
         connection = self._open(allow, now, event)
         back = reverse_hops(connection.path)[0]
-        return plan_connection(connection) + [PacketOut(dpid, back.out_port, data, in_port)]
+        return [*plan_connection(connection), PacketOut(dpid, back.out_port, data, in_port)]
 
     def _transit(self, verdict: Transit, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
         """Send a packet of a live connection on from where it is, along its direction."""
         connection = verdict.connection
+        hops = connection.hops(verdict.pair)
+        messages: list[Message] = []
         if verdict.key is None:  # a later fragment: its direction gets fragment entries
-            ip = frame.ipv4
-            pair = (frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto)
-            return plan_later_fragments(connection, pair) + _forward_along(connection.hops(pair), dpid, in_port, data)
-        hops = connection.hops(verdict.key.pair)
-        reinstall: list[Message] = []
-        if (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
+            messages += plan_later_fragments(connection, verdict.pair)
+        elif (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
             # At the direction's own ingress: its entries are gone (a reply direction idles out
             # alone while the other stays busy). Put the connection back on the switches.
-            reinstall = list(plan_connection(connection))
-        return reinstall + _forward_along(hops, dpid, in_port, data)
+            messages += plan_connection(connection)
+        return messages + _forward_along(hops, dpid, in_port, data)
 
     # -- denials -----------------------------------------------------------------------------
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list[Message]:

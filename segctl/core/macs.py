@@ -14,9 +14,12 @@ from collections.abc import Mapping
 ALL_ZERO_MAC = "00:00:00:00:00:00"
 # The controller's own source addresses (locally administered), so that a probe that leaks onto
 # a not-yet-discovered fabric port is recognised and never mistaken for a host.
-ARP_PROBE_MAC = "0e:5e:c0:00:00:01"
+LOCATOR_MAC = "0e:5e:c0:00:00:01"
 LLDP_PROBE_MAC = "0e:5e:c7:00:00:01"
-CONTROLLER_MACS = {ARP_PROBE_MAC: "the controller's ARP probes", LLDP_PROBE_MAC: "the controller's LLDP probes"}
+CONTROLLER_MACS = {
+    LOCATOR_MAC: "the controller's ARP requests locating hosts",
+    LLDP_PROBE_MAC: "the controller's LLDP probes",
+}
 
 
 class NotAHostMac(ValueError):

@@ -71,6 +71,3 @@ class ScanDetector:
             times.clear()
             return True
         return False
-
-    def forget(self, mac: str) -> None:
-        self._recent.pop(mac, None)

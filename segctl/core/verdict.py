@@ -18,6 +18,7 @@ from .packets import (
     IP_PROTO_TCP,
     IP_PROTO_UDP,
     Frame,
+    IPv4,
     is_tcp_reply,
     quoted_packet,
     strays_from_server,
@@ -45,6 +46,7 @@ class Allow:
 
 @dataclass(frozen=True)
 class Deny:
+    key: FlowKey
     reason: str
     dst: str | None = None  # the destination's name, when it is known
 
@@ -53,6 +55,7 @@ class Deny:
 class Hold:
     """Allowed, but the destination is not located yet: keep the packet and look for it."""
 
+    key: FlowKey
     dst: Host
     would_deny: str | None = None
 
@@ -61,17 +64,19 @@ class Hold:
 class Unreachable:
     """Allowed, but no path leads to the destination now: dropped, not denied."""
 
+    key: FlowKey
     dst: Host
     would_deny: str | None = None
 
 
 @dataclass(frozen=True)
 class Transit:
-    """A packet of a live connection: it goes on along its direction. `key` is None for a later
-    fragment (which has no ports)."""
+    """A packet of a live connection: it goes on along the direction with address pair `pair`
+    (a FlowKey's). `key` is None for a later fragment, which has no ports."""
 
     connection: Connection
-    key: FlowKey | None
+    pair: tuple
+    key: FlowKey | None = None
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,10 @@ def flow_key(frame: Frame) -> FlowKey | None:
     return FlowKey(frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto, ip.src_port, ip.dst_port)
 
 
-def opens_backwards(connection: Connection, key: FlowKey, frame: Frame) -> bool:
+def opens_backwards(connection: Connection, key: FlowKey, ip: IPv4) -> bool:
     """A segment from the server side of a TCP connection that no reply is: neither ACK nor
     RST (a SYN, which would open a connection back; a bare FIN that probes a port)."""
-    return key != connection.key and strays_from_server(frame.ipv4)
+    return key != connection.key and strays_from_server(ip)
 
 
 def decide_transit(ledger: Ledger, frame: Frame) -> Transit | Ignore:
@@ -117,12 +122,12 @@ def decide_transit(ledger: Ledger, frame: Frame) -> Transit | Ignore:
     if ip.later_fragment:
         pair = (frame.eth_src, frame.eth_dst, ip.src, ip.dst, ip.proto)
         connection = ledger.connections.find_pair(pair)
-        return Ignore() if connection is None else Transit(connection, None)
+        return Ignore() if connection is None else Transit(connection, pair)
     key = flow_key(frame)
     connection = ledger.connections.find(key) if key else None
-    if connection is None or opens_backwards(connection, key, frame):
+    if key is None or connection is None or opens_backwards(connection, key, ip):
         return Ignore()
-    return Transit(connection, key)
+    return Transit(connection, key.pair, key)
 
 
 def decide(
@@ -130,55 +135,57 @@ def decide(
 ) -> Verdict:
     """The verdict on an IPv4 packet from the authenticated host `src` at `at` (dpid, port).
     With `detailed`, a policy denial says which rules exist between the two hosts."""
-    if frame.ipv4.later_fragment:
+    ip = frame.ipv4
+    if ip is None:
+        return Ignore()
+    if ip.later_fragment:
         return decide_transit(ledger, frame)
     key = flow_key(frame)
     if key is None:
         return Ignore()
     connection = ledger.connections.find(key)
     if connection is not None:
-        if opens_backwards(connection, key, frame):
+        if opens_backwards(connection, key, ip):
             reason = f"neither ACK nor RST from the server side of {connection.src.name}'s connection"
-            return Deny(reason, connection.src.name)
-        return Transit(connection, key)
-    related = _related_icmp_error(ledger, frame, data)
+            return Deny(key, reason, connection.src.name)
+        return Transit(connection, key.pair, key)
+    related = _related_icmp_error(ledger, frame, ip, data)
     if related is not None:
         return related
     dst = ledger.directory.lookup_mac(frame.eth_dst)
     if dst is None or frame.eth_dst == BROADCAST_MAC:
-        return Deny(f"destination MAC {frame.eth_dst} is not a directory host")
+        return Deny(key, f"destination MAC {frame.eth_dst} is not a directory host")
     if ledger.is_quarantined(dst):
-        return Deny(f"{dst.name} is quarantined", dst.name)
+        return Deny(key, f"{dst.name} is quarantined", dst.name)
     bound_ip = ledger.bound_ip(dst)
     if bound_ip is not None and bound_ip != key.dst_ip:
-        return Deny(f"{key.dst_ip} is not the address of {dst.name}", dst.name)
+        return Deny(key, f"{key.dst_ip} is not the address of {dst.name}", dst.name)
     rule = ledger.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
     would_deny = None
     if rule is None:
-        adopted = _adopted_reply(ledger, at, frame, key, src, dst)
+        adopted = _adopted_reply(ledger, at, ip, key, src, dst)
         if adopted is not None:
             return adopted
         if ledger.policy.mode != "monitor":
             reason = "no rule allows it (default deny)"
             if detailed:
                 reason = ledger.index.explain(src.labels, dst.labels, key.proto_name, key.service_port).reason
-            return Deny(reason, dst.name)
+            return Deny(key, reason, dst.name)
         would_deny = MONITOR_ONLY
     location = ledger.bindings.location(dst.mac)
     if location is None:
-        return Hold(dst, would_deny)
+        return Hold(key, dst, would_deny)
     path = ledger.topology.path(at, location)
     if path is None:
-        return Unreachable(dst, would_deny)
+        return Unreachable(key, dst, would_deny)
     return Allow(key, src, dst, rule, path, would_deny)
 
 
-def _related_icmp_error(ledger: Ledger, frame: Frame, data: bytes) -> Deliver | None:
+def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> Deliver | None:
     """An ICMP error about a live connection between the same two hosts, sent by one end
     about a packet the other end sent (port unreachable, fragmentation needed, ...), goes
     straight out of the recipient's port and opens nothing. None: not such an error (the
     policy decides it like any other ICMP message)."""
-    ip = frame.ipv4
     quoted = quoted_packet(data, ip)
     if quoted is None or (quoted.src, quoted.dst) != (ip.dst, ip.src):
         return None
@@ -192,14 +199,15 @@ def _related_icmp_error(ledger: Ledger, frame: Frame, data: bytes) -> Deliver | 
 
 
 def _adopted_reply(
-    ledger: Ledger, at: tuple[int, int], frame: Frame, key: FlowKey, server: Host, client: Host
+    ledger: Ledger, at: tuple[int, int], ip: IPv4, key: FlowKey, server: Host, client: Host
 ) -> Allow | None:
     """A TCP segment that opens nothing (ACK, no SYN) going the way policy forbids, but
     whose reverse policy allows: the reply half of a connection set up before this
     controller started (switches drop our entries when they reconnect). Re-create that
     connection, client to server, instead of cutting it for a while. It opens nothing the
     client was not already allowed."""
-    if key.proto != IP_PROTO_TCP or not is_tcp_reply(frame.ipv4):
+    reverse = key.reverse()
+    if key.proto != IP_PROTO_TCP or not is_tcp_reply(ip) or reverse is None:
         return None
     rule = ledger.index.first_rule(client.labels, server.labels, "tcp", key.src_port)
     client_at = ledger.bindings.location(client.mac)
@@ -208,4 +216,4 @@ def _adopted_reply(
     path = ledger.topology.path(client_at, at)
     if path is None:
         return None
-    return Allow(key.reverse(), client, server, rule, path, adopted=True)
+    return Allow(reverse, client, server, rule, path, adopted=True)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from lab.net import PROBE
+from lab.net import TRAFFIC
 
 from . import frames
 from .test_hardening import connect_times
@@ -83,7 +83,7 @@ def test_pinned_host_elsewhere_and_unknown_host_get_nothing(make_lab, tmp_path):
 def test_arp_poisoning_is_dropped_and_cannot_rebind_an_address(make_lab, tmp_path):
     import sys
 
-    from lab.net import PROBE
+    from lab.net import TRAFFIC
     from segctl.core.packets import ARP_REPLY, BROADCAST_MAC, build_arp
 
     lab = make_lab("linear")
@@ -96,7 +96,7 @@ def test_arp_poisoning_is_dropped_and_cannot_rebind_an_address(make_lab, tmp_pat
     ):
         path = tmp_path / f"{name}.bin"
         path.write_bytes(frame)
-        lab.host("web2").cmd(f"{sys.executable} {PROBE} inject web2-eth0 {path}")
+        lab.host("web2").cmd(f"{sys.executable} {TRAFFIC} inject web2-eth0 {path}")
     lab.host("web1").cmd(f"ip neigh flush dev web1-eth0 && ping -c1 -W1 {app1_ip} >/dev/null")
     neighbours = lab.host("web1").cmd(f"ip neigh show {app1_ip}")
     assert "02:00:00:00:02:01" in neighbours and web2 not in neighbours, neighbours
@@ -198,7 +198,7 @@ def test_a_busy_client_is_not_a_flood_and_a_scan_still_is(make_lab):
     assert None not in times
     floods = [e for e in lab.controller.events() if e["kind"] == "flood"]
     assert not floods, f"a client at {rate:.0f} connections/s was taken for a flood: {floods}"
-    scanner = lab.host("web2").popen([sys.executable, PROBE, "flood", lab.ip("mon1"), "514", "3", "--scan"])
+    scanner = lab.host("web2").popen([sys.executable, TRAFFIC, "flood", lab.ip("mon1"), "514", "3", "--scan"])
     scanner.communicate(timeout=30)
     floods = [e for e in lab.controller.events() if e["kind"] == "flood"]
     assert floods and floods[0]["hosts"] == ["web2"] and "denials" in floods[0]["reason"], floods
@@ -240,7 +240,7 @@ def test_a_client_cannot_make_its_server_look_like_a_flood(make_lab, tmp_path):
     started = time.time()
     acks = [frames.tcp(web1.mac, app1.mac, web1.ip, app1.ip, 40000, 8080, ACK, seq=n * 7919) for n in range(50)]
     blast = lab.host("web1").popen(
-        [sys.executable, PROBE, "inject", "web1-eth0", *_save(acks, tmp_path), "--count", "300", "--rate", "5000"]
+        [sys.executable, TRAFFIC, "inject", "web1-eth0", *_save(acks, tmp_path), "--count", "300", "--rate", "5000"]
     )
     during = connect_times(lab, "app1", "db1", 5432, count=10, gap=0.2)
     blast.communicate(timeout=60)

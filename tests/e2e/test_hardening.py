@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 
-from lab.net import PROBE
+from lab.net import TRAFFIC
 
 
 def connect_times(lab, src: str, dst: str, port: int, count: int = 10, gap: float = 0.05) -> list[float]:
-    out = lab.host(src).cmd(f"{sys.executable} {PROBE} connect-times {lab.ip(dst)} {port} {count} --gap {gap}")
+    out = lab.host(src).cmd(f"{sys.executable} {TRAFFIC} connect-times {lab.ip(dst)} {port} {count} --gap {gap}")
     times = json.loads(out.strip().splitlines()[-1])
     assert None not in times, f"{src} could not connect to {dst}:{port}: {[t for t in times if t is None]}"
     return times
@@ -27,7 +27,7 @@ def test_a_flooding_host_does_not_slow_other_hosts_flow_setups(make_lab):
     # Faster floods saturate the software switch itself on a 2-core machine, which is no test
     # of the controller.
     flooder = lab.host("web2").popen(
-        [sys.executable, PROBE, "flood", lab.ip("mon1"), "514", "12", "--rate", "4000", "--scan"]
+        [sys.executable, TRAFFIC, "flood", lab.ip("mon1"), "514", "12", "--rate", "4000", "--scan"]
     )
     try:
         time.sleep(1.0)
@@ -57,16 +57,16 @@ def test_forged_and_relayed_lldp_make_no_link(make_lab, tmp_path):
     # A genuine probe, captured where the controller sends one out of web1's port ...
     assert lab.reaches("web1", "app1", "tcp", 8080) and lab.reaches("web2", "mon1", "udp", 514)
     frame = tmp_path / "probe.bin"
-    lab.host("web1").cmd(f"{sys.executable} {PROBE} capture web1-eth0 0x88cc {frame}")
+    lab.host("web1").cmd(f"{sys.executable} {TRAFFIC} capture web1-eth0 0x88cc {frame}")
     assert frame.stat().st_size > 40
     # ... relayed at once into web2's port, as two colluding hosts would ...
-    lab.host("web2").cmd(f"{sys.executable} {PROBE} inject web2-eth0 {frame}")
+    lab.host("web2").cmd(f"{sys.executable} {TRAFFIC} inject web2-eth0 {frame}")
     # ... and a forged one (right format, wrong key) from the rogue device.
     from segctl.core.discovery import LinkDiscovery
 
     forged = tmp_path / "forged.bin"
     forged.write_bytes(LinkDiscovery().probe(2, 1, time.time()))
-    lab.host("rogue").cmd(f"{sys.executable} {PROBE} inject rogue-eth0 {forged}")
+    lab.host("rogue").cmd(f"{sys.executable} {TRAFFIC} inject rogue-eth0 {forged}")
     time.sleep(1.0)
     rejected = [e["reason"] for e in lab.controller.events() if e["kind"] == "lldp-rejected"]
     assert any("where host web2 is bound" in reason for reason in rejected), rejected
@@ -94,7 +94,7 @@ def test_a_random_mac_flood_is_bounded_and_other_hosts_keep_connecting(make_lab)
     events_before = os.path.getsize(lab.controller.events_path)
     db1 = lab.topology.host("db1")
     flood = lab.host("rogue").popen(
-        [sys.executable, PROBE, "mac-flood", "rogue-eth0", "20", "--rate", "20000", "--dst-mac", db1.mac,
+        [sys.executable, TRAFFIC, "mac-flood", "rogue-eth0", "20", "--rate", "20000", "--dst-mac", db1.mac,
          "--dst-ip", db1.ip]
     )  # fmt: skip
     try:

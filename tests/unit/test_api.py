@@ -17,7 +17,7 @@ from segctl.api import MAX_BODY, Api, load_tokens
 from segctl.config import Sources
 from segctl.core.discovery import PROBE_SOURCE_MAC
 from segctl.core.events import EventLog
-from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
+from segctl.core.macs import LOCATOR_MAC
 from segctl.runtime import Runtime
 from segctl.state import load_state
 
@@ -299,7 +299,7 @@ def test_405_names_the_allowed_methods_in_an_allow_header(api):
         ("ff:ff:ff:ff:ff:ff", "ff:ff:ff:ff:ff:ff is a multicast (group) address"),
         ("33:33:00:00:00:01", "33:33:00:00:00:01 is a multicast (group) address"),
         ("00:00:00:00:00:00", "00:00:00:00:00:00 is the all-zero address"),
-        (PROBE_MAC, f"{PROBE_MAC} is the source address of the controller's ARP probes"),
+        (LOCATOR_MAC, f"{LOCATOR_MAC} is the source address of the controller's ARP requests locating hosts"),
         (PROBE_SOURCE_MAC, f"{PROBE_SOURCE_MAC} is the source address of the controller's LLDP probes"),
     ],
 )

@@ -5,7 +5,7 @@ import pytest
 
 from segctl.core.controller import UnknownHost
 from segctl.core.flows import PRIORITY_CONNECTION, FlowAdd, Kind, PacketOut, parse_cookie
-from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
+from segctl.core.macs import LOCATOR_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, parse_frame
 from segctl.core.planner import DENY_HOLD
 
@@ -116,7 +116,7 @@ def test_first_packet_waits_for_an_unlocated_destination_and_is_replayed():
     syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
     probes = [m for m in net.send(1, 1, syn) if isinstance(m, PacketOut)]
     assert {(p.dpid, p.port) for p in probes} == {(1, 2), (1, 3), (2, 1), (2, 2)}
-    assert all(parse_frame(p.data).eth_src == PROBE_MAC for p in probes)
+    assert all(parse_frame(p.data).eth_src == LOCATOR_MAC for p in probes)
     answer = build_arp(ARP_REPLY, DB, WEB, DB, "10.0.0.2", WEB, "10.0.0.1")
     replayed = [m for m in net.send(2, 1, answer) if isinstance(m, PacketOut)]
     assert replayed and replayed[-1].data == syn and net.trace(1, 1, syn) == ("out", 2, 1)
@@ -240,7 +240,7 @@ def test_quarantine_takes_only_a_host_unicast_mac_so_the_fabric_keeps_its_probes
     from segctl.core.macs import NotAHostMac, why_not_a_host_mac
 
     net = Net()
-    for mac in ("01:80:c2:00:00:0e", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", PROBE_MAC, PROBE_SOURCE_MAC):
+    for mac in ("01:80:c2:00:00:0e", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", LOCATOR_MAC, PROBE_SOURCE_MAC):
         with pytest.raises(NotAHostMac, match=f"^{mac} is .*: quarantine takes a host's unicast MAC$"):
             net.core.quarantine(mac, "attack run", net.now)
     assert net.core.quarantined == {}

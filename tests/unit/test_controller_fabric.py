@@ -20,7 +20,7 @@ from segctl.core.flows import (
     match_of,
     parse_cookie,
 )
-from segctl.core.macs import ARP_PROBE_MAC as PROBE_MAC
+from segctl.core.macs import LOCATOR_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, mac_bytes, parse_frame
 
 from ..fakenet import APP, ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
@@ -424,7 +424,7 @@ def test_the_controller_looks_for_a_destination_at_most_once_per_probe_interval_
     edge = {(1, 2), (2, 1), (2, 2)}  # not web's port, not the stranger's
     assert {(m.dpid, m.port) for m in outs(sent)} == edge
     request = parse_frame(outs(sent)[0].data)
-    assert request.eth_src == PROBE_MAC
+    assert request.eth_src == LOCATOR_MAC
     assert (request.arp.sender_mac, request.arp.sender_ip, request.arp.target_ip) == (WEB, "10.0.0.1", "10.0.0.2")
     assert outs(net.core.packet_in(1, 1, seg(WEB, DB, 40001, 5432), t + PROBE_INTERVAL / 2)) == []
     assert {

@@ -33,7 +33,7 @@ def test_a_value_cannot_forge_another_field_of_the_log_line(caplog):
 
 
 def test_every_log_record_segctl_writes_is_one_line_and_a_traceback_is_indented():
-    from segctl.runner import log_handler
+    from segctl.launch import log_handler
 
     stream = io.StringIO()
     logger = logging.getLogger("segctl.test-injection")
@@ -57,7 +57,7 @@ def test_every_log_record_segctl_writes_is_one_line_and_a_traceback_is_indented(
 
 
 def test_a_traceback_another_handler_formatted_first_is_indented_too():
-    from segctl.runner import log_handler
+    from segctl.launch import log_handler
 
     record = logging.LogRecord("segctl.api", logging.ERROR, __file__, 1, "failed", None, None)
     record.exc_text = f"Traceback (most recent call last):\nValueError: {EVIL}"  # cached by another handler
@@ -254,7 +254,7 @@ def test_run_rotates_events_at_100_mib_keeping_5_files_by_default():
 
 
 def test_run_passes_the_events_file_options_to_the_event_log(tmp_path):
-    from segctl.runner import open_events
+    from segctl.launch import open_events
 
     args = build_parser().parse_args([*RUN, "--events-max-bytes", "320", "--events-keep", "1"])
     log = open_events(args, str(tmp_path))

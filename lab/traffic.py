@@ -1,15 +1,15 @@
 """Traffic probes run inside Mininet hosts (standard library only).
 
-probe.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed back
-probe.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
-probe.py stream IP PORT --out FILE          one busy TCP connection, each echo's time to FILE
-probe.py connect-times IP PORT N            N new TCP connections one after another; their setup times
-probe.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
-probe.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
-probe.py inject IFACE FILE... [--count N --rate R]  send the frames saved in each FILE out of IFACE
-probe.py watch IFACE SECONDS [filters]      count the IPv4 packets that arrive on IFACE (see --help)
-probe.py tally IFACE                        until SIGTERM: arrivals by source, protocol and port/type
-probe.py mac-flood IFACE SECONDS --rate R   frames from random source MACs, R a second
+traffic.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed back
+traffic.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
+traffic.py stream IP PORT --out FILE          one busy TCP connection, each echo's time to FILE
+traffic.py connect-times IP PORT N            N new TCP connections one after another; their setup times
+traffic.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
+traffic.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
+traffic.py inject IFACE FILE... [--count N --rate R]  send the frames saved in each FILE out of IFACE
+traffic.py watch IFACE SECONDS [filters]      count the IPv4 packets that arrive on IFACE (see --help)
+traffic.py tally IFACE                        until SIGTERM: arrivals by source, protocol and port/type
+traffic.py mac-flood IFACE SECONDS --rate R   frames from random source MACs, R a second
 """
 
 from __future__ import annotations

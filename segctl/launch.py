@@ -102,8 +102,8 @@ def run(args) -> int:
     try:
         runtime = Runtime(Sources(args.directory, args.policy), events, state_dir, switches, framework.run_blocking)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(printable(problem), file=sys.stderr)
+        for config_problem in exc.problems:
+            print(printable(config_problem), file=sys.stderr)
         return 1
     except StateError as exc:
         if not args.discard_state:
