@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ConfigError, ConfigProblem, Problems
 from .protection import Protection
-from .sections import PORT_MAX, Section, parse_port
+from .sections import DECIMAL_TEXT, PORT_MAX, Section, parse_port
 from .yamlsrc import LDict, load_yaml_file
 
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
@@ -47,7 +47,7 @@ ICMP_TYPES = {
 # the connection's entries. Errors about allowed connections pass without a rule; redirects,
 # router advertisements and timestamps only where a rule names them.
 DEFAULT_ICMP_TYPES = ((8, 8),)
-_RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_RANGE_RE = re.compile(r"^\s*([0-9]{1,12})\s*-\s*([0-9]{1,12})\s*$")  # ASCII digits, as DECIMAL_TEXT
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 
 
@@ -171,7 +171,7 @@ def _port_range(item: Any) -> tuple[int, int] | str:
         if low is None or high is None:
             return "is out of range 1-65535"
         return (low, high) if low <= high else "runs backwards"
-    if not (isinstance(item, int) or isinstance(item, str) and item.strip().isdigit()):
+    if not (isinstance(item, int) or isinstance(item, str) and DECIMAL_TEXT.fullmatch(item)):
         return 'is not a number or a range like "8000-8080"'
     port = parse_port(item, PORT_MAX)
     return (port, port) if port is not None else "is out of range 1-65535"

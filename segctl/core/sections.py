@@ -11,6 +11,7 @@ given, and what it is not)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -22,6 +23,9 @@ from .yamlsrc import LDict, LList
 # reserved ports (flood, controller, ...), which no host can sit behind.
 OPENFLOW_MAX_PORT = 0xFFFFFF00
 PORT_MAX = 65535  # TCP and UDP
+# A number written as text: ASCII digits only, and not too many. str.isdigit() also takes '²',
+# which int() refuses, and int() refuses more than 4300 digits.
+DECIMAL_TEXT = re.compile(r"\s*[0-9]{1,12}\s*")
 
 
 def label_value(value: Any) -> str:
@@ -46,7 +50,7 @@ def parse_dpid(value: Any) -> int | None:
 
 def parse_port(value: Any, high: int = OPENFLOW_MAX_PORT) -> int | None:
     """A port number 1-`high` from an int or decimal digits (LDAP attributes are text)."""
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
         return None
@@ -60,6 +64,10 @@ def _in_range(value: Any, low: float, high: float, whole: bool) -> bool:
 
 def _span(low: float, high: float, unit: str) -> str:
     return f"{low}-{high} {unit}" if unit else f"{low}-{high}"
+
+
+def _with_lines(items: LList) -> list[tuple[int | None, Any]]:
+    return [(items.line_of(index), item) for index, item in enumerate(items)]
 
 
 def _empty(line: int | None) -> LDict:
@@ -173,12 +181,12 @@ class Section:
             self.problem_at(self.line, f"{key!r} is required")
         return not missing
 
-    def _given(self, key: str, required: bool, problem: str | None = None) -> bool:
+    def _given(self, key: str, required: bool) -> bool:
         """Whether `key` has a value to check. A key written with no value counts as missing."""
         if self.data.get(key) is not None:
             return True
         if required:
-            self.problem_at(self.line, problem or f"{key!r} is required")
+            self.problem_at(self.line, f"{key!r} is required")
         return False
 
     # -- typed reads: each returns the value, or `default` after reporting why it is not one --
@@ -193,7 +201,15 @@ class Section:
         return value.strip()
 
     def _number(
-        self, key: str, low: float, high: float, default: Any, whole: bool, expectation: str, required: bool, problem
+        self,
+        key: str,
+        low: float,
+        high: float,
+        default: Any,
+        whole: bool,
+        expectation: str,
+        required: bool = False,
+        problem: str | None = None,
     ) -> Any:
         # Unlike a text, a number written with no value is a bad number, not a missing one.
         if key not in self.data:
@@ -223,10 +239,10 @@ class Section:
         self, key: str, low: float, high: float, default: float | None = None, *, unit: str = ""
     ) -> float | None:
         """A number `low`-`high`, whole or not, as written."""
-        return self._number(key, low, high, default, False, _span(low, high, unit), False, None)
+        return self._number(key, low, high, default, False, _span(low, high, unit))
 
     def seconds(self, key: str, low: float, high: float, default: float, *, problem: str | None = None) -> float:
-        value = self._number(key, low, high, default, False, f"a number of seconds, {low}-{high}", False, problem)
+        value = self._number(key, low, high, default, False, f"a number of seconds, {low}-{high}", problem=problem)
         return float(value)
 
     def flag(self, key: str, default: bool | None = None) -> bool | None:
@@ -328,22 +344,17 @@ class Section:
             called=called,
         )
 
-    def items(self, key: str, *, expected: str | None = None) -> list[tuple[int | None, Any]]:
+    def items(self, key: str) -> list[tuple[int | None, Any]]:
         """The list under `key` as (line, item) pairs: [] if it is missing, or (reported) not a list."""
         value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, LList):
-            self.problem(key, expected or f"'{key}' must be a list")
-            return []
-        return [(value.line_of(index), item) for index, item in enumerate(value)]
+        if value is not None and not isinstance(value, LList):
+            self.problem(key, f"{key!r} must be a list")
+        return _with_lines(value) if isinstance(value, LList) else []
 
     def one_or_more(self, key: str) -> list[tuple[int | None, Any]]:
         """The value under `key` as (line, item) pairs: a list's items, or the one value given."""
         value = self.data.get(key)
-        if isinstance(value, LList):
-            return [(value.line_of(index), item) for index, item in enumerate(value)]
-        return [(self.line_of(key), value)]
+        return _with_lines(value) if isinstance(value, LList) else [(self.line_of(key), value)]
 
     def labels(self, *, must: str = "be a plain value") -> dict[str, str]:
         """This section as labels: each key a string, each value plain (no list, mapping or

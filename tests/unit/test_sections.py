@@ -240,3 +240,8 @@ def test_an_integer_read_returns_only_integers_in_range(value):
 @pytest.mark.parametrize("spelling", ["02:00:00:00:01:0A", "02-00-00-00-01-0a"])
 def test_a_host_mac_comes_back_in_one_form(spelling):
     assert section(f'mac: "{spelling}"\n').host_mac("mac", normalize_mac) == "02:00:00:00:01:0a"
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "1" * 5000, "", " ", "-1", "+5", "0x10"])
+def test_port_text_is_ascii_digits_only(text):
+    assert parse_port(text) is None
