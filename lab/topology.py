@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 from segctl.core.directory import Directory, normalize_mac
 from segctl.core.errors import Problems
-from segctl.core.yamlsrc import LDict, LList, load_yaml_file
+from segctl.core.sections import Section
+from segctl.core.yamlsrc import load_yaml_file
+
+_HOST_KEYS = {"switch", "port", "mac", "ip"}
 
 
 @dataclass(frozen=True)
@@ -33,58 +36,76 @@ class LabTopology:
         raise KeyError(name)
 
 
+_MAC_HINT = ' (write it quoted, like "02:00:00:00:01:01")'
+
+
+def _switches(top: Section) -> dict[str, int]:
+    """Switch name -> datapath id. Mininet takes 0 for no id at all, so ids start at 1."""
+    switches: dict[str, int] = {}
+    shape = "'switches' must map names to {dpid: N}"
+    section = top.child("switches", name="", expected=shape, required=True)
+    if section.ok and "switches" in top and not list(section):
+        top.problem("switches", shape)
+    for name in section:
+        entry = section.child(
+            name, name=f"switch {name}", allowed={"dpid"}, expected=f"switch {name}: expected {{dpid: N}}"
+        )
+        dpid = entry.dpid("dpid", required=True)
+        if dpid == 0:
+            entry.problem("dpid", "dpid must be a positive number")
+        elif dpid is not None:
+            switches[name] = dpid
+    return switches
+
+
+def _host(hosts: Section, name: str, switches: dict[str, int], directory: Directory, taken: dict) -> LabHost | None:
+    """The host `name` of the file; its MAC and IP from the directory unless given."""
+    before = len(hosts.problems.items)
+    entry = hosts.child(
+        name, name=f"host {name}", allowed=_HOST_KEYS, expected=f"host {name}: expected {{switch: S, port: N}}"
+    )
+    entry.require("switch", "port")
+    switch = entry.choice("switch", switches)
+    port = entry.port("port")
+    if (switch, port) in taken:
+        entry.problem("port", f"port {port} of {switch} is taken by {taken[switch, port]}")
+    known = directory.by_name.get(name)
+    mac = entry.host_mac("mac", normalize_mac, hint=_MAC_HINT) or (known.mac if known else None)
+    ip = entry.ipv4("ip") or (known.ip if known else None)
+    if (mac is None and "mac" not in entry) or (ip is None and "ip" not in entry):
+        entry.problem_at(entry.line, "not in the directory, so give it 'mac' and 'ip'")
+    if len(hosts.problems.items) != before:
+        return None
+    taken[switch, port] = name
+    return LabHost(name, switch, port, mac, ip)
+
+
+def _is_switch(name: Any, switches: dict) -> bool:
+    return not isinstance(name, (dict, list)) and name in switches
+
+
 def load_topology(path: str, directory: Directory) -> LabTopology:
     """Read a topology file; a host's MAC and IP come from the directory unless given."""
-    data = load_yaml_file(path)
     problems = Problems(path)
-    if not isinstance(data, LDict):
-        problems.add(1, "expected a mapping with switches, hosts and links")
-        problems.raise_if_any()
-    for key in data:
-        if key not in ("name", "switches", "hosts", "links"):
-            problems.add(data.line_of(key), f"unknown key {key!r}")
-    switches: dict[str, int] = {}
-    raw_switches = data.get("switches")
-    if not isinstance(raw_switches, LDict) or not raw_switches:
-        problems.add(data.line_of("switches"), "'switches' must map names to {dpid: N}")
-        raw_switches = LDict()
-    for name, entry in raw_switches.items():
-        dpid = entry.get("dpid") if isinstance(entry, dict) else None
-        if not isinstance(dpid, int) or dpid <= 0:
-            problems.add(raw_switches.line_of(name), f"switch {name}: dpid must be a positive number")
-            continue
-        switches[name] = dpid
-    hosts = []
-    used_ports = set()
-    raw_hosts = data.get("hosts") or LDict()
-    for name, entry in raw_hosts.items():
-        line = raw_hosts.line_of(name)
-        if not isinstance(entry, dict) or entry.get("switch") not in switches:
-            problems.add(line, f"host {name}: 'switch' must name a switch of this file")
-            continue
-        port = entry.get("port")
-        if not isinstance(port, int) or port < 1 or (entry["switch"], port) in used_ports:
-            problems.add(line, f"host {name}: 'port' must be a free port number")
-            continue
-        used_ports.add((entry["switch"], port))
-        known = directory.by_name.get(name)
-        mac = normalize_mac(str(entry.get("mac") or (known.mac if known else "")))
-        ip = entry.get("ip") or (known.ip if known else None)
-        if mac is None or ip is None:
-            problems.add(line, f"host {name}: not in the directory, so give it 'mac' and 'ip'")
-            continue
-        try:
-            ip = str(ipaddress.IPv4Address(str(ip)))
-        except ValueError:
-            problems.add(line, f"host {name}: {ip!r} is not an IPv4 address")
-            continue
-        hosts.append(LabHost(name, entry["switch"], port, mac, ip))
+    top = Section.read(
+        load_yaml_file(path),
+        problems,
+        line=1,
+        expected="expected a mapping with switches, hosts and links",
+        allowed={"name", "switches", "hosts", "links"},
+    )
+    switches = _switches(top)
+    hosts, taken = [], {}
+    section = top.child("hosts", name="")
+    for name in section:
+        host = _host(section, name, switches, directory, taken)
+        if host is not None:
+            hosts.append(host)
     links = []
-    raw_links = data.get("links") or LList()
-    for position, link in enumerate(raw_links):
-        if not (isinstance(link, list) and len(link) == 2 and all(s in switches for s in link)):
-            problems.add(raw_links.line_of(position), "a link is [switch, switch] of this file")
+    for line, link in top.items("links"):
+        if not (isinstance(link, list) and len(link) == 2 and all(_is_switch(s, switches) for s in link)):
+            top.problem_at(line, "a link is [switch, switch] of this file")
             continue
         links.append(tuple(link))
     problems.raise_if_any()
-    return LabTopology(str(data.get("name", path)), switches, tuple(hosts), tuple(links))
+    return LabTopology(str(top.get("name", path)), switches, tuple(hosts), tuple(links))

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Problems
-from .macs import why_not_a_host_mac
+from .sections import Section
+from .sections import label_value as label_value  # the directory's before there were sections
+from .sections import parse_dpid as parse_dpid
 from .yamlsrc import LDict, load_yaml_file
 
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+HOST_NAME_RULE = "must be letters, digits, '.', '_' or '-'"
 _HOST_KEYS = {"mac", "ip", "labels", "switch", "port"}
+# A bad MAC or IP is shown by its value alone (`'nonsense' is not a MAC address`), a bad pin
+# by its key and value (`switch -1 is not a datapath id`).
+_SHOWN_BY_VALUE = {"mac": "", "ip": ""}
 
 
 def normalize_mac(text: str) -> str | None:
     """Lower-case colon form of a MAC address, or None if it is not one."""
     mac = str(text).strip().lower().replace("-", ":")
     return mac if _MAC_RE.match(mac) else None
-
-
-def label_value(value: Any) -> str:
-    """A label value as policies compare it: YAML `true` is the label "true"."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclass(frozen=True)
@@ -77,115 +77,63 @@ class Directory:
         return host
 
 
-def parse_dpid(value: Any) -> int | None:
-    """A datapath id from an int, a decimal/0x string, or the colon form 00:00:..:01."""
-    if isinstance(value, bool):
+def read_host(
+    fields: Section,
+    name: str,
+    labels: Mapping[str, str],
+    *,
+    parse_mac: Callable[[str], str | None] = normalize_mac,
+    mac_hint: str = "",
+    switch_pin: str = "'switch'",
+) -> Host | None:
+    """The host `fields` (mac, ip, switch, port) describe: a YAML directory entry or an LDAP
+    entry. None, after reporting each problem, if any field is wrong or the MAC is missing.
+    `switch_pin` is what a port pin without a switch pin is told it needs."""
+    before = len(fields.problems.items)
+    mac = fields.host_mac("mac", parse_mac, hint=mac_hint)
+    ip = fields.ipv4("ip")
+    switch = fields.dpid("switch")
+    port = fields.port("port")
+    if fields.get("port") is not None and fields.get("switch") is None:
+        fields.problem("port", f"a port pin needs {switch_pin} too")
+    if len(fields.problems.items) != before or mac is None:
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str):
-        try:
-            number = int(value.replace(":", ""), 16) if ":" in value else int(value, 0)
-        except ValueError:
-            return None
-        return number if number >= 0 else None
-    return None
+    return Host(name=name, mac=mac, ip=ip, labels=dict(labels), switch=switch, port=port)
 
 
-def _parse_host(name: Any, entry: Any, line: int, problems: Problems) -> Host | None:
+def _parse_host(hosts: Section, name: Any) -> Host | None:
     if not isinstance(name, str) or not HOST_NAME_RE.match(name):
-        problems.add(line, f"host name {name!r} must be letters, digits, '.', '_' or '-'")
+        hosts.problem(name, f"host name {name!r} {HOST_NAME_RULE}")
         return None
-    if not isinstance(entry, LDict):
-        problems.add(line, f"host {name}: expected a mapping with at least 'mac'")
-        return None
-    ok = True
-    for key in entry:
-        if key not in _HOST_KEYS:
-            problems.add(
-                entry.line_of(key),
-                f"host {name}: unknown key {key!r} (allowed: {', '.join(sorted(_HOST_KEYS))})",
-            )
-            ok = False
-    mac = None
-    if "mac" not in entry:
-        problems.add(entry.line, f"host {name}: 'mac' is required")
-        ok = False
-    else:
-        mac = normalize_mac(entry["mac"]) if isinstance(entry["mac"], str) else None
-        if mac is None:
-            problems.add(
-                entry.line_of("mac"),
-                f'host {name}: {entry["mac"]!r} is not a MAC address (write it quoted, like "02:00:00:00:01:01")',
-            )
-            ok = False
-        elif (why := why_not_a_host_mac(mac)) is not None:
-            problems.add(entry.line_of("mac"), f"host {name}: {why}, not a host's")
-            ok = False
-    ip = None
-    if entry.get("ip") is not None:
-        try:
-            ip = str(ipaddress.IPv4Address(str(entry["ip"])))
-        except ValueError:
-            problems.add(entry.line_of("ip"), f"host {name}: {entry['ip']!r} is not an IPv4 address")
-            ok = False
-    labels: dict[str, str] = {}
-    raw_labels = entry.get("labels", {})
-    if raw_labels is None:
-        raw_labels = {}
-    if not isinstance(raw_labels, dict):
-        problems.add(entry.line_of("labels"), f"host {name}: labels must be a mapping key: value")
-        ok = False
-    else:
-        for key, value in raw_labels.items():
-            if isinstance(value, (dict, list)) or value is None or not isinstance(key, str):
-                problems.add(entry.line_of("labels"), f"host {name}: label {key!r} must be a plain value")
-                ok = False
-            else:
-                labels[key] = label_value(value)
-    switch = None
-    if entry.get("switch") is not None:
-        switch = parse_dpid(entry["switch"])
-        if switch is None:
-            problems.add(entry.line_of("switch"), f"host {name}: switch {entry['switch']!r} is not a datapath id")
-            ok = False
-    port = None
-    if entry.get("port") is not None:
-        value = entry["port"]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 0xFFFFFF00:
-            problems.add(entry.line_of("port"), f"host {name}: port {value!r} is not a port number")
-            ok = False
-        else:
-            port = value
-        if entry.get("switch") is None:
-            problems.add(entry.line_of("port"), f"host {name}: a port pin needs 'switch' too")
-            ok = False
-    if not ok or mac is None:
-        return None
-    return Host(name=name, mac=mac, ip=ip, labels=labels, switch=switch, port=port)
+    entry = hosts.child(
+        name,
+        name=f"host {name}",
+        allowed=_HOST_KEYS,
+        expected=f"host {name}: expected a mapping with at least 'mac'",
+        called=_SHOWN_BY_VALUE,
+    )
+    entry.require("mac")
+    labels = entry.child("labels", name=entry.name, expected="labels must be a mapping of label: value").labels()
+    # YAML reads 02:00:00:00:01:01 unquoted as a number (base 60): say how to write a MAC.
+    return read_host(entry, name, labels, mac_hint=' (write it quoted, like "02:00:00:00:01:01")')
 
 
 def parse_directory(data: Any, file: str) -> Directory:
     """Build a Directory from parsed YAML; raise ConfigError with every problem found."""
     problems = Problems(file)
     hosts: list[Host] = []
+    shape = "expected a mapping with a 'hosts' key"
     if not isinstance(data, LDict) or "hosts" not in data:
-        problems.add(getattr(data, "line", 1), "expected a mapping with a 'hosts' key")
+        problems.add(getattr(data, "line", 1), shape)
         problems.raise_if_any()
-    for key in data:
-        if key != "hosts":
-            problems.add(data.line_of(key), f"unknown key {key!r} (allowed: hosts)")
-    entries = data["hosts"]
-    if entries is None:
-        entries = LDict()
-    if not isinstance(entries, LDict):
-        problems.add(data.line_of("hosts"), "'hosts' must be a mapping of name: entry")
-        problems.raise_if_any()
+    top = Section.read(data, problems, line=data.line, expected=shape, allowed={"hosts"})
+    entries = top.child("hosts", name="", expected="'hosts' must be a mapping of name: entry")
+    problems.raise_if_any()
     seen_mac: dict[str, str] = {}
     seen_ip: dict[str, str] = {}
-    for name, entry in entries.items():
+    for name in entries:
         line = entries.line_of(name)
-        host = _parse_host(name, entry, line, problems)
+        host = _parse_host(entries, name)
         if host is None:
             continue
         if host.mac in seen_mac:

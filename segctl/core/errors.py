@@ -34,7 +34,7 @@ class Problems:
         self.file = file
         self.items: list[ConfigProblem] = []
 
-    def add(self, line: int, message: str) -> None:
+    def add(self, line: int | None, message: str) -> None:
         self.items.append(ConfigProblem(self.file, line, message))
 
     def raise_if_any(self) -> None:

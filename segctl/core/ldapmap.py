@@ -6,15 +6,15 @@ denies that one device, never the whole directory."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .directory import HOST_NAME_RE, Directory, Host, parse_dpid
-from .errors import ConfigProblem
+from .directory import HOST_NAME_RE, HOST_NAME_RULE, Directory, Host, read_host
+from .errors import ConfigProblem, Problems
 from .ldapsettings import LdapSettings
-from .macs import why_not_a_host_mac
+from .sections import Section
+from .yamlsrc import LDict
 
 _HEX_RUN = re.compile(r"^[0-9a-f]{12}$")
 
@@ -68,26 +68,17 @@ def parse_mac_loose(text: str) -> str | None:
     return ":".join(raw[i : i + 2] for i in range(0, 12, 2))
 
 
-class _HostBuilder:
-    def __init__(self, entry: Entry, problems: list[ConfigProblem]):
-        self.entry = entry
-        self.problems = problems
-        self.ok = True
-
-    def problem(self, message: str) -> None:
-        self.problems.append(ConfigProblem(self.entry.dn, None, message))
-        self.ok = False
-
-    def single(self, attribute: str | None, what: str, required: bool = False) -> str | None:
-        values = self.entry.values(attribute)
-        if not values:
-            if required:
-                self.problem(f"no {attribute} ({what})")
-            return None
-        if len(values) > 1:
-            self.problem(f"{attribute} has {len(values)} values; a host has one {what}")
-            return None
-        return values[0].strip()
+def _single(entry: Entry, attribute: str | None, what: str, problems: Problems, required: bool = False) -> str | None:
+    """The one value of `attribute`; None, after saying why, if it has none or several."""
+    values = entry.values(attribute)
+    if not values:
+        if required:
+            problems.add(None, f"no {attribute} ({what})")
+        return None
+    if len(values) > 1:
+        problems.add(None, f"{attribute} has {len(values)} values; a host has one {what}")
+        return None
+    return values[0].strip()
 
 
 def _group_names(groups: Sequence[Entry], settings: LdapSettings) -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -103,51 +94,36 @@ def _group_names(groups: Sequence[Entry], settings: LdapSettings) -> tuple[dict[
     return members, names
 
 
-def _build_host(
-    entry: Entry,
-    group_names: list[str],
-    settings: LdapSettings,
-    problems: list[ConfigProblem],
-) -> Host | None:
+def _host_fields(entry: Entry, settings: LdapSettings, problems: Problems) -> Section:
+    """The entry's host fields as a section whose messages name each field by its attribute."""
     dev = settings.devices
-    b = _HostBuilder(entry, problems)
-    name = b.single(dev.name, "name", required=True)
+    attributes = {"mac": dev.mac, "ip": dev.ip, "switch": dev.switch, "port": dev.port}
+    what = {"mac": "MAC address", "ip": "IPv4 address", "switch": "switch pin", "port": "port pin"}
+    fields = LDict()
+    fields.line, fields.lines = None, {}
+    for field, attribute in attributes.items():
+        value = _single(entry, attribute, what[field], problems, required=field == "mac")
+        if value is not None:
+            fields[field] = value
+    return Section(fields, problems, called=attributes)
+
+
+def _build_host(entry: Entry, group_names: list[str], settings: LdapSettings, problems: Problems) -> Host | None:
+    dev = settings.devices
+    before = len(problems.items)
+    name = _single(entry, dev.name, "name", problems, required=True)
     if name is not None and not HOST_NAME_RE.match(name):
-        b.problem(f"name {name!r} must be letters, digits, '.', '_' or '-'")
-    mac_text = b.single(dev.mac, "MAC address", required=True)
-    mac = parse_mac_loose(mac_text) if mac_text is not None else None
-    if mac_text is not None and mac is None:
-        b.problem(f"{dev.mac} {mac_text!r} is not a MAC address")
-    elif mac is not None and (why := why_not_a_host_mac(mac)) is not None:
-        b.problem(f"{dev.mac} {why}, not a host's")
-    ip = b.single(dev.ip, "IPv4 address")
-    if ip is not None:
-        try:
-            ip = str(ipaddress.IPv4Address(ip))
-        except ValueError:
-            b.problem(f"{dev.ip} {ip!r} is not an IPv4 address")
-    switch = port = None
-    switch_text = b.single(dev.switch, "switch pin")
-    if switch_text is not None:
-        switch = parse_dpid(switch_text)
-        if switch is None:
-            b.problem(f"{dev.switch} {switch_text!r} is not a datapath id")
-    port_text = b.single(dev.port, "port pin")
-    if port_text is not None:
-        port = int(port_text) if port_text.isdigit() and 1 <= int(port_text) <= 0xFFFFFF00 else None
-        if port is None:
-            b.problem(f"{dev.port} {port_text!r} is not a port number")
-        elif switch_text is None:
-            b.problem("a port pin needs a switch pin too")
+        problems.add(None, f"name {name!r} {HOST_NAME_RULE}")
+    fields = _host_fields(entry, settings, problems)
     labels: dict[str, str] = {}
 
     def add_label(key: str, value: str, origin: str) -> None:
         if labels.get(key, value) != value:
-            b.problem(f"label {key} is both {labels[key]!r} and {value!r} ({origin})")
+            problems.add(None, f"label {key} is both {labels[key]!r} and {value!r} ({origin})")
         labels[key] = value
 
     for key, attribute in dev.labels.items():
-        value = b.single(attribute, f"label {key}")
+        value = _single(entry, attribute, f"label {key}", problems)
         if value is not None:
             add_label(key, value, attribute)
     for item in entry.values(dev.label_attribute):
@@ -158,9 +134,8 @@ def _build_host(
         add_label(f"group.{group}", "true", f"group {group}")
         for key, value in settings.groups.labels.get(group, {}).items():
             add_label(key, value, f"group {group}")
-    if not b.ok:
-        return None
-    return Host(name=name, mac=mac, ip=ip, labels=labels, switch=switch, port=port)
+    host = read_host(fields, name or "", labels, parse_mac=parse_mac_loose, switch_pin="a switch pin")
+    return host if len(problems.items) == before else None
 
 
 def directory_from_entries(
@@ -175,7 +150,9 @@ def directory_from_entries(
         names = list(members.get(dn_key(entry.dn), ()))
         for group_dn in entry.values(settings.devices.member_of):
             names.append(group_dns.get(dn_key(group_dn), first_rdn_value(group_dn)))
-        host = _build_host(entry, names, settings, problems)
+        entry_problems = Problems(entry.dn)  # an entry has no lines: its problems name its DN
+        host = _build_host(entry, names, settings, entry_problems)
+        problems.extend(entry_problems.items)
         if host is None:
             continue
         clash = next(

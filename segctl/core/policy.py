@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .directory import label_value
 from .errors import ConfigError, ConfigProblem, Problems
 from .protection import Protection
-from .yamlsrc import LDict, LList, load_yaml_file
+from .sections import DECIMAL_TEXT, PORT_MAX, Section, parse_port
+from .yamlsrc import LDict, load_yaml_file
 
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
@@ -47,7 +47,7 @@ ICMP_TYPES = {
 # the connection's entries. Errors about allowed connections pass without a rule; redirects,
 # router advertisements and timestamps only where a rule names them.
 DEFAULT_ICMP_TYPES = ((8, 8),)
-_RANGE_RE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_RANGE_RE = re.compile(r"^\s*([0-9]{1,12})\s*-\s*([0-9]{1,12})\s*$")  # ASCII digits, as DECIMAL_TEXT
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}$")
 
 
@@ -131,17 +131,15 @@ class Policy:
         return None
 
 
-def _parse_selector_map(value: LDict, line: int, what: str, problems: Problems) -> Selector | None:
-    pairs = []
-    for key, item in value.items():
-        if not isinstance(key, str) or item is None or isinstance(item, (dict, list)):
-            problems.add(value.line_of(key), f"{what}: label {key!r} must map to a plain value")
-            return None
-        pairs.append((key, label_value(item)))
-    if not pairs:
-        problems.add(line, f"{what}: an empty selector would match every host; write 'any'")
+def _selector_of(section: Section) -> Selector | None:
+    """A `{label: value}` selector (a group's, or a rule's own); None if it is wrong."""
+    before = len(section.problems.items)
+    pairs = section.labels(must="map to a plain value")
+    if section.ok and not pairs and len(section.problems.items) == before:
+        section.problem_at(section.line, "an empty selector would match every host; write 'any'")
+    if len(section.problems.items) != before or not pairs:
         return None
-    return Selector(frozenset(pairs))
+    return Selector(frozenset(pairs.items()))
 
 
 def merge_ranges(ranges) -> list[tuple[int, int]]:
@@ -155,100 +153,99 @@ def merge_ranges(ranges) -> list[tuple[int, int]]:
     return [(low, high) for low, high in merged]
 
 
-def _parse_icmp_types(value: Any, line: int, rule: str, problems: Problems) -> tuple | None:
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        problems.add(line, f"rule {rule}: 'icmp_types' is empty; omit it to mean echo-request")
-        return None
+def _icmp_types(rule: Section) -> tuple | None:
     types = []
-    for position, item in enumerate(items):
-        item_line = value.line_of(position) if isinstance(value, LList) else line
+    for line, item in rule.one_or_more("icmp_types"):
         number = ICMP_TYPES.get(item) if isinstance(item, str) else item
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 255:
-            names = ", ".join(ICMP_TYPES)
-            problems.add(item_line, f"rule {rule}: ICMP type {item!r} is not 0-255 or one of {names}")
+            rule.problem_at(line, f"ICMP type {item!r} is not 0-255 or one of {', '.join(ICMP_TYPES)}")
             continue
         types.append((number, number))
     return tuple(merge_ranges(types)) if types else None
 
 
-def _parse_ports(value: Any, line: int, rule: str, problems: Problems) -> tuple | None:
-    items = value if isinstance(value, list) else [value]
-    if not items:
-        problems.add(line, f"rule {rule}: 'ports' is empty; omit it to mean every port")
-        return None
+def _port_range(item: Any) -> tuple[int, int] | str:
+    """(low, high) for a port or a range like "8000-8080"; else what is wrong with it."""
+    if isinstance(item, str) and _RANGE_RE.match(item):
+        low, high = (parse_port(int(text), PORT_MAX) for text in _RANGE_RE.match(item).groups())
+        if low is None or high is None:
+            return "is out of range 1-65535"
+        return (low, high) if low <= high else "runs backwards"
+    if not (isinstance(item, int) or isinstance(item, str) and DECIMAL_TEXT.fullmatch(item)):
+        return 'is not a number or a range like "8000-8080"'
+    port = parse_port(item, PORT_MAX)
+    return (port, port) if port is not None else "is out of range 1-65535"
+
+
+def _ports(rule: Section) -> tuple | None:
     ranges = []
-    for position, item in enumerate(items):
-        item_line = value.line_of(position) if isinstance(value, LList) else line
-        if isinstance(item, bool):
-            low = high = -1
-        elif isinstance(item, int):
-            low = high = item
-        elif isinstance(item, str) and item.strip().isdigit():
-            low = high = int(item)
-        elif isinstance(item, str) and _RANGE_RE.match(item):
-            match = _RANGE_RE.match(item)
-            low, high = int(match.group(1)), int(match.group(2))
+    for line, item in rule.one_or_more("ports"):
+        found = _port_range(item)
+        if isinstance(found, str):
+            what = "port range" if found == "runs backwards" else "port"
+            rule.problem_at(line, f"{what} {item!r} {found}")
         else:
-            problems.add(item_line, f'rule {rule}: port {item!r} is not a number or a range like "8000-8080"')
-            continue
-        if not (1 <= low <= 65535 and 1 <= high <= 65535):
-            problems.add(item_line, f"rule {rule}: port {item!r} is out of range 1-65535")
-            continue
-        if low > high:
-            problems.add(item_line, f"rule {rule}: port range {item!r} runs backwards")
-            continue
-        ranges.append((low, high))
+            ranges.append(found)
     return tuple(merge_ranges(ranges)) if ranges else None
 
 
-def _number(value: Any, low: float, high: float) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and low <= value <= high
+def _services(rule: Section, proto: Any) -> tuple[tuple | None, tuple | None]:
+    """The rule's ports and ICMP types, each None for every one its protocol allows."""
+    ports = icmp_types = None
+    empty_ports = "'ports' is empty; omit it to mean every port"
+    if "ports" in rule:
+        if rule.get("ports") is None:
+            rule.problem("ports", empty_ports)
+        elif proto in ("icmp", "any"):
+            rule.problem("ports", f"ports only apply to tcp or udp, not {proto}")
+        elif rule.get("ports") == []:
+            rule.problem("ports", empty_ports)
+        else:
+            ports = _ports(rule)
+    if "icmp_types" in rule:
+        if proto != "icmp":
+            rule.problem("icmp_types", f"icmp_types only apply to proto icmp, not {proto}")
+        elif rule.get("icmp_types") == []:
+            rule.problem("icmp_types", "'icmp_types' is empty; omit it to mean echo-request")
+        else:
+            icmp_types = _icmp_types(rule)
+    return ports, icmp_types
 
 
-def _parse_protection(value: Any, line: int, problems: Problems) -> Protection:
+# (key, lowest, highest, unit, whole numbers only): a problem names the range and the unit,
+# `packet_in_rate must be 1-1000000 packet-ins per second per port`.
+_LIMITS = (
+    ("packet_in_rate", 1, 1_000_000, "packet-ins per second per port", False),
+    ("packet_in_burst", 1, 1_000_000, "packet-ins", True),
+    ("denied_rate", 0.1, 1_000_000, "denials per second per port", False),
+    ("denied_burst", 1, 1_000_000, "denials", True),
+    ("flood_hold", 1, 3600, "seconds", True),
+)
+_SCAN_SHAPE = "scan_quarantine is {denied: N, seconds: T}"
+
+
+def _protection(section: Section) -> Protection:
     """`protection: {packet_in_rate, packet_in_burst, denied_rate, denied_burst, flood_hold, meters,
     scan_quarantine: {denied, seconds}}`."""
     default = Protection()
-    if not isinstance(value, LDict):
-        problems.add(line, "protection must be a mapping")
-        return default
-    fields = {}
-    for key in value:
-        if key not in _PROTECTION_KEYS:
-            allowed = ", ".join(sorted(_PROTECTION_KEYS))
-            problems.add(value.line_of(key), f"protection: unknown key {key!r} (allowed: {allowed})")
-    checks = (
-        ("packet_in_rate", 1, 1_000_000, "packet-ins per second per port"),
-        ("packet_in_burst", 1, 1_000_000, "packet-ins"),
-        ("denied_rate", 0.1, 1_000_000, "denials per second per port"),
-        ("denied_burst", 1, 1_000_000, "denials"),
-        ("flood_hold", 1, 3600, "seconds"),
-    )
-    for key, low, high, unit in checks:
-        if key in value:
-            if _number(value[key], low, high) and (key.endswith("_rate") or isinstance(value[key], int)):
-                fields[key] = value[key]
-            else:
-                problems.add(value.line_of(key), f"protection: {key} must be {low}-{high} {unit}")
-    if "meters" in value:
-        if isinstance(value["meters"], bool):
-            fields["meters"] = value["meters"]
-        else:
-            problems.add(value.line_of("meters"), "protection: meters must be true or false")
-    scan = value.get("scan_quarantine")
-    if scan is not None:
-        where = value.line_of("scan_quarantine")
-        if not isinstance(scan, LDict) or set(scan) - {"denied", "seconds"}:
-            problems.add(where, "protection: scan_quarantine is {denied: N, seconds: T}")
-        elif not (isinstance(scan.get("denied"), int) and _number(scan.get("denied"), 1, 1_000_000)):
-            problems.add(where, "protection: scan_quarantine needs denied: a count of 1 or more")
-        elif not _number(scan.get("seconds", default.scan_seconds), 0.1, 86400):
-            problems.add(where, "protection: scan_quarantine seconds must be 0.1-86400")
-        else:
-            fields["scan_denied"] = scan["denied"]
-            fields["scan_seconds"] = float(scan.get("seconds", default.scan_seconds))
-    return Protection(**fields)
+    fields = {
+        key: (section.integer if whole else section.number)(key, low, high, unit=unit)
+        for key, low, high, unit, whole in _LIMITS
+    }
+    fields["meters"] = section.flag("meters")
+    if "scan_quarantine" in section:
+        scan = section.child(
+            "scan_quarantine",
+            name="protection",
+            allowed={"denied", "seconds"},
+            expected=_SCAN_SHAPE,
+            unknown=_SCAN_SHAPE,
+        )
+        denied = "scan_quarantine needs denied: a count of 1 or more"
+        fields["scan_denied"] = scan.integer("denied", 1, 1_000_000, required=True, problem=denied)
+        seconds = "scan_quarantine seconds must be 0.1-86400"
+        fields["scan_seconds"] = scan.seconds("seconds", 0.1, 86400, default.scan_seconds, problem=seconds)
+    return Protection(**{key: value for key, value in fields.items() if value is not None})
 
 
 class _PolicyBuilder:
@@ -268,150 +265,95 @@ class _PolicyBuilder:
         if data is None:
             data = LDict()
             data.line, data.lines = 1, {}
-        if not isinstance(data, LDict):
-            problems.add(getattr(data, "line", 1), "expected a mapping with 'groups' and 'rules'")
-            return
-        for key in data:
-            if key not in _TOP_KEYS:
-                problems.add(data.line_of(key), f"unknown key {key!r} (allowed: {', '.join(sorted(_TOP_KEYS))})")
-        if "mode" in data:
-            mode = data["mode"]
-            if mode not in MODES:
-                problems.add(data.line_of("mode"), f"mode {mode!r} is not one of {', '.join(MODES)}")
-            elif self.mode is not None and self.mode != mode:
-                problems.add(
-                    data.line_of("mode"),
-                    f"mode {mode} contradicts mode {self.mode} set at {self.mode_origin}",
-                )
+        top = Section.read(
+            data,
+            problems,
+            line=getattr(data, "line", 1),
+            expected="expected a mapping with 'groups' and 'rules'",
+            allowed=_TOP_KEYS,
+        )
+        mode = top.choice("mode", MODES, name_value=True)
+        if mode is not None and self.mode not in (None, mode):
+            top.problem("mode", f"mode {mode} contradicts mode {self.mode} set at {self.mode_origin}")
+        elif mode is not None:
+            self.mode, self.mode_origin = mode, f"{file}:{top.line_of('mode')}"
+        self._add_groups(top.child("groups", name="", expected="'groups' must be a mapping of name: {label: value}"))
+        for line, raw in top.items("rules"):
+            self.raw_rules.append((raw, line, file, problems))
+        if "protection" in top:
+            if self.protection is not None:
+                top.problem("protection", f"protection is already set at {self.protection_origin}")
             else:
-                self.mode, self.mode_origin = mode, f"{file}:{data.line_of('mode')}"
-        groups = data.get("groups") or LDict()
-        if not isinstance(groups, LDict):
-            problems.add(data.line_of("groups"), "'groups' must be a mapping of name: {label: value}")
-            groups = {}
-        for name, value in groups.items():
+                self.protection = _protection(top.child("protection", allowed=_PROTECTION_KEYS, quote_keys=False))
+                self.protection_origin = f"{file}:{top.line_of('protection')}"
+
+    def _add_groups(self, groups: Section) -> None:
+        file = groups.problems.file
+        for name in groups:
             line = groups.line_of(name)
             if not isinstance(name, str) or not _NAME_RE.match(name) or name == "any":
-                problems.add(line, f"group name {name!r} is not allowed")
-                continue
-            if name in self.groups:
-                problems.add(line, f"group {name} is already defined at {self.group_origin[name]}")
-                continue
-            if not isinstance(value, LDict):
-                problems.add(line, f"group {name}: expected a label selector like {{role: web}}")
-                continue
-            selector = _parse_selector_map(value, line, f"group {name}", problems)
-            if selector is not None:
-                self.groups[name] = selector
-                self.group_origin[name] = f"{file}:{line}"
-        rules = data.get("rules") or LList()
-        if not isinstance(rules, LList):
-            problems.add(data.line_of("rules"), "'rules' must be a list")
-            rules = []
-        for position, raw in enumerate(rules):
-            self.raw_rules.append((raw, rules.line_of(position), file, problems))
-        if "protection" in data:
-            line = data.line_of("protection")
-            if self.protection is not None:
-                problems.add(line, f"protection is already set at {self.protection_origin}")
+                groups.problem(name, f"group name {name!r} is not allowed")
+            elif name in self.groups:
+                groups.problem(name, f"group {name} is already defined at {self.group_origin[name]}")
             else:
-                self.protection = _parse_protection(data["protection"], line, problems)
-                self.protection_origin = f"{file}:{line}"
+                expected = f"group {name}: expected a label selector like {{role: web}}"
+                selector = _selector_of(groups.child(name, name=f"group {name}", expected=expected))
+                if selector is not None:
+                    self.groups[name] = selector
+                    self.group_origin[name] = f"{file}:{line}"
 
-    def _selector(self, value: Any, line: int, what: str, problems: Problems):
+    def _selector(self, rule: Section, key: str) -> tuple[Selector | None, str]:
+        """The selector of the rule's `from` or `to`, and how `explain` shows it."""
+        value = rule.get(key)
+        side = f"{rule.name} {key}"  # `rule web-db from: ...`
         if value == "any":
             return ANY, "any"
-        if isinstance(value, str):
-            if value in self.groups:
-                return self.groups[value], value
-            problems.add(line, f"{what}: unknown group {value!r}")
-            return None, ""
         if isinstance(value, LDict):
-            selector = _parse_selector_map(value, line, what, problems)
+            selector = _selector_of(rule.child(key, name=side))
             return selector, str(selector) if selector else ""
-        problems.add(line, f"{what}: expected a group name, a selector {{key: value}} or 'any'")
+        if isinstance(value, str) and value in self.groups:
+            return self.groups[value], value
+        if isinstance(value, str):
+            rule.problems.add(rule.line_of(key), f"{side}: unknown group {value!r}")
+        else:
+            rule.problems.add(rule.line_of(key), f"{side}: expected a group name, a selector {{key: value}} or 'any'")
         return None, ""
+
+    def _rule(self, raw: Any, line: int, file: str, problems: Problems, names: dict[str, str]) -> Rule | None:
+        """The rule `raw` describes, numbered later; None, after saying why, if it is wrong."""
+        before = len(problems.items)
+        name = raw.get("name") if isinstance(raw, LDict) else None
+        label = name if isinstance(name, str) else f"at line {line}"
+        expected = "a rule must be a mapping with name, from, to, proto"
+        rule = Section.read(raw, problems, line=line, expected=expected, name=f"rule {label}", allowed=_RULE_KEYS)
+        if not rule.ok:
+            return None
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            rule.problem("name", "'name' is required (letters, digits, '.', '_', ':' or '-')")
+        elif name in names:
+            problems.add(rule.line_of("name"), f"duplicate rule name {name!r} (first at {names[name]})")
+        else:
+            names[name] = f"{file}:{rule.line_of('name')}"
+        rule.require("from", "to")
+        src, src_text = self._selector(rule, "from") if "from" in rule else (None, "")
+        dst, dst_text = self._selector(rule, "to") if "to" in rule else (None, "")
+        rule.choice("proto", PROTOCOLS, name_value=True)
+        proto = rule.get("proto", "any")
+        ports, icmp_types = _services(rule, proto)
+        if len(problems.items) != before or src is None or dst is None:
+            return None
+        return Rule(name, 0, src, dst, src_text, dst_text, proto, ports, file, line, icmp_types)
 
     def build(self) -> Policy:
         rules: list[Rule] = []
         names: dict[str, str] = {}
         sources = []
         for raw, line, file, problems in self.raw_rules:
-            before = len(problems.items)
             if file not in sources:
                 sources.append(file)
-            if not isinstance(raw, LDict):
-                problems.add(line, "a rule must be a mapping with name, from, to, proto")
-                continue
-            name = raw.get("name")
-            label = name if isinstance(name, str) else f"at line {line}"
-            for key in raw:
-                if key not in _RULE_KEYS:
-                    problems.add(
-                        raw.line_of(key),
-                        f"rule {label}: unknown key {key!r} (allowed: {', '.join(sorted(_RULE_KEYS))})",
-                    )
-            if not isinstance(name, str) or not _NAME_RE.match(name):
-                problems.add(
-                    raw.line_of("name"),
-                    f"rule {label}: 'name' is required (letters, digits, '.', '_', ':' or '-')",
-                )
-            elif name in names:
-                problems.add(raw.line_of("name"), f"duplicate rule name {name!r} (first at {names[name]})")
-            else:
-                names[name] = f"{file}:{raw.line_of('name')}"
-            for key in ("from", "to"):
-                if key not in raw:
-                    problems.add(line, f"rule {label}: {key!r} is required")
-            src, src_text = (
-                self._selector(raw.get("from"), raw.line_of("from"), f"rule {label} from", problems)
-                if "from" in raw
-                else (None, "")
-            )
-            dst, dst_text = (
-                self._selector(raw.get("to"), raw.line_of("to"), f"rule {label} to", problems)
-                if "to" in raw
-                else (None, "")
-            )
-            proto = raw.get("proto", "any")
-            if proto not in PROTOCOLS:
-                problems.add(
-                    raw.line_of("proto"),
-                    f"rule {label}: proto {proto!r} is not one of {', '.join(PROTOCOLS)}",
-                )
-            ports = None
-            if "ports" in raw and raw["ports"] is None:
-                problems.add(raw.line_of("ports"), f"rule {label}: 'ports' is empty; omit it to mean every port")
-            elif "ports" in raw:
-                if proto in ("icmp", "any"):
-                    problems.add(raw.line_of("ports"), f"rule {label}: ports only apply to tcp or udp, not {proto}")
-                else:
-                    # None: each bad port is a problem already; the rule's other problems still count
-                    ports = _parse_ports(raw["ports"], raw.line_of("ports"), label, problems)
-            icmp_types = None
-            if "icmp_types" in raw:
-                where = raw.line_of("icmp_types")
-                if proto != "icmp":
-                    problems.add(where, f"rule {label}: icmp_types only apply to proto icmp, not {proto}")
-                else:
-                    icmp_types = _parse_icmp_types(raw["icmp_types"], where, label, problems)
-            if len(problems.items) != before or src is None or dst is None:
-                continue
-            rules.append(
-                Rule(
-                    name=name,
-                    index=len(rules),
-                    src=src,
-                    dst=dst,
-                    src_text=src_text,
-                    dst_text=dst_text,
-                    proto=proto,
-                    ports=ports,
-                    file=file,
-                    line=line,
-                    icmp_types=icmp_types,
-                )
-            )
+            rule = self._rule(raw, line, file, problems, names)
+            if rule is not None:
+                rules.append(replace(rule, index=len(rules)))
         problems = [problem for file in self.file_problems for problem in file.items]
         if problems:
             raise ConfigError(problems)

@@ -136,3 +136,14 @@ def test_cache_serves_fresh_then_only_bound_hosts_then_nobody():
     assert cache.view(111)["status"] == "expired"
     cache.stored(full, [], now=112)
     assert cache.effective([], 112) is full and cache.failures == 0
+
+
+def test_a_port_pin_int_would_refuse_leaves_the_entry_out():
+    s = settings(MINIMAL)
+    entry = Entry.of(
+        "CN=SQUARE,OU=Computers,DC=corp",
+        {"cn": "SQUARE", "networkAddress": "02:00:00:00:09:06", "x-dpid": "1", "x-port": "²"},
+    )
+    directory, left_out = directory_from_entries([entry], [], s)
+    assert len(directory) == 0
+    assert [str(p) for p in left_out] == ["CN=SQUARE,OU=Computers,DC=corp: x-port '²' is not a port number"]

@@ -465,3 +465,12 @@ def test_every_unreadable_file_of_a_folder_is_reported(tmp_path):
         (str(tmp_path / "c.yaml"), 2),
     ]
     assert all(p.message.startswith("YAML syntax: ") for p in exc.value.problems)
+
+
+@pytest.mark.parametrize("port", ["²", "1" * 5000, "٣-5", "1-" + "9" * 5000])
+def test_ports_int_would_refuse_are_reported_not_raised(port):
+    """'²' is a digit to str.isdigit() and int() refuses it; int() refuses 5000 digits too."""
+    text = f'rules:\n  - {{name: r, from: any, to: any, proto: tcp, ports: ["{port}"]}}\n'
+    assert messages(("p.yaml", text)) == [
+        f'p.yaml:2: rule r: port {port!r} is not a number or a range like "8000-8080"'
+    ]
