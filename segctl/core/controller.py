@@ -15,35 +15,12 @@ from .decision import DecisionIndex
 from .directory import Directory, Host, normalize_mac
 from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .events import EventLog
-from .flows import (
-    COOKIE_MAGIC,
-    HOST_MASK,
-    OURS_MASK,
-    PRIORITY_FLOOD,
-    PRIORITY_MISS,
-    PRIORITY_PUNT,
-    PRIORITY_PUNT_METERED,
-    PRIORITY_QUARANTINE,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
-    Kind,
-    MetersClear,
-    MeterSet,
-    PacketOut,
-    SwitchConfig,
-    kind_cookie,
-    make_cookie,
-    match_of,
-    parse_cookie,
-)
+from .flows import Barrier, MetersClear, PacketOut, SwitchConfig
 from .macs import ARP_PROBE_MAC, NotAHostMac, why_not_a_host_mac
 from .packets import (
     ARP_REPLY,
     ARP_REQUEST,
     BROADCAST_MAC,
-    ETH_TYPE_ARP,
-    ETH_TYPE_IPV4,
     ETH_TYPE_LLDP,
     IP_PROTO_TCP,
     IP_PROTO_UDP,
@@ -54,13 +31,22 @@ from .packets import (
     quoted_packet,
     strays_from_server,
 )
+from .pipeline import Kind, make_cookie, parse_cookie
 from .planner import (
     first_packet_out,
+    plan_clear_kinds,
     plan_connection,
     plan_deny,
+    plan_flood_drop,
+    plan_forget_connections_of,
     plan_guard,
     plan_later_fragments,
+    plan_metered_punts,
+    plan_quarantine,
+    plan_release,
     plan_revoke,
+    plan_switch_base,
+    plan_wipe,
 )
 from .policy import Policy
 from .protection import PortRateLimiter, Protection, ScanDetector
@@ -99,7 +85,6 @@ class _Pending:
     expires: float
 
 
-METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
 DISCOVERY_SLICES = 10  # discover() runs this many times per probe interval
 METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the controller's bucket decides
 
@@ -146,11 +131,8 @@ class Controller:
         messages: list = self._forget_switch(dpid, now)
         self.topology.add_switch(dpid, ports)
         messages.append(SwitchConfig(dpid))
-        messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
-        base = make_cookie(Kind.BASE)
-        messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
-        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP):
-            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
+        messages.append(plan_wipe(dpid))
+        messages += plan_switch_base(dpid)
         if self.protection.meters:
             messages.append(MetersClear(dpid))
             for port in sorted(self.topology.ports[dpid]):
@@ -188,17 +170,8 @@ class Controller:
         """The port's own way to the controller, through a meter in the switch: a flooding
         host is capped there, before it costs the controller anything. (The unmetered
         entries below still serve if a switch has no meters.)"""
-        if port > METER_ID_MAX:
-            return []
         p = self.protection
-        base = make_cookie(Kind.BASE)
-        meter = MeterSet(dpid, port, rate=int(p.packet_in_rate * METER_HEADROOM), burst=p.packet_in_burst)
-        return [meter] + [
-            FlowAdd(
-                dpid, PRIORITY_PUNT_METERED, match_of(in_port=port, eth_type=t), (("controller",),), base, meter=port
-            )
-            for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
-        ]
+        return plan_metered_punts(dpid, port, int(p.packet_in_rate * METER_HEADROOM), p.packet_in_burst)
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list:
         self.topology.set_port(dpid, port, live)
@@ -582,8 +555,7 @@ class Controller:
             hosts=hosts or None,
             reason=f"{why}; new traffic dropped for {hold} s",
         )
-        cookie = make_cookie(Kind.GUARD)
-        return [FlowAdd(dpid, PRIORITY_FLOOD, match_of(in_port=in_port), (), cookie, hard_timeout=hold)]
+        return [plan_flood_drop(dpid, in_port, hold)]
 
     # -- waiting for a destination to show itself ---------------------------------------------
     def _hold(
@@ -676,11 +648,7 @@ class Controller:
 
     # -- quarantine --------------------------------------------------------------------------
     def _quarantine_drops(self, dpid: int, entry: QuarantineEntry) -> list:
-        cookie = make_cookie(Kind.QUARANTINE, self.host_id(entry.name))
-        return [
-            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
-            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
-        ]
+        return plan_quarantine(dpid, self.host_id(entry.name), entry.mac)
 
     def quarantine_target(self, name_or_mac: str) -> tuple[str, str]:
         """(name, mac) to quarantine: a directory host, an already quarantined name, or any
@@ -712,10 +680,8 @@ class Controller:
         for connection in self.connections.involving(mac):
             # No per-connection deletes: the two wildcard deletes below take every one of them.
             self._forget_connection(connection, now, f"{name} quarantined")
-        conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
         for dpid in sorted(self.topology.ports):
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=mac)))
+            messages += plan_forget_connections_of(dpid, mac)
             messages.append(Barrier(dpid))
         self.events.record("quarantine", now, host=name, mac=mac, reason=reason, by=by)
         return messages
@@ -727,10 +693,9 @@ class Controller:
         if held is None:
             raise UnknownHost(f"{name} is not quarantined")
         self.quarantined.pop(held)
-        cookie = make_cookie(Kind.QUARANTINE, self.host_id(held))
         messages: list = []
         for dpid in sorted(self.topology.ports):
-            messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
+            messages += [plan_release(dpid, self.host_id(held)), Barrier(dpid)]
         self.events.record("release", now, host=name, mac=mac, by=by)
         return messages
 
@@ -827,8 +792,7 @@ class Controller:
                 continue
             messages += self._revoke(connection, now, "policy reload")
         revoked = before - len(self.connections)
-        for kind in (Kind.DENY, Kind.GUARD):
-            cookie, mask = kind_cookie(kind)
-            messages += [FlowDelete(dpid, cookie, mask) for dpid in sorted(self.topology.ports)]
+        for dpid in sorted(self.topology.ports):
+            messages += plan_clear_kinds(dpid, (Kind.DENY, Kind.GUARD, Kind.FLOOD))
         messages += [Barrier(dpid) for dpid in sorted(self.topology.ports)]
         return messages, revoked
