@@ -693,9 +693,10 @@ class Controller:
         if held is None:
             raise UnknownHost(f"{name} is not quarantined")
         self.quarantined.pop(held)
+        host_id = self.host_id(held)
         messages: list = []
         for dpid in sorted(self.topology.ports):
-            messages += [plan_release(dpid, self.host_id(held)), Barrier(dpid)]
+            messages += [plan_release(dpid, host_id), Barrier(dpid)]
         self.events.record("release", now, host=name, mac=mac, by=by)
         return messages
 

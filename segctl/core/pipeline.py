@@ -182,6 +182,12 @@ class Band:
     notifies: bool = False  # its entries may report their removal (OFPFF_SEND_FLOW_REM)
     ids: str = ""  # what its cookies carry: "" nothing, "host" a host id, "connection" both ids
 
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS or self.ids not in ("", "host", "connection"):
+            raise ValueError(f"band {self.name}: action {self.action!r}, ids {self.ids!r}")
+        if (self.ids == "connection") != self.kind.connection_scoped:
+            raise ValueError(f"band {self.name}: a connection's band needs a connection-scoped kind, and only it")
+
     def entry(
         self,
         dpid: int,

@@ -19,6 +19,7 @@ from segctl.core.pipeline import (
     FIELDS,
     HOST_ID_LIMIT,
     PIPELINE,
+    Band,
     Kind,
     OutsideBand,
     band_of,
@@ -85,6 +86,15 @@ def test_the_pipeline_is_ordered_by_priority_and_each_band_has_its_own_kind():
     assert len(BANDS) == len(PIPELINE) == len(SAMPLES)
     assert [b.kind.name for b in CONNECTION_BANDS] == ["SERVER_DROP", "CONNECTION", "FRAGMENTS"]
     assert [b.ids for b in CONNECTION_BANDS] == ["connection"] * 3
+
+
+def test_a_band_declared_wrong_is_refused_at_once():
+    with pytest.raises(ValueError, match="connection-scoped"):
+        Band("x", 20000, Kind.CONNECTION, "output", "a connection's entries without its ids")
+    with pytest.raises(ValueError, match="connection-scoped"):
+        Band("x", 30000, Kind.DENY, "drop", "a switch-wide kind with a connection's ids", ids="connection")
+    with pytest.raises(ValueError, match="action"):
+        Band("x", 30000, Kind.DENY, "mirror", "no such action")
 
 
 @pytest.mark.parametrize("name", BANDS)
