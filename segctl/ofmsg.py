@@ -3,7 +3,8 @@
 The only module that builds OpenFlow messages. It encodes them with struct, straight to bytes:
 building Ryu's message objects cost more than all of segctl's decision (see BENCHMARKS.md), and
 a flow setup sends three of them. tests/unit/test_ofmsg.py checks every byte against Ryu's own
-encoder. It also orders a batch the way a switch should see it: deletions before additions on
+encoder. Every entry is checked against its band of the pipeline (segctl.core.pipeline) before it
+is encoded. It also orders a batch the way a switch should see it: deletions before additions on
 each switch, duplicates dropped, barriers last."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import struct
 
 from .core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+from .core.pipeline import check_entry
 
 VERSION = 4
 OFPT_SET_CONFIG, OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 9, 13, 14, 20, 29
@@ -109,8 +111,10 @@ def _actions(actions: tuple) -> bytes:
 
 
 def encode(message) -> bytes:
-    """The wire bytes of a FlowAdd, FlowDelete or PacketOut (xid 0: nothing waits on them)."""
+    """The wire bytes of a FlowAdd, FlowDelete or PacketOut (xid 0: nothing waits on them). A
+    FlowAdd outside its band of the pipeline raises segctl.core.pipeline.OutsideBand."""
     if isinstance(message, FlowAdd):
+        check_entry(message)
         match = encode_match(message.match)
         actions = _actions(message.actions)
         instructions = _APPLY.pack(OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions if actions else b""

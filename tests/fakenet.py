@@ -5,8 +5,9 @@ import socket
 import struct
 
 from segctl.core.controller import Controller
-from segctl.core.flows import PRIORITY_CONNECTION, Barrier
+from segctl.core.flows import Barrier
 from segctl.core.packets import ARP_REQUEST, BROADCAST_MAC, build_arp, mac_bytes, parse_frame
+from segctl.core.pipeline import CONNECTION_BANDS, CONNECTION_MASK
 from segctl.core.planner import plan_connection
 
 from .fakeswitch import FakeFabric
@@ -193,14 +194,14 @@ class Net:
         live connection missing (or another in its place), or a connection entry of no live
         connection left behind."""
         problems = []
-        installed = {e for e in self.fabric.entries() if e.priority == PRIORITY_CONNECTION}
-        live = {c.cookie for c in self.core.connections}
+        installed = set(self.fabric.entries_of(*CONNECTION_BANDS))
+        live = {c.cookie & CONNECTION_MASK for c in self.core.connections}
         for connection in self.core.connections:
             for entry in plan_connection(connection):
                 if entry not in self.fabric.table(entry.dpid).entries:
                     problems.append(f"connection {connection.id} lacks {entry}")
         for entry in installed:
-            if entry.cookie not in live:
+            if entry.cookie & CONNECTION_MASK not in live:
                 problems.append(f"entry of no live connection: {entry}")
         return problems
 

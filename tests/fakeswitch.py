@@ -17,6 +17,11 @@ Where it behaves like the wire:
   `errors`); (re)setting or clearing a meter deletes the entries that use it (Open vSwitch);
   a metered entry's packets beyond the meter's rate and burst are dropped.
 - A switch can be stalled: it takes nothing and answers no barrier until resumed.
+
+Where it is stricter than the wire: every entry it takes must be what its band of segctl's
+pipeline declares (segctl.core.pipeline.check_entry, which ofmsg.encode applies before the wire);
+one outside its band raises OutsideBand. Only the tests of the fake fabric's own mechanics, which
+need arbitrary entries, turn that off (`checked=False`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from segctl import ofmsg
 from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
 from segctl.core.messages import for_switches
+from segctl.core.pipeline import Band, band_of, check_entry
 
 NEVER = float("inf")
 
@@ -67,8 +73,11 @@ class _Meter:
 
 
 class FakeTable:
-    def __init__(self, dpid: int = 0, clock=None, removed: list | None = None, errors: list | None = None) -> None:
+    def __init__(
+        self, dpid: int = 0, clock=None, removed: list | None = None, errors: list | None = None, checked: bool = True
+    ) -> None:
         self.dpid = dpid
+        self.checked = checked
         self.entries: list[FlowAdd] = []
         self.meters: dict[int, _Meter] = {}
         self.clock = clock or (lambda: 0.0)
@@ -79,6 +88,8 @@ class FakeTable:
     def apply(self, message) -> None:
         now = self.clock()
         if isinstance(message, FlowAdd):
+            if self.checked:
+                check_entry(message)
             if message.meter is not None and message.meter not in self.meters:
                 self.errors.append((self.dpid, "unknown meter", message))  # OFPMMFC_UNKNOWN_METER
                 return
@@ -155,7 +166,8 @@ class FakeTable:
 
 
 class FakeFabric:
-    def __init__(self, links=(), clock=None) -> None:
+    def __init__(self, links=(), clock=None, checked: bool = True) -> None:
+        self.checked = checked  # every entry taken is checked against its band
         self.time = 0.0
         self.clock = clock or (lambda: self.time)
         self.tables: dict[int, FakeTable] = {}
@@ -175,7 +187,7 @@ class FakeFabric:
 
     def table(self, dpid: int) -> FakeTable:
         if dpid not in self.tables:
-            self.tables[dpid] = FakeTable(dpid, self.clock, self.removed, self.errors)
+            self.tables[dpid] = FakeTable(dpid, self.clock, self.removed, self.errors, self.checked)
         return self.tables[dpid]
 
     # -- the control channel -----------------------------------------------------------------
@@ -242,6 +254,10 @@ class FakeFabric:
         self.expire()
         tables = self.tables.values() if dpid is None else [self.tables.get(dpid, FakeTable())]
         return [e for t in tables for e in t.entries]
+
+    def entries_of(self, *bands: Band, dpid: int | None = None) -> list[FlowAdd]:
+        """The entries of these bands of the pipeline (on one switch, or all)."""
+        return [e for e in self.entries(dpid) if band_of(e.cookie) in bands]
 
     def snapshot(self) -> dict[int, Counter]:
         """Every switch's entries, for comparing two moments."""

@@ -17,12 +17,14 @@ from .edge import Admitted, Edge
 from .events import EventLog
 from .fabric import DISCOVERY_SLICES, Fabric
 from .flood import FloodGuard
-from .flows import Barrier, FlowDelete, Kind, kind_cookie
+from .flows import Barrier
 from .flowsetup import FlowSetup
 from .ledger import Ledger
 from .macs import LOCATOR_MAC
 from .messages import Message
 from .packets import ETH_TYPE_LLDP, parse_frame
+from .pipeline import Kind
+from .planner import plan_clear_kinds
 from .policy import Policy
 from .quarantine import Quarantines, UnknownHost
 
@@ -206,8 +208,7 @@ class Controller:
                 continue
             messages += ledger.revoke(connection, now, "policy reload")
         revoked = before - len(ledger.connections)
-        for kind in (Kind.DENY, Kind.GUARD):
-            cookie, mask = kind_cookie(kind)
-            messages += [FlowDelete(dpid, cookie, mask) for dpid in ledger.switches()]
+        for dpid in ledger.switches():  # cached denials and guards: the new policy decides afresh
+            messages += plan_clear_kinds(dpid, (Kind.DENY, Kind.GUARD, Kind.FLOOD))
         messages += [Barrier(dpid) for dpid in ledger.switches()]
         return messages, revoked

@@ -5,29 +5,12 @@ from __future__ import annotations
 
 from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .flood import FloodGuard
-from .flows import (
-    COOKIE_MAGIC,
-    OURS_MASK,
-    PRIORITY_MISS,
-    PRIORITY_PUNT,
-    PRIORITY_PUNT_METERED,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
-    Kind,
-    MetersClear,
-    MeterSet,
-    PacketOut,
-    SwitchConfig,
-    make_cookie,
-    match_of,
-)
+from .flows import Barrier, MetersClear, PacketOut, SwitchConfig
 from .ledger import Ledger
 from .messages import Message
-from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP
+from .planner import plan_metered_punts, plan_switch_base, plan_wipe
 from .quarantine import Quarantines
 
-METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
 DISCOVERY_SLICES = 10  # discover() runs this many times per probe interval
 METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the controller's bucket decides
 
@@ -56,11 +39,8 @@ class Fabric:
         messages: list[Message] = self._forget_switch(dpid, now)
         ledger.topology.add_switch(dpid, ports)
         messages.append(SwitchConfig(dpid))
-        messages.append(FlowDelete(dpid, COOKIE_MAGIC << 56, OURS_MASK))
-        base = make_cookie(Kind.BASE)
-        messages.append(FlowAdd(dpid, PRIORITY_MISS, (), (), base))
-        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP):
-            messages.append(FlowAdd(dpid, PRIORITY_PUNT, match_of(eth_type=eth_type), (("controller",),), base))
+        messages.append(plan_wipe(dpid))
+        messages += plan_switch_base(dpid)
         if ledger.protection.meters:
             messages.append(MetersClear(dpid))
             for port in sorted(ledger.topology.ports[dpid]):
@@ -96,25 +76,8 @@ class Fabric:
         """The port's own way to the controller, through a meter in the switch: a flooding
         host is capped there, before it costs the controller anything. (The unmetered
         entries below still serve if a switch has no meters.)"""
-        if port > METER_ID_MAX:
-            return []
         p = self.ledger.protection
-        base = make_cookie(Kind.BASE)
-        meter = MeterSet(dpid, port, rate=int(p.packet_in_rate * METER_HEADROOM), burst=p.packet_in_burst)
-        return [
-            meter,
-            *[
-                FlowAdd(
-                    dpid,
-                    PRIORITY_PUNT_METERED,
-                    match_of(in_port=port, eth_type=t),
-                    (("controller",),),
-                    base,
-                    meter=port,
-                )
-                for t in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
-            ],
-        ]
+        return plan_metered_punts(dpid, port, int(p.packet_in_rate * METER_HEADROOM), p.packet_in_burst)
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:
         ledger = self.ledger

@@ -3,9 +3,9 @@ port gets when it spends them too fast."""
 
 from __future__ import annotations
 
-from .flows import PRIORITY_FLOOD, FlowAdd, Kind, make_cookie, match_of
 from .ledger import Ledger
 from .messages import Message
+from .planner import plan_flood_drop
 
 
 class FloodGuard:
@@ -48,8 +48,7 @@ class FloodGuard:
             hosts=hosts or None,
             reason=f"{why}; new traffic dropped for {hold} s",
         )
-        cookie = make_cookie(Kind.GUARD)
-        return [FlowAdd(dpid, PRIORITY_FLOOD, match_of(in_port=in_port), (), cookie, hard_timeout=hold)]
+        return [plan_flood_drop(dpid, in_port, hold)]
 
     def forget_switch(self, dpid: int) -> None:
         ledger = self.ledger

@@ -7,10 +7,11 @@ from __future__ import annotations
 from .connections import Connection, FlowKey
 from .edge import Edge
 from .flood import FloodGuard
-from .flows import Kind, PacketOut, make_cookie, parse_cookie
+from .flows import PacketOut
 from .ledger import Ledger
 from .messages import Message, SaveState
 from .packets import Frame
+from .pipeline import Kind, make_cookie, parse_cookie
 from .planner import first_packet_out, plan_connection, plan_deny, plan_later_fragments, plan_revoke
 from .quarantine import Quarantines
 from .topology import reverse_hops

@@ -4,56 +4,57 @@ entries undo it. Pure functions returning plain descriptions."""
 from __future__ import annotations
 
 from .connections import Connection, FlowKey
-from .flows import (
-    EXACT_MASK,
-    PRIORITY_CONNECTION,
-    PRIORITY_GUARD,
-    PRIORITY_SERVER_SYN,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
+from .flows import Barrier, FlowAdd, FlowDelete, MeterSet, PacketOut, match_of
+from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_ICMP, IP_PROTO_TCP
+from .pipeline import (
+    CONNECTION,
+    DENY,
+    FLOOD,
+    FRAGMENTS,
+    GUARD,
+    IDLE_TIMEOUTS,
+    LATER_FRAGMENTS,
+    MISS,
+    NEITHER_ACK_NOR_RST,
+    NOT_A_FRAGMENT,
+    PUNT,
+    PUNT_METERED,
+    QUARANTINE,
+    SERVER_DROP,
     Kind,
-    PacketOut,
-    make_cookie,
-    match_of,
+    connection_cookie,
+    connections_cookie,
+    cookie_ids,
+    host_cookie,
+    kind_cookie,
+    ours_cookie,
 )
-from .packets import IP_PROTO_ICMP, IP_PROTO_TCP, TCP_ACK, TCP_RST
 from .topology import Hop, reverse_hops
 
-IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}
-# Along a connection the client opened, the server sends only segments with ACK set (SYN+ACK
-# first) or a RST. Anything else from it (a SYN, which opens a connection; a bare FIN or a NULL
-# segment, which probe the client's ports) is dropped at its own port by an entry above the
-# reply entries; its ACKs and RSTs pass in the switch (the client can make the server send
-# those at will, and they must not reach the controller at the server's expense).
-NEITHER_ACK_NOR_RST = (0, TCP_ACK | TCP_RST)
-LATER_FRAGMENTS = (3, 3)  # Open vSwitch's ip_frag: a fragment (1), and not the first (2)
-NOT_A_FRAGMENT = (0, 1)  # ICMP entries: even a switch left in "normal" fragment mode, where a
-# fragment's type and code read 0, then never mistakes a fragment for an echo reply
-DENY_HOLD = 5  # seconds a denied flow is dropped at the ingress before it is asked again
-GUARD_HOLD = 10  # seconds an unauthenticated sender is dropped at its port
+METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
 
 
 def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
     fields = key.match_fields()
     if key.proto == IP_PROTO_ICMP:
         fields["ip_frag"] = NOT_A_FRAGMENT
-    return _along(hops, fields, cookie, idle, notify)
+    return _along(CONNECTION, hops, fields, cookie, idle, notify)
 
 
-def _along(hops: list[Hop], fields: dict, cookie: int, idle: int, notify: bool = False) -> list[FlowAdd]:
-    """One entry per hop matching `fields` at its in_port, forwarding to its out_port; only the
-    first hop's reports its expiry, if `notify`. Listed from the far end back, the order they
-    are installed in, so the first packet never outruns its entries."""
+def _along(band, hops: list[Hop], fields: dict, cookie: int, idle: int, notify: bool = False) -> list[FlowAdd]:
+    """One entry of `band` per hop matching `fields` at its in_port, forwarding to its out_port;
+    only the first hop's reports its expiry, if `notify`. Listed from the far end back, the
+    order they are installed in, so the first packet never outruns its entries."""
+    host_id, connection_id = cookie_ids(cookie)
     entries = [
-        FlowAdd(
-            dpid=hop.dpid,
-            priority=PRIORITY_CONNECTION,
-            match=match_of(in_port=hop.in_port, **fields),
-            actions=(("output", hop.out_port),),
-            cookie=cookie,
-            idle_timeout=idle,
-            notify_removed=notify and position == 0,
+        band.entry(
+            hop.dpid,
+            match_of(in_port=hop.in_port, **fields),
+            (("output", hop.out_port),),
+            host_id,
+            connection_id,
+            idle=idle,
+            notify=notify and position == 0,
         )
         for position, hop in enumerate(hops)
     ]
@@ -78,32 +79,27 @@ def _server_syn_drop(connection: Connection, server_edge: Hop) -> FlowAdd:
     say), dropped where the server is attached (nothing from there reaches a later switch). It
     lives as long as the connection: deleted with it, by its cookie."""
     fields = connection.reply_key.match_fields()
-    return FlowAdd(
-        dpid=server_edge.dpid,
-        priority=PRIORITY_SERVER_SYN,
-        match=match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields),
-        actions=(),
-        cookie=connection.cookie,
-    )
+    match = match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields)
+    return SERVER_DROP.entry(server_edge.dpid, match, (), *cookie_ids(connection.cookie))
 
 
 def plan_later_fragments(connection: Connection, pair: tuple) -> list[FlowAdd]:
     """Entries for the later fragments of one direction of a connection, which carry no ports:
     its addresses and protocol, fragments after the first only. Planned when the first such
     fragment reaches the controller; the first fragment has ports and takes the exact entries.
-    They carry the connection's cookie, so they go when it goes. `pair` is a FlowKey's."""
+    They carry the connection's ids, so they go when it goes. `pair` is a FlowKey's."""
     src_mac, dst_mac, src_ip, dst_ip, proto = pair
     fields = {
         "eth_src": src_mac,
         "eth_dst": dst_mac,
-        "eth_type": 0x0800,
+        "eth_type": ETH_TYPE_IPV4,
         "ipv4_src": src_ip,
         "ipv4_dst": dst_ip,
         "ip_proto": proto,
         "ip_frag": LATER_FRAGMENTS,
     }
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
-    return _along(connection.hops(pair), fields, connection.cookie, idle)
+    return _along(FRAGMENTS, connection.hops(pair), fields, connection.cookie, idle)
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:
@@ -112,22 +108,17 @@ def first_packet_out(connection: Connection, data: bytes) -> PacketOut:
 
 
 def plan_revoke(connection: Connection) -> list:
-    """Delete every entry of the connection on every switch of its path, then confirm."""
-    messages: list = [FlowDelete(dpid, connection.cookie, EXACT_MASK) for dpid in connection.switches]
+    """Delete every entry of the connection (of every band) on every switch of its path, then
+    confirm: one delete per switch."""
+    cookie, mask = connection_cookie(connection.cookie)
+    messages: list = [FlowDelete(dpid, cookie, mask) for dpid in connection.switches]
     messages.extend(Barrier(dpid) for dpid in dict.fromkeys(connection.switches))
     return messages
 
 
 def plan_deny(dpid: int, in_port: int, key: FlowKey) -> FlowAdd:
     """A short exact drop at the ingress, so a denied sender cannot flood the controller."""
-    return FlowAdd(
-        dpid=dpid,
-        priority=PRIORITY_GUARD,
-        match=match_of(in_port=in_port, **key.match_fields()),
-        actions=(),
-        cookie=make_cookie(Kind.DENY),
-        hard_timeout=DENY_HOLD,
-    )
+    return DENY.entry(dpid, match_of(in_port=in_port, **key.match_fields()))
 
 
 def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> FlowAdd:
@@ -135,12 +126,64 @@ def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> Flow
     when no IP is given; only that source IP when the MAC itself is legitimate)."""
     fields = {"in_port": in_port, "eth_src": mac}
     if ip is not None:
-        fields.update(eth_type=0x0800, ipv4_src=ip)
-    return FlowAdd(
-        dpid=dpid,
-        priority=PRIORITY_GUARD,
-        match=match_of(**fields),
-        actions=(),
-        cookie=make_cookie(Kind.GUARD),
-        hard_timeout=GUARD_HOLD,
-    )
+        fields.update(eth_type=ETH_TYPE_IPV4, ipv4_src=ip)
+    return GUARD.entry(dpid, match_of(**fields))
+
+
+# -- the switch's own entries ------------------------------------------------------------------
+def plan_wipe(dpid: int) -> FlowDelete:
+    """Delete every segctl entry on the switch, of whatever band and run."""
+    return FlowDelete(dpid, *ours_cookie())
+
+
+def plan_switch_base(dpid: int) -> list[FlowAdd]:
+    """The base pipeline: everything dropped but ARP, IPv4 and LLDP, which go to the controller."""
+    return [MISS.entry(dpid)] + [
+        PUNT.entry(dpid, match_of(eth_type=eth_type)) for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP)
+    ]
+
+
+def plan_metered_punts(dpid: int, port: int, rate: int, burst: int) -> list:
+    """The port's own way to the controller, through a meter (its id is the port's number) that
+    drops what exceeds `rate` packets a second after a `burst`. Nothing for a port whose number
+    is no meter id."""
+    if port > METER_ID_MAX:
+        return []
+    return [MeterSet(dpid, port, rate=rate, burst=burst)] + [
+        PUNT_METERED.entry(dpid, match_of(in_port=port, eth_type=eth_type), meter=port)
+        for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
+    ]
+
+
+def plan_flood_drop(dpid: int, in_port: int, hold: int) -> FlowAdd:
+    """Drop a flooding port's new traffic for `hold` seconds (its connections' entries are higher)."""
+    return FLOOD.entry(dpid, match_of(in_port=in_port), hard=hold)
+
+
+def plan_clear_kinds(dpid: int, kinds) -> list[FlowDelete]:
+    """Delete every entry of these kinds on the switch."""
+    return [FlowDelete(dpid, *kind_cookie(kind)) for kind in kinds]
+
+
+# -- quarantine --------------------------------------------------------------------------------
+def plan_quarantine(dpid: int, host_id: int, mac: str) -> list[FlowAdd]:
+    """Drop everything from and to `mac` on the switch, above every other entry."""
+    return [
+        QUARANTINE.entry(dpid, match_of(eth_src=mac), host_id=host_id),
+        QUARANTINE.entry(dpid, match_of(eth_dst=mac), host_id=host_id),
+    ]
+
+
+def plan_release(dpid: int, host_id: int) -> FlowDelete:
+    """Delete the host's quarantine drops on the switch."""
+    return FlowDelete(dpid, *host_cookie(Kind.QUARANTINE, host_id))
+
+
+def plan_forget_connections_of(dpid: int, mac: str) -> list[FlowDelete]:
+    """Delete every entry of every connection from or to `mac` on the switch (of every
+    connection band: directions, server-side drops, later fragments)."""
+    cookie, mask = connections_cookie()
+    return [
+        FlowDelete(dpid, cookie, mask, match_of(eth_src=mac)),
+        FlowDelete(dpid, cookie, mask, match_of(eth_dst=mac)),
+    ]

@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from .directory import normalize_mac
-from .flows import (
-    HOST_MASK,
-    PRIORITY_QUARANTINE,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
-    Kind,
-    kind_cookie,
-    make_cookie,
-    match_of,
-)
+from .flows import Barrier
 from .ledger import Ledger, QuarantineEntry
 from .macs import NotAHostMac, why_not_a_host_mac
 from .messages import Message
+from .planner import plan_forget_connections_of, plan_quarantine, plan_release
 
 
 class UnknownHost(LookupError):
@@ -35,11 +26,7 @@ class Quarantines:
         return messages
 
     def _drops(self, dpid: int, entry: QuarantineEntry) -> list[Message]:
-        cookie = make_cookie(Kind.QUARANTINE, self.ledger.host_id(entry.name))
-        return [
-            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_src=entry.mac), (), cookie),
-            FlowAdd(dpid, PRIORITY_QUARANTINE, match_of(eth_dst=entry.mac), (), cookie),
-        ]
+        return list(plan_quarantine(dpid, self.ledger.host_id(entry.name), entry.mac))
 
     def target(self, name_or_mac: str) -> tuple[str, str]:
         """(name, mac) to quarantine: a directory host, an already quarantined name, or any
@@ -72,10 +59,8 @@ class Quarantines:
         for connection in ledger.connections.involving(mac):
             # No per-connection deletes: the two wildcard deletes below take every one of them.
             ledger.forget_connection(connection, now, f"{name} quarantined")
-        conn_cookie, conn_mask = kind_cookie(Kind.CONNECTION)
         for dpid in ledger.switches():
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_src=mac)))
-            messages.append(FlowDelete(dpid, conn_cookie, conn_mask, match_of(eth_dst=mac)))
+            messages += plan_forget_connections_of(dpid, mac)
             messages.append(Barrier(dpid))
         ledger.events.record("quarantine", now, host=name, mac=mac, reason=reason, by=by)
         return messages
@@ -88,10 +73,10 @@ class Quarantines:
         if held is None:
             raise UnknownHost(f"{name} is not quarantined")
         ledger.quarantined.pop(held)
-        cookie = make_cookie(Kind.QUARANTINE, ledger.host_id(held))
+        host_id = ledger.host_id(held)
         messages: list[Message] = []
         for dpid in ledger.switches():
-            messages += [FlowDelete(dpid, cookie, HOST_MASK), Barrier(dpid)]
+            messages += [plan_release(dpid, host_id), Barrier(dpid)]
         ledger.events.record("release", now, host=name, mac=mac, by=by)
         return messages
 

@@ -7,7 +7,8 @@ import pytest
 
 from segctl import views
 from segctl.core.controller import Controller, UnknownHost
-from segctl.core.flows import Kind, PacketOut, parse_cookie
+from segctl.core.flows import PacketOut
+from segctl.core.pipeline import Kind, parse_cookie
 
 from ..fakenet import ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
 from .helpers import directory, policy

@@ -7,21 +7,11 @@ from segctl.core.controller import Controller
 from segctl.core.discovery import LINK_TIMEOUT
 from segctl.core.edge import LOCATE_INTERVAL as PROBE_INTERVAL
 from segctl.core.edge import PENDING_HOLD, PENDING_PER_HOST
-from segctl.core.fabric import METER_ID_MAX
-from segctl.core.flows import (
-    PRIORITY_PUNT_METERED,
-    Barrier,
-    FlowAdd,
-    Kind,
-    MetersClear,
-    MeterSet,
-    PacketOut,
-    SwitchConfig,
-    match_of,
-    parse_cookie,
-)
+from segctl.core.flows import Barrier, FlowAdd, MetersClear, MeterSet, PacketOut, SwitchConfig, match_of
 from segctl.core.macs import LOCATOR_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, mac_bytes, parse_frame
+from segctl.core.pipeline import PRIORITY_PUNT_METERED, Kind, parse_cookie
+from segctl.core.planner import METER_ID_MAX
 
 from ..fakenet import APP, ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
 from .helpers import directory, policy
@@ -349,7 +339,7 @@ def test_a_port_past_its_packet_in_budget_is_held_and_others_are_not():
         }
     ]
     (entry,) = [e for e in net.fabric.entries(1) if e.match == match_of(in_port=1)]
-    assert parse_cookie(entry.cookie)[0] == Kind.GUARD and entry.hard_timeout == 5 and entry.actions == ()
+    assert parse_cookie(entry.cookie)[0] == Kind.FLOOD and entry.hard_timeout == 5 and entry.actions == ()
     # while held, the port's packet-ins are ignored (they were sent before the drop took hold)
     before = len(net.core.events.latest(100_000))
     assert net.core.packet_in(1, 1, seg(WEB, DB, 1, 5432), t + 1) == []

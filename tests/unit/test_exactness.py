@@ -6,7 +6,8 @@ unit tests once let survive). Expected ports come from where the hosts are plugg
 import pytest
 
 from segctl.core.controller import Controller
-from segctl.core.flows import Kind, PacketOut, make_cookie, parse_cookie
+from segctl.core.flows import PacketOut
+from segctl.core.pipeline import Kind, make_cookie, parse_cookie
 
 from ..fakenet import (
     APP,

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from segctl.core.explain import explain_first_packet
-from segctl.core.flows import PRIORITY_GUARD, FlowAdd, PacketOut
+from segctl.core.flows import FlowAdd, PacketOut
+from segctl.core.pipeline import PRIORITY_GUARD
 from segctl.core.verdict import Allow, Deny
 
 from ..fakenet import APP, ATTACHED, DB, WEB, Net, icmp_echo, tcp

@@ -2,18 +2,9 @@
 FlowRemoved, meters, barriers, the order messages reach a switch), and the controller's
 messages are safe to replay."""
 
-from segctl.core.flows import (
-    PRIORITY_PUNT_METERED,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
-    Kind,
-    MetersClear,
-    MeterSet,
-    make_cookie,
-    match_of,
-)
-from segctl.core.planner import IDLE_TIMEOUTS, plan_connection
+from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, match_of
+from segctl.core.pipeline import IDLE_TIMEOUTS, PRIORITY_PUNT_METERED, Kind, make_cookie
+from segctl.core.planner import plan_connection
 
 from ..fakenet import ATTACHED, DB, SWITCHES, WEB, FabricShell, Net, arp_request, tcp
 from ..fakeswitch import FakeFabric, FlowRemoved
@@ -27,7 +18,8 @@ def entry(priority=100, idle=0, hard=0, notify=False, meter=None, port=2, cookie
 
 
 def fabric_at(time=0.0) -> FakeFabric:
-    fabric = FakeFabric()
+    """A fabric for the mechanics of a switch: it takes arbitrary entries, in no band of segctl's."""
+    fabric = FakeFabric(checked=False)
     fabric.time = time
     return fabric
 

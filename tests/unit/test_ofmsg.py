@@ -1,5 +1,6 @@
 """segctl's OpenFlow encoder, byte for byte against the framework's own OpenFlow 1.3 encoder."""
 
+import dataclasses
 import struct
 
 import pytest
@@ -9,13 +10,26 @@ from segctl.core.flows import (
     Barrier,
     FlowAdd,
     FlowDelete,
-    Kind,
     MetersClear,
     MeterSet,
     PacketOut,
     SwitchConfig,
-    make_cookie,
     match_of,
+)
+from segctl.core.pipeline import (
+    CONNECTION,
+    DENY,
+    FLOOD,
+    FRAGMENTS,
+    GUARD,
+    MISS,
+    PUNT,
+    PUNT_METERED,
+    QUARANTINE,
+    SERVER_DROP,
+    Kind,
+    OutsideBand,
+    make_cookie,
 )
 
 ofp = framework.ofproto_v1_3
@@ -61,42 +75,37 @@ def ryu_flow_add(m: FlowAdd):
 
 
 COOKIE = make_cookie(Kind.CONNECTION, 3, 7)
+WEB_TO_DB = dict(
+    eth_src="02:00:00:00:00:01",
+    eth_dst="02:00:00:00:00:02",
+    eth_type=0x0800,
+    ipv4_src="10.0.0.1",
+    ipv4_dst="10.0.0.2",
+)
+# An entry of every band but the metered punts (their meter instruction has a test of its own).
 ADDS = [
-    FlowAdd(1, 0, (), (), make_cookie(Kind.BASE)),
-    FlowAdd(1, 1000, match_of(eth_type=0x0806), (("controller",),), make_cookie(Kind.BASE)),
-    FlowAdd(
+    MISS.entry(1),
+    PUNT.entry(1, match_of(eth_type=0x0806)),
+    CONNECTION.entry(
         1,
-        20000,
-        match_of(
-            in_port=1,
-            eth_src="02:00:00:00:00:01",
-            eth_dst="02:00:00:00:00:02",
-            eth_type=0x0800,
-            ipv4_src="10.0.0.1",
-            ipv4_dst="10.0.0.2",
-            ip_proto=6,
-            tcp_src=40000,
-            tcp_dst=22,
-        ),
+        match_of(in_port=1, ip_proto=6, tcp_src=40000, tcp_dst=22, **WEB_TO_DB),
         (("output", 2),),
-        COOKIE,
-        idle_timeout=60,
-        notify_removed=True,
+        3,
+        7,
+        60,
+        notify=True,
     ),
-    FlowAdd(
-        7, 30000, match_of(in_port=4, eth_type=0x0800, ip_proto=17, udp_src=53, udp_dst=5353), (), 9, hard_timeout=5
-    ),
-    FlowAdd(7, 30000, match_of(eth_type=0x0800, ip_proto=1, icmpv4_type=8, icmpv4_code=0), (), 9, hard_timeout=5),
-    # A reply entry that carries only segments with ACK set (Nicira TCP flags, masked).
-    FlowAdd(
-        2,
-        20000,
-        match_of(in_port=3, eth_type=0x0800, ip_proto=6, tcp_src=5432, tcp_dst=40000, tcp_flags_nxm=(0x10, 0x10)),
-        (("output", 1),),
-        COOKIE,
+    DENY.entry(7, match_of(in_port=4, ip_proto=17, udp_src=53, udp_dst=5353, **WEB_TO_DB)),
+    DENY.entry(7, match_of(in_port=4, ip_proto=1, icmpv4_type=8, icmpv4_code=0, **WEB_TO_DB)),
+    GUARD.entry(7, match_of(in_port=4, eth_src="02:00:00:00:00:01", eth_type=0x0800, ipv4_src="10.0.0.9")),
+    QUARANTINE.entry(7, match_of(eth_dst="02:00:00:00:00:01"), host_id=3),
+    FLOOD.entry(7, match_of(in_port=4), hard=5),
+    # The server side's segments with neither ACK nor RST (Nicira TCP flags, masked).
+    SERVER_DROP.entry(
+        2, match_of(in_port=3, ip_proto=6, tcp_src=22, tcp_dst=40000, tcp_flags_nxm=(0, 0x14), **WEB_TO_DB), (), 3, 7
     ),
     # Later fragments of one IP pair and protocol (Nicira fragment type, masked).
-    FlowAdd(2, 20000, match_of(in_port=3, eth_type=0x0800, ip_proto=17, ip_frag=(3, 3)), (("output", 1),), COOKIE),
+    FRAGMENTS.entry(2, match_of(in_port=3, ip_proto=17, ip_frag=(3, 3), **WEB_TO_DB), (("output", 1),), 3, 7, 30),
 ]
 
 
@@ -164,6 +173,20 @@ def test_unknown_messages_are_refused():
         ofmsg.encode(Barrier(1))
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        FlowAdd(1, 0, (), (), 9),  # not a segctl cookie
+        FlowAdd(1, 1000, (), (), make_cookie(Kind.MISS)),  # the miss entry's kind at a punt's priority
+        dataclasses.replace(ADDS[1], actions=()),  # a punt that drops
+    ],
+    ids=["foreign", "priority", "actions"],
+)
+def test_an_entry_outside_its_band_is_never_encoded(entry):
+    with pytest.raises(OutsideBand):
+        ofmsg.encode(entry)
+
+
 def test_batches_are_ordered_deletes_first_and_deduplicated():
     a = FlowAdd(1, 1, (), (), 1)
     d = FlowDelete(1, 1, 1)
@@ -186,7 +209,7 @@ def test_meters_match_ryus_bytes():
 
 
 def test_a_metered_entry_matches_ryus_bytes():
-    message = FlowAdd(1, 1100, match_of(in_port=3, eth_type=0x0806), (("controller",),), 5, meter=3)
+    message = PUNT_METERED.entry(1, match_of(in_port=3, eth_type=0x0806), meter=3)
     reference = ryu_flow_add(message)
     reference.instructions.insert(0, parser.OFPInstructionMeter(3, ofp.OFPIT_METER))
     assert ofmsg.encode(message) == ryu_bytes(reference)

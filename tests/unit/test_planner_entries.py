@@ -7,19 +7,15 @@ forward ingress entry reports its expiry. The traces run the entries on the fake
 
 from segctl.core.connections import Connection, FlowKey
 from segctl.core.directory import Host
-from segctl.core.flows import (
-    EXACT_MASK,
+from segctl.core.flows import Barrier, FlowAdd, FlowDelete, PacketOut, match_of
+from segctl.core.pipeline import (
+    CONNECTION_MASK,
     PRIORITY_CONNECTION,
     PRIORITY_GUARD,
-    PRIORITY_PUNT,
     PRIORITY_SERVER_SYN,
-    Barrier,
-    FlowAdd,
-    FlowDelete,
+    PUNT,
     Kind,
-    PacketOut,
     make_cookie,
-    match_of,
 )
 from segctl.core.planner import (
     first_packet_out,
@@ -36,6 +32,7 @@ from ..fakeswitch import FakeFabric
 
 WEB_IP, DB_IP = "10.0.0.1", "10.0.0.2"
 COOKIE = make_cookie(Kind.CONNECTION, 3, 77)
+FRAGMENTS_COOKIE = make_cookie(Kind.FRAGMENTS, 3, 77)  # the same connection's later fragments
 # web at 1/1, db at 2/1: leaf 1 -> spine 101 -> leaf 2 (the fake net's fabric).
 PATH = [Hop(1, 1, 10), Hop(101, 1, 2), Hop(2, 10, 1)]
 OUT, BACK = (("output", 10),), (("output", 1),)
@@ -68,13 +65,13 @@ def reply(proto) -> dict:
     return addresses(DB, WEB, DB_IP, WEB_IP, proto)
 
 
-def conn_entry(dpid, in_port, out_port, idle, fields, notify=False) -> FlowAdd:
+def conn_entry(dpid, in_port, out_port, idle, fields, notify=False, cookie=COOKIE) -> FlowAdd:
     return FlowAdd(
         dpid=dpid,
         priority=PRIORITY_CONNECTION,
         match=match_of(in_port=in_port, **fields),
         actions=(("output", out_port),),
-        cookie=COOKIE,
+        cookie=cookie,
         idle_timeout=idle,
         notify_removed=notify,
     )
@@ -84,7 +81,7 @@ def fabric_with(entries) -> FakeFabric:
     """The fake net's fabric holding `entries` and, below them, every IPv4 packet to the
     controller (as the base pipeline sends it): a packet no entry takes shows as "controller"."""
     fabric = FakeFabric(LINKS)
-    punts = [FlowAdd(dpid, PRIORITY_PUNT, match_of(**IPV4), (("controller",),), 0) for dpid in (1, 2, 101, 102)]
+    punts = [PUNT.entry(dpid, match_of(**IPV4)) for dpid in (1, 2, 101, 102)]
     fabric.apply(punts + list(entries))
     return fabric
 
@@ -103,7 +100,7 @@ def test_a_tcp_connection_is_its_exact_entries_far_end_first_and_a_server_syn_dr
             priority=PRIORITY_SERVER_SYN,
             match=match_of(in_port=1, tcp_flags_nxm=(0, 0x14), **back),  # neither ACK nor RST
             actions=(),
-            cookie=COOKIE,
+            cookie=make_cookie(Kind.SERVER_DROP, 3, 77),
         ),
         conn_entry(2, 10, 1, 60, there),
         conn_entry(101, 1, 2, 60, there),
@@ -158,14 +155,14 @@ def test_later_fragments_follow_their_direction_far_end_first():
     there = dict(forward(17), ip_frag=(3, 3))
     back = dict(reply(17), ip_frag=(3, 3))
     assert plan_later_fragments(c, key.pair) == [
-        conn_entry(2, 10, 1, 30, there),
-        conn_entry(101, 1, 2, 30, there),
-        conn_entry(1, 1, 10, 30, there),
+        conn_entry(2, 10, 1, 30, there, cookie=FRAGMENTS_COOKIE),
+        conn_entry(101, 1, 2, 30, there, cookie=FRAGMENTS_COOKIE),
+        conn_entry(1, 1, 10, 30, there, cookie=FRAGMENTS_COOKIE),
     ]
     assert plan_later_fragments(c, c.reply_key.pair) == [
-        conn_entry(1, 10, 1, 30, back),
-        conn_entry(101, 2, 1, 30, back),
-        conn_entry(2, 1, 10, 30, back),
+        conn_entry(1, 10, 1, 30, back, cookie=FRAGMENTS_COOKIE),
+        conn_entry(101, 2, 1, 30, back, cookie=FRAGMENTS_COOKIE),
+        conn_entry(2, 1, 10, 30, back, cookie=FRAGMENTS_COOKIE),
     ]
     fabric = fabric_with(plan_later_fragments(c, key.pair))
     later = ipv4(WEB, DB, WEB_IP, DB_IP, 17, b"\0" * 16, flags_fragment=0x0002)  # offset 16 bytes
@@ -181,11 +178,12 @@ def test_the_first_packet_leaves_the_ingress_switch_on_the_path():
 
 
 def test_a_revocation_deletes_on_every_switch_of_the_path_then_asks_each_to_confirm():
+    """One delete per switch takes every entry of the connection, whatever its band."""
     key = FlowKey(WEB, DB, WEB_IP, DB_IP, 6, 40000, 5432)
     assert plan_revoke(connection(key)) == [
-        FlowDelete(1, COOKIE, EXACT_MASK),
-        FlowDelete(101, COOKIE, EXACT_MASK),
-        FlowDelete(2, COOKIE, EXACT_MASK),
+        FlowDelete(1, COOKIE, CONNECTION_MASK),
+        FlowDelete(101, COOKIE, CONNECTION_MASK),
+        FlowDelete(2, COOKIE, CONNECTION_MASK),
         Barrier(1),
         Barrier(101),
         Barrier(2),

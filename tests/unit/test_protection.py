@@ -4,7 +4,8 @@ quarantined by the scan detector; the settings are validated like the rest of th
 import pytest
 
 from segctl.core.errors import ConfigError
-from segctl.core.flows import PRIORITY_FLOOD, FlowAdd, PacketOut
+from segctl.core.flows import FlowAdd, PacketOut
+from segctl.core.pipeline import PRIORITY_FLOOD
 from segctl.core.protection import PortRateLimiter
 
 from ..fakenet import APP, DB, POLICY, WEB, Net, icmp_echo, tcp

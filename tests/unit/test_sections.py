@@ -178,7 +178,8 @@ def test_ipv4_and_host_mac_named_as_the_section_calls_them():
         "f.yaml:2: address '300.1.1.1' is not an IPv4 address",
         "f.yaml:4: multicast 01:00:5e:00:00:01 is a multicast (group) address, not a host's",
         "f.yaml:5: 5 is not a MAC address (quote it)",
-        "f.yaml:6: probe 0e:5e:c0:00:00:01 is the source address of the controller's ARP requests locating hosts, not a host's",
+        "f.yaml:6: probe 0e:5e:c0:00:00:01 is the source address of the controller's ARP requests locating hosts,"
+        " not a host's",
     ]
 
 
