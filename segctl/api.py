@@ -132,6 +132,7 @@ class Api:
             ("POST", r"/v1/quarantine", self.quarantine, False),
             ("DELETE", r"/v1/quarantine/(?P<host>[^/]+)", self.release, False),
             ("GET", r"/v1/flows", self.flows, False),
+            ("GET", r"/v1/audit", self.audit, False),
             ("GET", r"/v1/events", self.events, False),
             ("POST", r"/v1/policy/reload", self.reload, False),
         ):
@@ -250,6 +251,9 @@ class Api:
 
     def flows(self, request, who):
         return 200, {"flows": self.runtime.connections_view()}
+
+    def audit(self, request, who):
+        return 200, self.runtime.audit_view()
 
     def events(self, request, who):
         query = dict(_query(request))

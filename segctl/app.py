@@ -12,7 +12,7 @@ from typing import Any
 from . import ofmsg
 from .core.discovery import INTERVAL as DISCOVERY_INTERVAL
 from .core.fabric import DISCOVERY_SLICES
-from .core.flows import Barrier
+from .core.flows import Barrier, FlowStatsRequest
 from .core.messages import SwitchMessage
 from .framework import (
     CONFIG_DISPATCHER,
@@ -30,6 +30,7 @@ LOG = logging.getLogger("segctl.app")
 # OpenFlow 1.3's reasons for a FlowRemoved, by number, as the core names them.
 _REMOVED_REASONS = {0: "idle_timeout", 1: "hard_timeout", 2: "delete", 3: "group_delete", 4: "meter_delete"}
 EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
+AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
 
 
 def fail_fast(handler):
@@ -56,6 +57,7 @@ class OpenFlowSwitches:
     def __init__(self) -> None:
         self.datapaths: dict[int, Any] = {}
         self._barriers: dict[tuple[int, int], Any] = {}
+        self.reads: dict[int, int] = {}  # dpid -> xid of the flow-table read it is answering
 
     def connected(self, dpid: int, datapath: Any) -> None:
         self.datapaths[dpid] = datapath
@@ -65,6 +67,7 @@ class OpenFlowSwitches:
         if self.datapaths.get(dpid) is not datapath:
             return False
         del self.datapaths[dpid]
+        self.reads.pop(dpid, None)
         return True
 
     def send(self, messages: list[SwitchMessage]) -> None:
@@ -82,6 +85,8 @@ class OpenFlowSwitches:
                 xid, data = ofmsg.encode_barrier()
                 if confirm:
                     waits[message.dpid] = self._barriers[(message.dpid, xid)] = hub.Event()
+            elif isinstance(message, FlowStatsRequest):
+                self.reads[message.dpid], data = ofmsg.encode_flow_stats_request()
             else:
                 data = ofmsg.encode(message)
             chunks.setdefault(message.dpid, []).append(data)
@@ -123,6 +128,7 @@ class SegctlApp(app_manager.RyuApp):
         self.threads.append(hub.spawn(self._discover_links_forever))
         self.threads.append(hub.spawn(self._flush_events_forever))
         self.threads.append(hub.spawn(self._refresh_directory_forever))
+        self.threads.append(hub.spawn(self._audit_forever))
         return thread
 
     def _flush_events_forever(self):
@@ -137,6 +143,13 @@ class SegctlApp(app_manager.RyuApp):
         while True:
             hub.sleep(DISCOVERY_INTERVAL / DISCOVERY_SLICES)
             self.runtime.apply(self.core.discover(time.time()))
+
+    @fail_fast
+    def _audit_forever(self):
+        """The flow-table audit: the core says which switch's table to read when."""
+        while True:
+            hub.sleep(AUDIT_TICK)
+            self.runtime.apply(self.core.audit_due(time.time()))
 
     @fail_fast
     def _refresh_directory_forever(self):
@@ -206,6 +219,23 @@ class SegctlApp(app_manager.RyuApp):
         msg = ev.msg
         reason = _REMOVED_REASONS.get(msg.reason, "other")
         self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    @fail_fast
+    def _flow_stats(self, ev):
+        """One part of a switch's flow table, decoded by segctl (framework.py keeps Ryu from
+        building an object per entry) and audited part by part, so a large table does not
+        stall the packet-ins queued behind it."""
+        msg = ev.msg
+        dpid = msg.datapath.id
+        if self.switches.reads.get(dpid) != msg.xid or self.switches.datapaths.get(dpid) is not msg.datapath:
+            return
+        more, entries = ofmsg.decode_flow_stats(msg.buf)
+        now = time.time()
+        self.runtime.apply(self.core.audit_observe(dpid, entries, now))
+        if not more:
+            del self.switches.reads[dpid]
+            self.runtime.apply(self.core.audit_finish(dpid, now))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def _error(self, ev):

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .config import Sources, load_sources
+from .core.audit import AUDIT_INTERVAL
 from .core.decision import DecisionIndex
 from .core.errors import ConfigError
 from .core.events import KEEP_FILES, MAX_BYTES
@@ -106,6 +107,16 @@ def whole_number(text: str) -> int:
     return int(text)
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segctl", description="Zero-trust microsegmentation controller for OpenFlow 1.3 networks."
@@ -148,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rotated events files kept, events.jsonl.1 (newest) to .N ({KEEP_FILES})",
     )
     run.add_argument(
+        "--audit-interval",
+        type=seconds,
+        default=AUDIT_INTERVAL,
+        metavar="SECONDS",
+        help=f"read each switch's flow table this often and remove what segctl did not put there "
+        f"({AUDIT_INTERVAL:g}); 0 turns the audit off",
+    )
+    run.add_argument(
         "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"
     )
     run.add_argument("--verbose", "-v", action="store_true")
@@ -179,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     client("hosts", "known hosts and their state").add_argument("host", nargs="?", metavar="HOST")
     client("flows", "connections allowed now")
+    client("audit", "each switch's last flow-table audit")
     client("events", "latest decisions and actions").add_argument("--limit", type=int, default=50)
     quarantine = client("quarantine", "cut a host off on every switch")
     quarantine.add_argument("host", metavar="HOST", help="directory name or MAC")

@@ -99,6 +99,13 @@ def render(command: str, body: dict) -> str:
             for f in body["flows"]
         ]
         return table(rows, ["SRC", "DST", "PROTO", "SPORT", "DPORT", "RULE", "SWITCHES"])
+    if command == "audit":
+        rows = [[s["dpid"], _time(s["time"]), s["entries"], s["findings"]] for s in body["switches"]]
+        lines = [table(rows, ["SWITCH", "LAST AUDIT", "ENTRIES", "FINDINGS"])]
+        for s in body["switches"]:
+            lines += [f"  {s['dpid']}: {printable(f['action'])}: {printable(f['entry'])}" for f in s["examples"]]
+        every = f"every {body['interval']:g} s" if body["interval"] else "off"
+        return "\n".join(lines + [f"audit {every}; {body['drift_findings']} finding(s) since the start"])
     if command == "events":
         rows = []
         for e in body["events"]:
@@ -156,6 +163,8 @@ def run_client(args) -> int:
                 body = {"hosts": [body]}
         elif command == "flows":
             status, body = call(args, "GET", "/v1/flows")
+        elif command == "audit":
+            status, body = call(args, "GET", "/v1/audit")
         elif command == "events":
             status, body = call(args, "GET", f"/v1/events?limit={args.limit}")
         elif command == "quarantine":

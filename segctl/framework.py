@@ -22,7 +22,7 @@ try:  # noqa: E402
     from ryu.controller import ofp_event
     from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
-    from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+    from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
     FRAMEWORK = "ryu"
 except ImportError:  # pragma: no cover - exercised only where os-ken replaces Ryu
@@ -34,6 +34,25 @@ except ImportError:  # pragma: no cover - exercised only where os-ken replaces R
     from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
     FRAMEWORK = "os_ken"
+
+
+class _UnreadFlowStats:
+    """What Ryu keeps of one flow-stats record: its length. Ryu builds a full object per record
+    (match, instructions), which for a switch holding thousands of entries stalls every
+    packet-in queued behind the reply; segctl decodes the records itself (segctl.ofmsg) from the
+    reply's bytes, part by part."""
+
+    __slots__ = ("length",)
+
+    def __init__(self, length: int):
+        self.length = length
+
+    @classmethod
+    def parser(cls, buf, offset):
+        return cls(int.from_bytes(buf[offset : offset + 2], "big"))
+
+
+ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = _UnreadFlowStats
 
 
 def run_blocking(function, *args):

@@ -100,7 +100,14 @@ def run(args) -> int:
     events = open_events(args, state_dir)
     switches = OpenFlowSwitches()
     try:
-        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir, switches, framework.run_blocking)
+        runtime = Runtime(
+            Sources(args.directory, args.policy),
+            events,
+            state_dir,
+            switches,
+            framework.run_blocking,
+            args.audit_interval,
+        )
     except ConfigError as exc:
         for config_problem in exc.problems:
             print(printable(config_problem), file=sys.stderr)
@@ -116,7 +123,14 @@ def run(args) -> int:
         aside = f"{state_path(state_dir)}.discarded-{int(time.time())}"
         os.replace(state_path(state_dir), aside)
         LOG.warning("%s; set aside as %s, starting with no quarantine", exc, aside)
-        runtime = Runtime(Sources(args.directory, args.policy), events, state_dir, switches, framework.run_blocking)
+        runtime = Runtime(
+            Sources(args.directory, args.policy),
+            events,
+            state_dir,
+            switches,
+            framework.run_blocking,
+            args.audit_interval,
+        )
 
     manager = framework.app_manager.AppManager.get_instance()
     manager.load_apps(["segctl.app"])

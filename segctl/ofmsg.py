@@ -14,18 +14,31 @@ import itertools
 import socket
 import struct
 
-from .core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+from .core.flows import (
+    Barrier,
+    EntryDelete,
+    FlowAdd,
+    FlowDelete,
+    MetersClear,
+    MeterSet,
+    ObservedEntry,
+    PacketOut,
+    SwitchConfig,
+)
 from .core.pipeline import check_entry
 
 VERSION = 4
 OFPT_SET_CONFIG, OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 9, 13, 14, 20, 29
+OFPT_MULTIPART_REQUEST, OFPT_MULTIPART_REPLY = 18, 19
+OFPMP_FLOW = 1
+OFPMPF_REPLY_MORE = 1
 OFPC_FRAG_NX_MATCH = 3  # Open vSwitch: fragments keep their transport fields (first) or have none
 OFPMC_ADD, OFPMC_DELETE = 0, 2
 OFPMF_PKTPS, OFPMF_BURST = 2, 4
 OFPMBT_DROP = 1
 OFPM_ALL = 0xFFFFFFFF
 OFPIT_METER = 6
-OFPFC_ADD, OFPFC_DELETE = 0, 3
+OFPFC_ADD, OFPFC_DELETE, OFPFC_DELETE_STRICT = 0, 3, 4
 OFPFF_SEND_FLOW_REM = 1
 OFPTT_ALL = 0xFF
 OFPP_IN_PORT, OFPP_CONTROLLER, OFPP_ANY = 0xFFFFFFF8, 0xFFFFFFFD, 0xFFFFFFFF
@@ -44,9 +57,14 @@ _APPLY = struct.Struct("!HH4x")
 _METER_INSTRUCTION = struct.Struct("!HHI")
 _METER_MOD = struct.Struct("!BBHIHHI")  # header + command, flags, meter id
 _DROP_BAND = struct.Struct("!HHII4x")
+_MULTIPART = struct.Struct("!BBHIHH4x")  # header + multipart type and flags
+_FLOW_STATS_REQUEST = struct.Struct("!B3xII4xQQ")  # table, out_port, out_group, cookie, mask
+_FLOW_STATS = struct.Struct("!HBxIIHHHH4xQQQ")  # one flow-stats record's fixed part: 48 bytes
+_TLV = struct.Struct("!HH")
 
-# Barriers carry xids from the top half of the space; Ryu numbers its own requests from 1.
-_barrier_xids = itertools.count(0x80000000)
+# Barriers and flow-stats requests carry xids from the top half of the space; Ryu numbers its
+# own requests from 1.
+_xids = itertools.count(0x80000000)
 
 
 def _mac(value: str) -> bytes:
@@ -110,16 +128,22 @@ def _actions(actions: tuple) -> bytes:
     return b"".join(out)
 
 
+def encode_instructions(actions: tuple, meter: int | None = None) -> bytes:
+    """An entry's instructions: its meter, if any, then its actions (none: it drops)."""
+    encoded = _actions(actions)
+    instructions = _APPLY.pack(OFPIT_APPLY_ACTIONS, 8 + len(encoded)) + encoded if encoded else b""
+    if meter is not None:
+        instructions = _METER_INSTRUCTION.pack(OFPIT_METER, 8, meter) + instructions
+    return instructions
+
+
 def encode(message) -> bytes:
     """The wire bytes of a FlowAdd, FlowDelete or PacketOut (xid 0: nothing waits on them). A
     FlowAdd outside its band of the pipeline raises segctl.core.pipeline.OutsideBand."""
     if isinstance(message, FlowAdd):
         check_entry(message)
         match = encode_match(message.match)
-        actions = _actions(message.actions)
-        instructions = _APPLY.pack(OFPIT_APPLY_ACTIONS, 8 + len(actions)) + actions if actions else b""
-        if message.meter is not None:
-            instructions = _METER_INSTRUCTION.pack(OFPIT_METER, 8, message.meter) + instructions
+        instructions = encode_instructions(message.actions, message.meter)
         flags = OFPFF_SEND_FLOW_REM if message.notify_removed else 0
         length = _FLOW_MOD.size + len(match) + len(instructions)
         head = _FLOW_MOD.pack(
@@ -134,6 +158,12 @@ def encode(message) -> bytes:
             OFPTT_ALL, OFPFC_DELETE, 0, 0, OFP_DEFAULT_PRIORITY, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0,
         )  # fmt: skip
         return head + match
+    if isinstance(message, EntryDelete):
+        head = _FLOW_MOD.pack(
+            VERSION, OFPT_FLOW_MOD, _FLOW_MOD.size + len(message.raw_match), 0, 0, 0, message.table_id,
+            OFPFC_DELETE_STRICT, 0, 0, message.priority, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0,
+        )  # fmt: skip
+        return head + message.raw_match
     if isinstance(message, PacketOut):
         in_port = OFPP_CONTROLLER if message.in_port is None else message.in_port
         out_port = OFPP_IN_PORT if message.port == in_port else message.port
@@ -157,8 +187,116 @@ def encode(message) -> bytes:
 
 def encode_barrier() -> tuple[int, bytes]:
     """(xid, bytes) of a barrier request; the reply carries the same xid."""
-    xid = next(_barrier_xids) & 0xFFFFFFFF
+    xid = next(_xids) & 0xFFFFFFFF
     return xid, _HEADER.pack(VERSION, OFPT_BARRIER_REQUEST, _HEADER.size, xid)
+
+
+def encode_flow_stats_request() -> tuple[int, bytes]:
+    """(xid, bytes) of a request for every entry of every table; the replies carry the xid."""
+    xid = next(_xids) & 0xFFFFFFFF
+    body = _FLOW_STATS_REQUEST.pack(OFPTT_ALL, OFPP_ANY, OFPG_ANY, 0, 0) + encode_match(())
+    return xid, _MULTIPART.pack(VERSION, OFPT_MULTIPART_REQUEST, _MULTIPART.size + len(body), xid, OFPMP_FLOW, 0) + body
+
+
+# Decoding what a switch reports: the inverse of _OXM, for the fields segctl writes.
+_DECODE_OXM = {(oxm_class, number): name for name, (oxm_class, number, _) in _OXM.items()}
+_FIELD_VALUE = {
+    "eth_dst": lambda raw: raw.hex(":"),
+    "eth_src": lambda raw: raw.hex(":"),
+    "ipv4_src": socket.inet_ntoa,
+    "ipv4_dst": socket.inet_ntoa,
+}
+OFPIT_WRITE_ACTIONS, OFPAT_OUTPUT = 3, 0
+ONF_EXPERIMENTER_CLASS = 0xFFFF
+
+
+def decode_match(raw: bytes) -> tuple:
+    """An OXM match (padded, as in a flow-stats record) in FlowAdd's terms: a sorted tuple of
+    (name, value), (name, (value, mask)) for a masked field."""
+    _, length = _TLV.unpack_from(raw, 0)
+    fields = []
+    offset = 4
+    while offset + 4 <= length:
+        (header,) = struct.unpack_from("!I", raw, offset)
+        oxm_class, number, has_mask, size = header >> 16, (header >> 9) & 0x7F, (header >> 8) & 1, header & 0xFF
+        payload = raw[offset + 4 : offset + 4 + size]
+        offset += 4 + size
+        name = _DECODE_OXM.get((oxm_class, number))
+        if name is None:
+            fields.append((f"oxm:{oxm_class:#x}:{number}", payload.hex()))
+            continue
+        half = payload[: size // 2] if has_mask else payload
+        to_value = _FIELD_VALUE.get(name, lambda b: int.from_bytes(b, "big"))
+        value = to_value(half)
+        fields.append((name, (value, to_value(payload[size // 2 :])) if has_mask else value))
+    return tuple(sorted(fields))
+
+
+def _decode_instructions(raw: bytes) -> tuple[tuple, int | None]:
+    """(actions, meter) of a record's instructions; what segctl never writes is named, not lost."""
+    actions: list[tuple] = []
+    meter = None
+    offset = 0
+    while offset + 4 <= len(raw):
+        kind, length = _TLV.unpack_from(raw, offset)
+        if length < 4:
+            break
+        if kind == OFPIT_METER:
+            (meter,) = struct.unpack_from("!I", raw, offset + 4)
+        elif kind == OFPIT_APPLY_ACTIONS:
+            at = offset + 8
+            while at + 4 <= offset + length:
+                action, action_length = _TLV.unpack_from(raw, at)
+                if action_length < 4:
+                    break
+                if action == OFPAT_OUTPUT:
+                    (port,) = struct.unpack_from("!I", raw, at + 4)
+                    actions.append(("controller",) if port == OFPP_CONTROLLER else ("output", port))
+                else:
+                    actions.append((f"action:{action}",))
+                at += action_length
+        else:
+            actions.append((f"instruction:{kind}",))
+        offset += length
+    return tuple(actions), meter
+
+
+def decode_flow_stats(buf: bytes) -> tuple[bool, list[ObservedEntry]]:
+    """One flow-stats reply: (more parts follow, its entries)."""
+    _, _, length, _, _, flags = _MULTIPART.unpack_from(buf, 0)
+    entries = []
+    offset = _MULTIPART.size
+    while offset + _FLOW_STATS.size <= length:
+        size, table, _, _, priority, idle, hard, _, cookie, _, _ = _FLOW_STATS.unpack_from(buf, offset)
+        if size < _FLOW_STATS.size:
+            break
+        match_at = offset + _FLOW_STATS.size
+        _, match_length = _TLV.unpack_from(buf, match_at)
+        padded = match_length + (-match_length % 8)
+        raw_match = bytes(buf[match_at : match_at + padded])
+        actions, meter = _decode_instructions(bytes(buf[match_at + padded : offset + size]))
+        entries.append(
+            ObservedEntry(table, priority, cookie, idle, hard, decode_match(raw_match), actions, meter, raw_match)
+        )
+        offset += size
+    return bool(flags & OFPMPF_REPLY_MORE), entries
+
+
+def encode_flow_stats_reply(entries: list, xid: int = 0, more: bool = False, table_id: int = 0) -> bytes:
+    """What a switch answers a flow-stats request with, for FlowAdd-like entries (the emulator
+    and the tests play switches with it; segctl itself only decodes such replies)."""
+    records = []
+    for entry in entries:
+        match = encode_match(entry.match)
+        instructions = encode_instructions(entry.actions, entry.meter)
+        size = _FLOW_STATS.size + len(match) + len(instructions)
+        fixed = _FLOW_STATS.pack(
+            size, table_id, 0, 0, entry.priority, entry.idle_timeout, entry.hard_timeout, 0, entry.cookie, 0, 0
+        )
+        records.append(fixed + match + instructions)
+    body = b"".join(records)
+    flags = OFPMPF_REPLY_MORE if more else 0
+    return _MULTIPART.pack(VERSION, OFPT_MULTIPART_REPLY, _MULTIPART.size + len(body), xid, OFPMP_FLOW, flags) + body
 
 
 def order(messages: list) -> list:
@@ -172,7 +310,7 @@ def order(messages: list) -> list:
             barrier[:] = [message]
         elif isinstance(message, (MetersClear, MeterSet, SwitchConfig)):
             deletes.append(message)  # after the entry deletions, before any entry that relies on them
-        elif isinstance(message, FlowDelete):
+        elif isinstance(message, (FlowDelete, EntryDelete)):
             if message not in seen:
                 seen.add(message)
                 deletes.append(message)

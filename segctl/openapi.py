@@ -123,6 +123,7 @@ OPENAPI = {
                                 connections={"type": "integer"},
                                 quarantined={"type": "integer"},
                                 packet_ins={"type": "integer"},
+                                drift_findings={"type": "integer"},
                                 directory=_obj(status={"type": "string"}, source={"type": "string"}),
                             )
                         )
@@ -201,6 +202,31 @@ OPENAPI = {
             "get": {
                 "summary": "connections allowed now",
                 "responses": _answers("401", **{"200": _ok(_obj(flows=_array(_ref("Flow"))))}),
+            }
+        },
+        "/v1/audit": {
+            "get": {
+                "summary": "each switch's last flow-table audit: entries read, findings, a few of them shown",
+                "responses": _answers(
+                    "401",
+                    **{
+                        "200": _ok(
+                            _obj(
+                                interval={"type": "number"},
+                                drift_findings={"type": "integer"},
+                                switches=_array(
+                                    _obj(
+                                        dpid={"type": "integer"},
+                                        time={"type": "number"},
+                                        entries={"type": "integer"},
+                                        findings={"type": "integer"},
+                                        examples=_array(_obj(entry={"type": "string"}, action={"type": "string"})),
+                                    )
+                                ),
+                            )
+                        )
+                    },
+                ),
             }
         },
         "/v1/events": {

@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypedDict
 
 from . import views
 from .config import Sources, open_sources
+from .core.audit import AUDIT_INTERVAL
 from .core.controller import Controller
 from .core.dircache import DirectoryCache
 from .core.directory import Directory
@@ -61,6 +62,7 @@ class Runtime:
         state_dir: str | None = None,
         switches: Switches | None = None,
         run_blocking: Callable[[Callable[[], Any]], Any] = run_inline,
+        audit_interval: float = AUDIT_INTERVAL,
     ):
         self.sources = sources
         self.events = events
@@ -71,7 +73,7 @@ class Runtime:
         self.source, policy = open_sources(sources)
         # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
-        self.controller = Controller(self._first_read(), policy, events)
+        self.controller = Controller(self._first_read(), policy, events, audit_interval)
         self.started = time.time()
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
@@ -108,6 +110,10 @@ class Runtime:
 
     def connections_view(self) -> list[dict]:
         return views.connections_view(self.controller.ledger)
+
+    def audit_view(self) -> dict:
+        """Each switch's last flow-table audit: when, entries read, findings (a few shown)."""
+        return self.controller.auditor.view()
 
     # -- actions -----------------------------------------------------------------------------
     def quarantine(self, host: str, reason: str, by: str) -> dict:
@@ -237,6 +243,7 @@ class Runtime:
             "connections": len(c.connections),
             "quarantined": len(c.quarantined),
             "packet_ins": c.packet_ins,
+            "drift_findings": c.auditor.drift_findings,
             "directory": self.directory_health(),
         }
 

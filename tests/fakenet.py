@@ -4,6 +4,7 @@ frame builders, and a trace of where a packet would go."""
 import socket
 import struct
 
+from segctl import ofmsg
 from segctl.core.controller import Controller
 from segctl.core.flows import Barrier
 from segctl.core.packets import ARP_REQUEST, BROADCAST_MAC, build_arp, mac_bytes, parse_frame
@@ -174,6 +175,16 @@ class Net:
             self.fabric.expire()
             for dpid, port, data in keep:
                 self.trace(dpid, port, data)
+
+    def audit(self, dpid: int, per_part: int = 50) -> list:
+        """One flow-table audit of switch `dpid`, as the Ryu app runs it: the read, the switch's
+        answer in parts (through segctl's own decoder), then the end of it. Returns what the
+        controller sent back."""
+        sent = self.fabric.apply(self.core.auditor.begin(dpid, self.now))
+        for part in self.fabric.table(dpid).flow_stats(per_part):
+            more, entries = ofmsg.decode_flow_stats(part)
+            sent += self.fabric.apply(self.core.audit_observe(dpid, entries, self.now))
+        return sent + self.fabric.apply(self.core.audit_finish(dpid, self.now))
 
     def announce(self):
         """Every host says who it is (by ARP), as a booting host does."""

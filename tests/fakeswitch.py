@@ -30,7 +30,17 @@ from collections import Counter
 from dataclasses import dataclass
 
 from segctl import ofmsg
-from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+from segctl.core.flows import (
+    Barrier,
+    EntryDelete,
+    FlowAdd,
+    FlowDelete,
+    FlowStatsRequest,
+    MetersClear,
+    MeterSet,
+    PacketOut,
+    SwitchConfig,
+)
 from segctl.core.messages import for_switches
 from segctl.core.pipeline import Band, band_of, check_entry
 
@@ -84,6 +94,27 @@ class FakeTable:
         self.removed = removed if removed is not None else []
         self.errors = errors if errors is not None else []
         self._times: dict[tuple, list[float]] = {}  # (priority, match) -> [added, last matched]
+        self.reads = 0  # flow-stats requests taken
+        self.other_tables: list[tuple[int, FlowAdd]] = []  # (table, entry) written by hand
+
+    def add_by_hand(self, entry: FlowAdd, table_id: int = 0) -> None:
+        """An entry someone else wrote (`ovs-ofctl add-flow`): no band, no check. Only table 0 is
+        modelled for forwarding; an entry for another table is only reported."""
+        if table_id:
+            self.other_tables.append((table_id, entry))
+            return
+        self.entries = [e for e in self.entries if (e.priority, e.match) != (entry.priority, entry.match)]
+        self.entries.append(entry)
+        self._times[(entry.priority, entry.match)] = [self.clock(), self.clock()]
+
+    def flow_stats(self, per_part: int = 50) -> list[bytes]:
+        """The table as the switch reports it to a flow-stats request: parts of `per_part`
+        entries, each but the last flagged "more"."""
+        entries = list(self.entries)
+        parts = [entries[at : at + per_part] for at in range(0, len(entries), per_part)] or [[]]
+        replies = [ofmsg.encode_flow_stats_reply(part, more=True) for part in parts]
+        replies += [ofmsg.encode_flow_stats_reply([entry], more=True, table_id=t) for t, entry in self.other_tables]
+        return replies[:-1] + [replies[-1][:10] + b"\0\0" + replies[-1][12:]]  # the last: no "more" flag
 
     def apply(self, message) -> None:
         now = self.clock()
@@ -99,6 +130,20 @@ class FakeTable:
             ]
             self.entries.append(message)
             self._times[(message.priority, message.match)] = [now, now]
+        elif isinstance(message, EntryDelete):
+            match = ofmsg.decode_match(message.raw_match)
+            wanted = (message.table_id, message.priority, match)
+            self.other_tables = [(t, e) for t, e in self.other_tables if (t, e.priority, e.match) != wanted]
+            self._remove(
+                [
+                    e
+                    for e in self.entries
+                    if message.table_id == 0 and (e.priority, e.match) == (message.priority, match)
+                ],
+                "delete",
+            )
+        elif isinstance(message, FlowStatsRequest):
+            self.reads += 1
         elif isinstance(message, FlowDelete):
             wanted = message.match_dict()
             self._remove(

@@ -8,16 +8,18 @@ sleeps or imports an OpenFlow framework. The rooms:
   edge.py       authentication, ARP, held first packets
   verdict.py    the pure decision         flowsetup.py  applying it; expiry
   quarantine.py cutting hosts off         flood.py      per-port budgets
+  audit.py      the switches' flow tables held against what segctl put there
 """
 
 from __future__ import annotations
 
+from .audit import AUDIT_INTERVAL, Auditor
 from .directory import Directory
 from .edge import Admitted, Edge
 from .events import EventLog
 from .fabric import DISCOVERY_SLICES, Fabric
 from .flood import FloodGuard
-from .flows import Barrier
+from .flows import Barrier, ObservedEntry
 from .flowsetup import FlowSetup
 from .ledger import Ledger
 from .macs import LOCATOR_MAC
@@ -32,13 +34,21 @@ __all__ = ["Controller", "UnknownHost", "DISCOVERY_SLICES"]
 
 
 class Controller:
-    def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None):
+    def __init__(
+        self,
+        directory: Directory,
+        policy: Policy,
+        events: EventLog | None = None,
+        audit_interval: float = AUDIT_INTERVAL,
+    ):
+        """`audit_interval`: seconds between two reads of one switch's flow table (0: never)."""
         self.ledger = ledger = Ledger(directory, policy, events)
         self.flood = FloodGuard(ledger)
         self.quarantines = Quarantines(ledger)
         self.fabric = Fabric(ledger, self.quarantines, self.flood)
         self.edge = Edge(ledger, self.flood)
         self.setup = FlowSetup(ledger, self.edge, self.flood, self.quarantines)
+        self.auditor = Auditor(ledger, self.quarantines, self.fabric.base_entries, audit_interval)
 
     # The ledger's parts most callers look at.
     @property
@@ -83,10 +93,13 @@ class Controller:
 
     # -- the fabric --------------------------------------------------------------------------
     def switch_up(self, dpid: int, ports, now: float) -> list[Message]:
-        """A switch (re)connected: its pipeline, every quarantine, then link probes."""
+        """A switch (re)connected: every entry it holds deleted, then its pipeline, every
+        quarantine, and link probes."""
+        self.auditor.forget_switch(dpid)
         return self.fabric.switch_up(dpid, ports, now)
 
     def switch_down(self, dpid: int, now: float) -> list[Message]:
+        self.auditor.forget_switch(dpid)
         return self.fabric.switch_down(dpid, now)
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:
@@ -152,6 +165,19 @@ class Controller:
     def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
         """An entry left a switch; a connection's ingress entry timing out ends it."""
         return self.setup.flow_removed(dpid, cookie, now, reason)
+
+    # -- the flow-table audit ----------------------------------------------------------------
+    def audit_due(self, now: float) -> list[Message]:
+        """Called a few times a second: the flow-table read of the switch whose turn it is."""
+        return self.auditor.due(now)
+
+    def audit_observe(self, dpid: int, entries: list[ObservedEntry], now: float) -> list[Message]:
+        """Part of a switch's flow table as it reported it: what must go goes."""
+        return self.auditor.observe(dpid, entries, now)
+
+    def audit_finish(self, dpid: int, now: float) -> list[Message]:
+        """The switch reported its whole table: what it lacks comes back."""
+        return self.auditor.finish(dpid, now)
 
     # -- quarantine --------------------------------------------------------------------------
     def quarantine_target(self, name_or_mac: str) -> tuple[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .flood import FloodGuard
-from .flows import Barrier, MetersClear, PacketOut, SwitchConfig
+from .flows import Barrier, FlowAdd, MetersClear, PacketOut, SwitchConfig
 from .ledger import Ledger
 from .messages import Message
 from .planner import plan_metered_punts, plan_switch_base, plan_wipe
@@ -61,6 +61,15 @@ class Fabric:
         self.flood.forget_switch(dpid)
         ledger.events.record("switch-down", now, dpid=dpid)
         return messages
+
+    def base_entries(self, dpid: int) -> list[FlowAdd]:
+        """The entries switch_up installed that the switch must always hold: the audit's
+        expectation of the switch's own pipeline."""
+        entries = plan_switch_base(dpid)
+        if self.ledger.protection.meters:
+            for port in sorted(self.ledger.topology.ports.get(dpid, ())):
+                entries += [m for m in self._metered_punts(dpid, port) if isinstance(m, FlowAdd)]
+        return entries
 
     def _forget_switch(self, dpid: int, now: float) -> list[Message]:
         ledger = self.ledger

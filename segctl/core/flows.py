@@ -61,6 +61,66 @@ class FlowDelete:
 
 
 @dataclass(frozen=True)
+class EntryDelete:
+    """Delete exactly one entry, read back from the switch (OpenFlow's strict delete): the one
+    in `table_id` with this priority and this match, given as the switch wrote it (`raw_match`,
+    an encoded OXM match), so that an entry with fields segctl never uses can go too."""
+
+    dpid: int
+    table_id: int
+    priority: int
+    raw_match: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FlowStatsRequest:
+    """Ask the switch for every entry of every table (answered by `ObservedEntry`s)."""
+
+    dpid: int
+
+
+@dataclass(frozen=True)
+class ObservedEntry:
+    """An entry as a switch reported it (an OpenFlow flow-stats record). `match` and `actions`
+    are in FlowAdd's terms where segctl knows the field or action; anything else appears as
+    ("oxm:CLASS:FIELD", hex) or ("action:TYPE",) / ("instruction:TYPE",), which no entry
+    segctl writes has."""
+
+    table_id: int
+    priority: int
+    cookie: int
+    idle_timeout: int
+    hard_timeout: int
+    match: tuple
+    actions: tuple
+    meter: int | None = None
+    raw_match: bytes = field(default=b"", repr=False)
+
+    def key(self) -> tuple:
+        """What makes two entries the same entry, as segctl writes them (see entry_key)."""
+        return (self.priority, self.cookie, self.match, self.actions, self.meter, self.idle_timeout, self.hard_timeout)
+
+    def describe(self) -> str:
+        fields = ",".join(f"{name}={value}" for name, value in self.match) or "*"
+        actions = ",".join(":".join(str(part) for part in action) for action in self.actions) or "drop"
+        table = f"table={self.table_id} " if self.table_id else ""
+        return f"{table}priority={self.priority} cookie={self.cookie:#x} match={fields} actions={actions}"
+
+
+def entry_key(entry: FlowAdd) -> tuple:
+    """The identity of an entry segctl writes, comparable with ObservedEntry.key()."""
+    return (
+        entry.priority,
+        entry.cookie,
+        entry.match,
+        entry.actions,
+        entry.meter,
+        entry.idle_timeout,
+        entry.hard_timeout,
+    )
+
+
+@dataclass(frozen=True)
 class PacketOut:
     """Send `data` out of `port` of switch `dpid` (`in_port` is where it came in, if anywhere)."""
 

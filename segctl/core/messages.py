@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, PacketOut, SwitchConfig
+from .flows import (
+    Barrier,
+    EntryDelete,
+    FlowAdd,
+    FlowDelete,
+    FlowStatsRequest,
+    MetersClear,
+    MeterSet,
+    PacketOut,
+    SwitchConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -19,7 +29,9 @@ class SaveState:
     """Persist the controller's saved state now (no switch is involved)."""
 
 
-SwitchMessage = Union[FlowAdd, FlowDelete, MeterSet, MetersClear, PacketOut, SwitchConfig, Barrier]  # noqa: UP007
+SwitchMessage = Union[  # noqa: UP007
+    FlowAdd, FlowDelete, EntryDelete, MeterSet, MetersClear, PacketOut, SwitchConfig, FlowStatsRequest, Barrier
+]
 Message = Union[SwitchMessage, SaveState]  # noqa: UP007
 
 

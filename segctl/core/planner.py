@@ -27,7 +27,6 @@ from .pipeline import (
     cookie_ids,
     host_cookie,
     kind_cookie,
-    ours_cookie,
 )
 from .topology import Hop, reverse_hops
 
@@ -69,15 +68,19 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
     if connection.reply_key is not None:
         reply_hops = reverse_hops(connection.path)
         entries += _direction(connection.reply_key, reply_hops, connection.cookie, idle, False)
-        if connection.key.proto == IP_PROTO_TCP:
-            entries.insert(0, _server_syn_drop(connection, reply_hops[0]))
+        server_drop = plan_server_drop(connection)
+        if server_drop is not None:
+            entries.insert(0, server_drop)
     return entries
 
 
-def _server_syn_drop(connection: Connection, server_edge: Hop) -> FlowAdd:
-    """A segment from the server side along the connection with neither ACK nor RST (a SYN,
+def plan_server_drop(connection: Connection) -> FlowAdd | None:
+    """A segment from the server side of a TCP connection with neither ACK nor RST (a SYN,
     say), dropped where the server is attached (nothing from there reaches a later switch). It
-    lives as long as the connection: deleted with it, by its cookie."""
+    lives as long as the connection: deleted with it, by its cookie. None for other protocols."""
+    if connection.reply_key is None or connection.key.proto != IP_PROTO_TCP:
+        return None
+    server_edge = reverse_hops(connection.path)[0]
     fields = connection.reply_key.match_fields()
     match = match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields)
     return SERVER_DROP.entry(server_edge.dpid, match, (), *cookie_ids(connection.cookie))
@@ -132,8 +135,9 @@ def plan_guard(dpid: int, in_port: int, mac: str, ip: str | None = None) -> Flow
 
 # -- the switch's own entries ------------------------------------------------------------------
 def plan_wipe(dpid: int) -> FlowDelete:
-    """Delete every segctl entry on the switch, of whatever band and run."""
-    return FlowDelete(dpid, *ours_cookie())
+    """Delete every entry in every table of the switch, segctl's or anyone's: a switch segctl
+    controls holds nothing segctl did not put there."""
+    return FlowDelete(dpid, 0, 0)
 
 
 def plan_switch_base(dpid: int) -> list[FlowAdd]:

@@ -8,12 +8,14 @@ import pytest
 from segctl import framework, ofmsg
 from segctl.core.flows import (
     Barrier,
+    EntryDelete,
     FlowAdd,
     FlowDelete,
     MetersClear,
     MeterSet,
     PacketOut,
     SwitchConfig,
+    entry_key,
     match_of,
 )
 from segctl.core.pipeline import (
@@ -33,6 +35,7 @@ from segctl.core.pipeline import (
 )
 
 ofp = framework.ofproto_v1_3
+ofproto_parser = framework.ofproto_parser
 parser = framework.ofproto_v1_3_parser
 
 
@@ -220,3 +223,78 @@ def test_switch_config_matches_ryus_bytes_and_asks_for_fragments_with_their_port
     assert ofmsg.encode(SwitchConfig(1)) == ryu_bytes(reference)
     batch = ofmsg.order([FlowAdd(1, 0, (), (), 1), SwitchConfig(1), Barrier(1)])
     assert isinstance(batch[0], SwitchConfig)  # before any entry that relies on it
+
+
+# -- the flow-table audit's messages -------------------------------------------------------------
+def test_a_flow_stats_request_matches_ryus_bytes_and_asks_for_every_table():
+    xid, ours = ofmsg.encode_flow_stats_request()
+    reference = parser.OFPFlowStatsRequest(
+        datapath=Datapath(), table_id=ofp.OFPTT_ALL, out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY
+    )
+    reference.xid = xid
+    reference.serialize()
+    assert ours == bytes(reference.buf)
+    assert ofmsg.encode_flow_stats_request()[0] != xid
+
+
+def test_an_entry_delete_is_ryus_strict_delete_of_that_entry_in_that_table():
+    match = match_of(in_port=3, ip_proto=17, ip_frag=(3, 3), **WEB_TO_DB)
+    message = EntryDelete(1, 4, 20000, ofmsg.encode_match(match))
+    (version, kind, length, xid), msg = ryu_parse(ofmsg.encode(message))
+    assert (msg.command, msg.table_id, msg.priority) == (ofp.OFPFC_DELETE_STRICT, 4, 20000)
+    assert (msg.out_port, msg.out_group, msg.cookie_mask) == (ofp.OFPP_ANY, ofp.OFPG_ANY, 0)
+    assert dict(msg.match.items())["ipv4_dst"] == "10.0.0.2"
+
+
+def ryu_parse(wire: bytes):
+    """(header, message) as the framework parses what a switch receives."""
+    header = ofproto_parser.header(wire)
+    return header, ofproto_parser.msg(Datapath(), *header, wire)
+
+
+@pytest.mark.parametrize("message", ADDS, ids=range(len(ADDS)))
+def test_a_flow_stats_record_reads_back_as_the_entry_it_reports(message):
+    """Each entry segctl writes, as a switch reports it (checked with Ryu's own record parser),
+    decodes to exactly the entry: the audit's "is this ours" compares these keys."""
+    reply = ofmsg.encode_flow_stats_reply([message], xid=9)
+    record = parser.OFPFlowStats.parser(reply, 16)
+    assert (record.priority, record.cookie, record.idle_timeout, record.hard_timeout) == (
+        message.priority,
+        message.cookie,
+        message.idle_timeout,
+        message.hard_timeout,
+    )
+    assert dict(record.match.items()) == {
+        name: value for name, value in message.match if name not in ("tcp_flags_nxm", "ip_frag")
+    } | {name: value for name, value in record.match.items() if name in ("tcp_flags_nxm", "ip_frag")}
+    more, (entry,) = ofmsg.decode_flow_stats(reply)
+    assert not more and entry.table_id == 0
+    assert entry.key() == entry_key(message)
+    assert entry.raw_match == ofmsg.encode_match(message.match)
+
+
+def test_fields_and_actions_segctl_never_writes_are_named_not_lost():
+    """A hand-written entry: a VLAN match (field 6) and a set-field action (25) decode as
+    themselves, so they never equal an entry of segctl's."""
+    match = struct.pack("!HH", 1, 10) + struct.pack("!IH", 0x80000C02, 0x1064) + b"\0" * 6
+    action = struct.pack("!HH4x", 25, 8)
+    instructions = struct.pack("!HH4x", 4, 8 + len(action)) + action + struct.pack("!HH4x", 1, 8)
+    fixed = struct.Struct("!HBxIIHHHH4xQQQ")
+    record = fixed.pack(fixed.size + len(match) + len(instructions), 2, 0, 0, 7, 0, 0, 0, 0, 0, 0)
+    body = record + match + instructions
+    reply = struct.pack("!BBHIHH4x", 4, 19, 16 + len(body), 0, 1, 1) + body
+    more, (entry,) = ofmsg.decode_flow_stats(reply)
+    assert more and (entry.table_id, entry.priority) == (2, 7)
+    assert entry.match == (("oxm:0x8000:6", "1064"),)
+    assert entry.actions == (("action:25",), ("instruction:1",))
+
+
+def test_the_framework_steps_over_flow_stats_records_and_keeps_the_bytes_for_segctl():
+    """framework.py keeps Ryu from building an object per record: a reply of many entries
+    costs the event loop next to nothing until segctl decodes it, part by part."""
+    reply = ofmsg.encode_flow_stats_reply(ADDS, xid=77, more=True)
+    _, msg = ryu_parse(reply)
+    assert msg.xid == 77 and msg.flags == ofp.OFPMPF_REPLY_MORE
+    assert [type(record).__name__ for record in msg.body] == ["_UnreadFlowStats"] * len(ADDS)
+    assert bytes(msg.buf) == reply
+    assert [e.key() for e in ofmsg.decode_flow_stats(msg.buf)[1]] == [entry_key(m) for m in ADDS]

@@ -1,0 +1,216 @@
+"""The flow-table audit: what a switch really holds, held against what segctl put there.
+
+Every `interval` seconds each switch's whole flow table is read (one switch at a time, spread
+over the interval). An entry segctl did not write goes; a base, quarantine or server-side drop
+entry that is missing comes back; an entry of a connection segctl no longer knows goes. Each
+finding is one `drift` event.
+
+Short-lived drops (a denied flow, an unauthenticated sender, a flooding port) are not put back
+when they are missing: they only drop, and the next packet they would have dropped comes to the
+controller, which decides it again. An entry of a known connection that is missing is not put
+back either: it idled out, and the connection's next packet at its ingress reinstalls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .connections import Connection
+from .flows import EntryDelete, FlowAdd, FlowStatsRequest, ObservedEntry, entry_key
+from .ledger import Ledger
+from .messages import Message
+from .pipeline import DENY, FLOOD, GUARD, band_of, cookie_ids
+from .planner import plan_connection, plan_later_fragments, plan_server_drop
+from .quarantine import Quarantines
+
+AUDIT_INTERVAL = 30.0  # seconds between two reads of one switch's flow table (the default)
+FINDINGS_KEPT = 20  # findings of one audit kept for the audit view (every one is an event)
+TRANSIENT_DROPS = (DENY, GUARD, FLOOD)
+
+
+@dataclass
+class SwitchAudit:
+    """One switch's audit: the one running, or the last one finished."""
+
+    dpid: int
+    started: float
+    entries: int = 0
+    findings: int = 0
+    finished: float | None = None
+    examples: list[dict] = field(default_factory=list)
+    seen: set = field(default_factory=set)  # keys of the required entries found so far
+    required: dict | None = None  # key -> entry the switch must hold (worked out once)
+
+    def to_json(self) -> dict:
+        return {
+            "dpid": self.dpid,
+            "time": self.finished,
+            "entries": self.entries,
+            "findings": self.findings,
+            "examples": self.examples,
+        }
+
+
+class Auditor:
+    def __init__(
+        self, ledger: Ledger, quarantines: Quarantines, base: Callable[[int], list], interval: float = AUDIT_INTERVAL
+    ):
+        """`base(dpid)`: the entries a switch's pipeline needs whatever happens (the fabric's)."""
+        self.ledger = ledger
+        self.quarantines = quarantines
+        self.base = base
+        self.interval = interval
+        self.last: dict[int, SwitchAudit] = {}  # dpid -> last finished audit
+        self.drift_findings = 0
+        self._running: dict[int, SwitchAudit] = {}
+        self._next_read = 0.0
+        self._turn = 0
+        self._plans: dict[int, frozenset] = {}  # connection id -> keys of all its entries
+
+    # -- when --------------------------------------------------------------------------------
+    def due(self, now: float) -> list[Message]:
+        """Called often (a few times a second): the read of the switch whose turn it is, if its
+        time has come. Switches are read one after another, `interval / switches` apart."""
+        switches = self.ledger.switches()
+        if not self.interval or not switches or now < self._next_read:
+            return []
+        step = self.interval / len(switches)
+        # On a schedule, not `step` after each read: a read that came a little late (the loop
+        # asks a few times a second) does not push every later one back.
+        self._next_read = self._next_read + step if self._next_read + step > now else now + step
+        self._turn = (self._turn + 1) % len(switches)
+        dpid = switches[self._turn]
+        if dpid in self._running and now - self._running[dpid].started < self.interval:
+            return []  # the last read is still being answered
+        return self.begin(dpid, now)
+
+    def begin(self, dpid: int, now: float) -> list[Message]:
+        """Read one switch's flow table now."""
+        self._running[dpid] = SwitchAudit(dpid, now)
+        return [FlowStatsRequest(dpid)]
+
+    def forget_switch(self, dpid: int) -> None:
+        self._running.pop(dpid, None)
+        self.last.pop(dpid, None)
+
+    # -- what ---------------------------------------------------------------------------------
+    def observe(self, dpid: int, entries: list[ObservedEntry], now: float) -> list[Message]:
+        """One part of a switch's answer: every entry held against what segctl expects there."""
+        audit = self._running.get(dpid)
+        if audit is None:
+            return []  # an answer to a read of a previous connection of the switch
+        required = self._required(audit)
+        messages: list[Message] = []
+        for entry in entries:
+            audit.entries += 1
+            key = entry.key()
+            if entry.table_id == 0 and key in required:
+                audit.seen.add(key)
+                continue
+            why = self._why_unexpected(dpid, entry, key)
+            if why is not None:
+                messages.append(EntryDelete(dpid, entry.table_id, entry.priority, entry.raw_match))
+                self._found(audit, now, entry.describe(), f"deleted: {why}")
+        return messages
+
+    def finish(self, dpid: int, now: float) -> list[Message]:
+        """The switch's answer is complete: what it lacks is put back."""
+        audit = self._running.pop(dpid, None)
+        if audit is None:
+            return []
+        messages: list[Message] = []
+        for key, entry in self._required(audit).items():
+            if key not in audit.seen:
+                messages.append(entry)
+                self._found(audit, now, _describe(entry), "reinstalled: missing")
+        audit.finished = now
+        audit.seen, audit.required = set(), None
+        self.last[dpid] = audit
+        live = self.ledger.connections.by_id
+        self._plans = {ident: keys for ident, keys in self._plans.items() if ident in live}
+        return messages
+
+    def _required(self, audit: SwitchAudit) -> dict[tuple, FlowAdd]:
+        """The entries the switch must hold: its base pipeline, every quarantine's drops, and
+        the server-side drop of every TCP connection whose server is attached to it. Worked out
+        once an audit, when the switch's answer starts to arrive."""
+        if audit.required is None:
+            dpid = audit.dpid
+            entries = list(self.base(dpid)) + [m for m in self.quarantines.drops(dpid) if isinstance(m, FlowAdd)]
+            for connection in self.ledger.connections:
+                if connection.path[-1].dpid == dpid:
+                    server_drop = plan_server_drop(connection)
+                    if server_drop is not None:
+                        entries.append(server_drop)
+            audit.required = {entry_key(entry): entry for entry in entries}
+        return audit.required
+
+    def _why_unexpected(self, dpid: int, entry: ObservedEntry, key: tuple) -> str | None:
+        """Why an entry that is not a required one must go, None when it may stay."""
+        if entry.table_id != 0:
+            return f"segctl uses table 0 only, not table {entry.table_id}"
+        band = band_of(entry.cookie)
+        if band is None:
+            return "not written by segctl"
+        if band in TRANSIENT_DROPS:
+            problem = band.problem(_as_flow_add(dpid, entry))
+            return None if problem is None else f"outside the {band.name} band: {problem}"
+        if not band.kind.connection_scoped:
+            return f"not one of the {band.name} entries segctl keeps here"
+        connection = self.ledger.connections.by_id.get(cookie_ids(entry.cookie)[1])
+        if connection is None or cookie_ids(entry.cookie) != cookie_ids(connection.cookie):
+            return "an entry of a connection segctl no longer knows"
+        if key not in self._plan_keys(connection):
+            return f"not an entry of connection {connection.id} ({connection.src.name} to {connection.dst.name})"
+        return None
+
+    def _plan_keys(self, connection: Connection) -> frozenset:
+        keys = self._plans.get(connection.id)
+        if keys is None:
+            entries = list(plan_connection(connection))
+            for key in connection.directions():
+                entries += plan_later_fragments(connection, key.pair)
+            keys = self._plans[connection.id] = frozenset(entry_key(e) for e in entries)
+        return keys
+
+    def _found(self, audit: SwitchAudit, now: float, entry: str, what: str) -> None:
+        audit.findings += 1
+        self.drift_findings += 1
+        if len(audit.examples) < FINDINGS_KEPT:
+            audit.examples.append({"entry": entry, "action": what})
+        self.ledger.events.record("drift", now, dpid=audit.dpid, entry=entry, action=what)
+
+    # -- views -------------------------------------------------------------------------------
+    def view(self) -> dict:
+        return {
+            "interval": self.interval,
+            "drift_findings": self.drift_findings,
+            "switches": [self.last[dpid].to_json() for dpid in sorted(self.last)],
+        }
+
+
+def _as_flow_add(dpid: int, entry: ObservedEntry) -> FlowAdd:
+    return FlowAdd(
+        dpid,
+        entry.priority,
+        entry.match,
+        entry.actions,
+        entry.cookie,
+        entry.idle_timeout,
+        entry.hard_timeout,
+        meter=entry.meter,
+    )
+
+
+def _describe(entry: FlowAdd) -> str:
+    return ObservedEntry(
+        0,
+        entry.priority,
+        entry.cookie,
+        entry.idle_timeout,
+        entry.hard_timeout,
+        entry.match,
+        entry.actions,
+        entry.meter,
+    ).describe()

@@ -1,0 +1,156 @@
+"""The flow-table audit (issue 9): what the switches hold is held against what segctl put there.
+Driven through segctl's own flow-stats decoder, on the fake fabric."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from segctl.core.flows import EntryDelete, FlowAdd, FlowStatsRequest, match_of
+from segctl.core.pipeline import PRIORITY_QUARANTINE, QUARANTINE, SERVER_DROP, Kind, make_cookie, parse_cookie
+
+from ..fakenet import APP, DB, SWITCHES, WEB, Net, icmp_echo, tcp
+from .test_controller_events import Recorder
+
+DPIDS = [dpid for dpid, _ in SWITCHES]
+FOREIGN_NORMAL = FlowAdd(1, 65000, (), (("output", 2),), 0)  # an earlier controller's leftover
+
+
+def drift(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["kind"] == "drift"]
+
+
+def busy_net() -> Net:
+    net = Net()
+    net.announce()
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))  # allowed, tcp
+    net.send(2, 2, icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2"))  # allowed, icmp
+    net.send(1, 1, tcp(WEB, APP, "10.0.0.1", "10.0.0.3", 40001, 22))  # denied
+    return net
+
+
+def test_an_audit_of_what_segctl_wrote_finds_nothing_and_changes_nothing():
+    net = busy_net()
+    before = {dpid: sorted(map(repr, net.fabric.entries(dpid))) for dpid in DPIDS}
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        sent = net.audit(dpid, per_part=3)
+        assert sent == [FlowStatsRequest(dpid)]
+    assert drift(rec.new()) == []
+    assert {dpid: sorted(map(repr, net.fabric.entries(dpid))) for dpid in DPIDS} == before
+    view = net.core.auditor.view()
+    assert [s["dpid"] for s in view["switches"]] == DPIDS and view["drift_findings"] == 0
+    assert [s["entries"] for s in view["switches"]] == [len(before[dpid]) for dpid in DPIDS]
+
+
+def test_a_foreign_entry_is_deleted_and_what_it_forwarded_is_dropped_again():
+    net = busy_net()
+    denied = tcp(WEB, APP, "10.0.0.1", "10.0.0.3", 40002, 22)
+    assert net.trace(1, 1, denied)[0] == "controller"  # to be decided (and denied)
+    net.fabric.table(1).add_by_hand(FOREIGN_NORMAL)
+    assert net.trace(1, 1, denied) == ("out", 1, 2)  # the leftover forwards around the policy
+    rec = Recorder(net)
+    sent = net.audit(1)
+    (delete,) = [m for m in sent if isinstance(m, EntryDelete)]
+    assert (delete.dpid, delete.table_id, delete.priority) == (1, 0, 65000)
+    assert net.trace(1, 1, denied)[0] == "controller"
+    (event,) = drift(rec.new())
+    assert event["dpid"] == 1 and event["action"] == "deleted: not written by segctl"
+    assert event["entry"] == "priority=65000 cookie=0x0 match=* actions=output:2"
+    assert net.core.auditor.view()["drift_findings"] == 1
+
+
+def test_a_quarantine_drop_deleted_by_hand_comes_back():
+    net = busy_net()
+    net.fabric.apply(net.core.quarantine("web", "test", net.now))
+    table = net.fabric.table(2)
+    table.entries = [
+        e for e in table.entries if e.priority != PRIORITY_QUARANTINE or e.match_dict() != {"eth_dst": WEB}
+    ]
+    rec = Recorder(net)
+    sent = net.audit(2)
+    assert [m for m in sent if isinstance(m, FlowAdd)] == [
+        FlowAdd(2, PRIORITY_QUARANTINE, match_of(eth_dst=WEB), (), make_cookie(Kind.QUARANTINE, 1))
+    ]
+    assert {e.match for e in net.fabric.entries_of(QUARANTINE, dpid=2)} == {
+        match_of(eth_src=WEB),
+        match_of(eth_dst=WEB),
+    }
+    assert [e["action"] for e in drift(rec.new())] == ["reinstalled: missing"]
+
+
+def test_entries_of_connections_segctl_no_longer_knows_or_never_wrote_go():
+    net = busy_net()
+    web_db = next(c for c in net.core.connections if c.dst.name == "db" and c.src.name == "web")
+    net.core.ledger.connections.remove(web_db.id)  # forgotten, its entries left behind
+    (ingress,) = [e for e in net.fabric.entries(1) if e.cookie == web_db.cookie and e.match_dict().get("in_port") == 1]
+    # and an entry forged with a live connection's cookie that matches far more than it does
+    live = next(iter(net.core.connections))
+    at = live.path[0]
+    forged = FlowAdd(at.dpid, 20000, match_of(in_port=at.in_port), (("output", at.out_port),), live.cookie)
+    net.fabric.table(at.dpid).add_by_hand(forged)
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid)
+    assert ingress not in net.fabric.entries(1) and forged not in net.fabric.entries()
+    assert not [e for e in net.fabric.entries() if parse_cookie(e.cookie)[2] == web_db.id]
+    actions = {e["action"] for e in drift(rec.new())}
+    assert "deleted: an entry of a connection segctl no longer knows" in actions
+    assert f"deleted: not an entry of connection {live.id} (app to db)" in actions
+    assert live.cookie in {e.cookie for e in net.fabric.entries()}  # its own entries stay
+
+
+def test_entries_in_other_tables_go_and_a_missing_server_side_drop_comes_back():
+    net = busy_net()
+    (drop,) = net.fabric.entries_of(SERVER_DROP)
+    table = net.fabric.table(drop.dpid)
+    table.add_by_hand(FOREIGN_NORMAL, table_id=3)
+    table.entries.remove(drop)
+    rec = Recorder(net)
+    sent = net.audit(drop.dpid)
+    assert drop in sent and drop in net.fabric.entries(drop.dpid) and table.other_tables == []
+    assert [m.table_id for m in sent if isinstance(m, EntryDelete)] == [3]
+    assert sorted(e["action"] for e in drift(rec.new())) == [
+        "deleted: segctl uses table 0 only, not table 3",
+        "reinstalled: missing",
+    ]
+
+
+def test_reads_are_spread_over_the_interval_one_switch_at_a_time():
+    net = Net()
+    auditor = net.core.auditor
+    reads = []
+    for tick in range(0, 61):
+        reads += [(tick, m.dpid) for m in net.core.audit_due(net.now + tick)]
+    # 4 switches every 30 s: one read every 7.5 s, each switch in turn, each twice a minute
+    assert [t for t, _ in reads] == [0, 8, 15, 23, 30, 38, 45, 53, 60]
+    assert sorted(d for _, d in reads[:4]) == sorted(DPIDS) and reads[4][1] == reads[0][1]
+    auditor.interval = 0
+    assert net.core.audit_due(net.now + 1000) == []
+
+
+@settings(max_examples=30)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([(1, 1, WEB, "10.0.0.1"), (2, 2, APP, "10.0.0.3"), (2, 1, DB, "10.0.0.2")]),
+            st.sampled_from([(DB, "10.0.0.2"), (APP, "10.0.0.3"), (WEB, "10.0.0.1")]),
+            st.sampled_from([22, 5432, 8080]),
+            st.booleans(),
+        ),
+        max_size=12,
+    ),
+    st.integers(1, 7),
+)
+def test_no_traffic_makes_the_audit_find_drift(sent, per_part):
+    net = Net()
+    net.announce()
+    for n, ((dpid, port, mac, ip), (dst_mac, dst_ip), service, reply) in enumerate(sent):
+        if mac == dst_mac:
+            continue
+        if reply:  # the server side answering (or probing): ACK from the service port
+            net.send(dpid, port, tcp(mac, dst_mac, ip, dst_ip, service, 40000 + n, flags=0x10))
+        else:
+            net.send(dpid, port, tcp(mac, dst_mac, ip, dst_ip, 40000 + n, service))
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid, per_part)
+    assert drift(rec.new()) == []
