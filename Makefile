@@ -81,7 +81,7 @@ unit: venv
 e2e: setup ovs
 	$(PY) -m pytest -q tests/e2e
 
-# The quick Mininet check of a framework: the access matrix and a quarantine (about 30 s).
+# The quick Mininet check of a framework: the access matrix, a quarantine and its release (about 15 s).
 smoke: setup ovs
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e/test_smoke.py
 
