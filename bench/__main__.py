@@ -31,10 +31,12 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    from ryu import version as ryu_version
+    from segctl import framework
 
+    name = {"ryu": "Ryu"}.get(framework.FRAMEWORK, framework.FRAMEWORK)
     return (
-        f"{os.cpu_count()} × {model}, Linux {platform.release()}, Python {platform.python_version()}, Ryu {ryu_version}"
+        f"{os.cpu_count()} × {model}, Linux {platform.release()}, Python {platform.python_version()}, "
+        f"{name} {framework.VERSION}"
     )
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from segctl import framework  # noqa: F401 - the eventlet fix, before the first Ryu import
+from segctl import framework  # the eventlet fix, before the first Ryu import
 
 if __name__ == "__main__":
+    if framework.FRAMEWORK != "ryu":
+        sys.exit("bench.ryuapp needs Ryu: os-ken 4.2 ships neither osken-manager nor simple_switch_13")
     from ryu.cmd import manager
 
     sys.argv = ["ryu-manager", *sys.argv[1:]]

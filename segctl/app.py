@@ -18,7 +18,7 @@ from .framework import (
     CONFIG_DISPATCHER,
     DEAD_DISPATCHER,
     MAIN_DISPATCHER,
-    app_manager,
+    App,
     hub,
     ofp_event,
     ofproto_v1_3,
@@ -112,7 +112,7 @@ class OpenFlowSwitches:
             event.set()
 
 
-class SegctlApp(app_manager.RyuApp):
+class SegctlApp(App):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
 
     def __init__(self, *args, segctl_runtime=None, segctl_switches=None, **kwargs):

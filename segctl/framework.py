@@ -1,43 +1,87 @@
-"""The one door to the OpenFlow framework: Ryu 4.34, or its maintained fork os-ken.
+"""The one door to the OpenFlow framework: Ryu 4.34 (the default) or its maintained fork os-ken
+4.2. Every other segctl module imports framework names from this module only.
 
-Ryu 4.34 imports `eventlet.wsgi.ALREADY_HANDLED`, which current eventlet no longer has. It is
-defined here, before the first framework import, and nowhere else. Every other segctl module
-imports framework names from this module only.
+Which one: SEGCTL_FRAMEWORK=ryu or SEGCTL_FRAMEWORK=os-ken picks it (and fails at once if that
+one is not installed); unset, Ryu if it is installed, else os-ken.
+
+What differs between the two, hidden here:
+- the app base class: `App` (Ryu's RyuApp, os-ken's OSKenApp);
+- the package (`PACKAGE`: "ryu" or "os_ken"), which names the oslo.config project and the loggers;
+- Ryu 4.34 imports `eventlet.wsgi.ALREADY_HANDLED`, which current eventlet no longer has: it is
+  defined here, before Ryu is imported, and nowhere else;
+- os-ken 4.2's hub runs on OS threads unless OSKEN_HUB_TYPE says eventlet. segctl is built on
+  eventlet's green threads (its API server, TLS listener and LDAP reads are eventlet's, and the
+  framework's handlers and the API take turns on one OS thread), so OSKEN_HUB_TYPE is set to
+  eventlet here, before os-ken is imported.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import warnings
+from importlib.metadata import version
 
 warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
 
-import eventlet.wsgi  # noqa: E402
+PACKAGES = {"ryu": "ryu", "os-ken": "os_ken"}  # SEGCTL_FRAMEWORK value: Python package
 
-if not hasattr(eventlet.wsgi, "ALREADY_HANDLED"):
-    eventlet.wsgi.ALREADY_HANDLED = object()
 
-try:  # noqa: E402
+class FrameworkMissing(ImportError):
+    """The framework SEGCTL_FRAMEWORK names is not installed, or none is."""
+
+
+def choose(wanted: str = "") -> str:
+    """The framework to run on, "ryu" or "os-ken": `wanted` (SEGCTL_FRAMEWORK's value) if it
+    names one that is installed; none wanted, Ryu if installed, else os-ken."""
+    wanted = wanted.strip()
+    if wanted:
+        if wanted not in PACKAGES:
+            raise FrameworkMissing(f"SEGCTL_FRAMEWORK is ryu or os-ken, not {wanted!r}")
+        if importlib.util.find_spec(PACKAGES[wanted]) is None:
+            raise FrameworkMissing(f"SEGCTL_FRAMEWORK={wanted}, but {wanted} is not installed")
+        return wanted
+    for name, package in PACKAGES.items():
+        if importlib.util.find_spec(package) is not None:
+            return name
+    raise FrameworkMissing("segctl needs Ryu 4.34 or os-ken 4.2, and neither is installed")
+
+
+FRAMEWORK = choose(os.environ.get("SEGCTL_FRAMEWORK", ""))
+PACKAGE = PACKAGES[FRAMEWORK]
+VERSION = version(FRAMEWORK)
+
+if FRAMEWORK == "ryu":
+    import eventlet.wsgi
+
+    if not hasattr(eventlet.wsgi, "ALREADY_HANDLED"):
+        eventlet.wsgi.ALREADY_HANDLED = object()
+
     from ryu import cfg
     from ryu.base import app_manager
     from ryu.controller import ofp_event
+    from ryu.controller.controller import datapath_connection_factory
     from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from ryu.lib import hub
     from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    FRAMEWORK = "ryu"
-except ImportError:  # pragma: no cover - exercised only where os-ken replaces Ryu
+    App = app_manager.RyuApp
+else:
+    os.environ["OSKEN_HUB_TYPE"] = "eventlet"  # read by os_ken.lib.hub when it is imported
+
     from os_ken import cfg
     from os_ken.base import app_manager
     from os_ken.controller import ofp_event
+    from os_ken.controller.controller import datapath_connection_factory
     from os_ken.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
     from os_ken.lib import hub
-    from os_ken.ofproto import ofproto_v1_3, ofproto_v1_3_parser
+    from os_ken.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    FRAMEWORK = "os_ken"
+    App = app_manager.OSKenApp
 
 
 class _UnreadFlowStats:
-    """What Ryu keeps of one flow-stats record: its length. Ryu builds a full object per record
+    """What the framework keeps of one flow-stats record: its length. Ryu builds a full object per record
     (match, instructions), which for a switch holding thousands of entries stalls every
     packet-in queued behind the reply; segctl decodes the records itself (segctl.ofmsg) from the
     reply's bytes, part by part."""
@@ -89,10 +133,6 @@ def serve_openflow_tls(server, context, log) -> None:
     """Accept OpenFlow switches over TLS on `server` (from listen()) and hand each to the
     framework like a TCP one. (Ryu's own TLS listener loses its certificate after the first
     switch connects.)"""
-    try:
-        from ryu.controller.controller import datapath_connection_factory
-    except ImportError:  # pragma: no cover - os-ken
-        from os_ken.controller.controller import datapath_connection_factory
 
     def handshake(sock, address):
         try:
@@ -127,6 +167,11 @@ __all__ = [
     "run_blocking",
     "cfg",
     "app_manager",
+    "App",
+    "choose",
+    "FrameworkMissing",
+    "PACKAGE",
+    "VERSION",
     "ofp_event",
     "CONFIG_DISPATCHER",
     "DEAD_DISPATCHER",

@@ -1,5 +1,5 @@
-"""`segctl run`: start Ryu with segctl's app (which does its own signed LLDP link discovery),
-in the foreground."""
+"""`segctl run`: start the OpenFlow framework (Ryu or os-ken: segctl/framework.py) with segctl's
+app (which does its own signed LLDP link discovery), in the foreground."""
 
 from __future__ import annotations
 
@@ -73,21 +73,26 @@ def tls_problem(args) -> str | None:
 
 
 def run(args) -> int:
-    from . import framework
+    try:
+        from . import framework
+    except ImportError as exc:  # framework.FrameworkMissing included: SEGCTL_FRAMEWORK names one not installed
+        print(f"segctl: cannot load the OpenFlow framework: {exc}", file=sys.stderr)
+        return 2
     from .app import OpenFlowSwitches
     from .runtime import Runtime
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log_handler(sys.stderr)])
     for noisy in (
-        "ryu.topology.switches",
-        "ryu.controller.controller",
-        "ryu.base.app_manager",
-        "ryu.controller.ofp_handler",
-        "os_ken.topology.switches",
-        "ryu.lib.hub",
-        "os_ken.lib.hub",
+        "topology.switches",
+        "controller.controller",
+        "base.app_manager",
+        "controller.ofp_handler",
+        "lib.hub",
     ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(f"{framework.PACKAGE}.{noisy}").setLevel(logging.WARNING)
+    LOG.info(
+        "OpenFlow framework: %s %s (SEGCTL_FRAMEWORK=ryu or os-ken chooses)", framework.FRAMEWORK, framework.VERSION
+    )
     state_dir = args.state_dir
     problem = tls_problem(args)
     if problem:
@@ -135,7 +140,7 @@ def run(args) -> int:
     manager = framework.app_manager.AppManager.get_instance()
     manager.load_apps(["segctl.app"])
     conf = framework.cfg.CONF
-    conf(args=[], project="ryu")
+    conf(args=[], project=framework.PACKAGE)
     conf.set_override("ofp_tcp_listen_port", args.of_port)
     conf.set_override("ofp_listen_host", args.of_host)
     if args.of_cert:

@@ -25,13 +25,21 @@ DENIED = [
 ]
 
 
+def assert_outcomes(lab, expected: dict) -> None:
+    """Each check (src, dst, proto, port) ends as expected: "allow", or "deny" (nothing of it
+    arrived at the destination at all)."""
+    checks = list(expected)
+    wrong = [(check, seen) for check, seen in zip(checks, lab.outcomes(checks)) if seen != expected[check]]
+    assert not wrong, f"unexpected outcomes: {wrong}\n{lab.controller.log()[-4000:]}"
+
+
+def assert_policy_enforced(lab) -> None:
+    assert_outcomes(lab, {**dict.fromkeys(ALLOWED, "allow"), **dict.fromkeys(DENIED, "deny")})
+
+
 @pytest.mark.parametrize("module_lab", ["single", "linear", "leaf-spine"], indirect=True)
 def test_policy_is_enforced_with_real_traffic(module_lab):
-    checks = ALLOWED + DENIED
-    observed = module_lab.outcomes(checks)
-    expected = ["allow"] * len(ALLOWED) + ["deny"] * len(DENIED)  # deny: nothing arrived at all
-    wrong = [(check, seen) for check, seen, want in zip(checks, observed, expected) if seen != want]
-    assert not wrong, f"unexpected outcomes: {wrong}\n{module_lab.controller.log()[-4000:]}"
+    assert_policy_enforced(module_lab)
 
 
 @pytest.mark.parametrize("module_lab", ["linear"], indirect=True)
