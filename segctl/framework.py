@@ -81,10 +81,10 @@ else:
 
 
 class _UnreadFlowStats:
-    """What the framework keeps of one flow-stats record: its length. Ryu builds a full object per record
-    (match, instructions), which for a switch holding thousands of entries stalls every
-    packet-in queued behind the reply; segctl decodes the records itself (segctl.ofmsg) from the
-    reply's bytes, part by part."""
+    """What the framework keeps of one flow-stats record: its length. It would build a full
+    object per record (match, instructions), which for a switch holding thousands of entries
+    stalls every packet-in queued behind the reply; segctl decodes the records itself
+    (segctl.ofmsg) from the reply's bytes, part by part."""
 
     __slots__ = ("length",)
 
