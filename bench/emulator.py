@@ -56,6 +56,10 @@ class EmulatedSwitch(asyncio.Protocol):
         self.refill = True  # send a new packet-in for each one answered (the benchmark loop)
         self.stats = SwitchStats()
         self._out: list[bytes] = []
+        # The flow table, as the controller wrote it: (priority, match) -> a flow-stats record,
+        # so the controller's flow-table audit reads back what it installed.
+        self.table: dict[bytes, bytes] = {}
+        self.reads = 0
 
     # -- connection ------------------------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -91,6 +95,7 @@ class EmulatedSwitch(asyncio.Protocol):
                 self.stats.packet_outs += self.running
                 self._answered(key, forwarded=True)
         elif kind == of.FLOW_MOD:
+            self._store(msg)
             self.stats.flow_mods += self.running
             key = of.flow_mod_drop_key(msg)
             if key is not None:
@@ -109,12 +114,31 @@ class EmulatedSwitch(asyncio.Protocol):
                     self.ready.set_result(True)
             elif mp_type == of.MP_DESC:
                 self._out.append(of.desc_reply(_xid(msg)))
+            elif mp_type == of.MP_FLOW:
+                self.reads += 1
+                self._out += of.flow_stats_replies(_xid(msg), list(self.table.values()))
             else:
                 self._out.append(of.message(of.MULTIPART_REPLY, struct.pack("!HH4x", mp_type, 0), _xid(msg)))
         elif kind == of.GET_CONFIG_REQUEST:
             self._out.append(of.message(of.GET_CONFIG_REPLY, struct.pack("!HH", 0, 0xFFFF), _xid(msg)))
         elif kind == of.ROLE_REQUEST:
             self._out.append(of.message(of.ROLE_REPLY, msg[8:], _xid(msg)))
+
+    def _store(self, msg: bytes) -> None:
+        """Keep the table as a switch would: adds, strict deletes, and deletes by cookie (the
+        emulator ignores a non-strict delete's match: segctl's revocations select by cookie)."""
+        cookie, mask, _, command, idle, hard, priority = struct.unpack_from("!QQBBHHH", msg, 8)
+        match_length = struct.unpack_from("!H", msg, 50)[0]
+        match = msg[48 : 48 + (match_length + 7) // 8 * 8]
+        key = priority.to_bytes(2, "big") + match
+        if command == of.FC_ADD:
+            self.table[key] = of.flow_stats_record(priority, idle, hard, cookie, match, msg[48 + len(match) :])
+        elif command == of.FC_DELETE_STRICT:
+            self.table.pop(key, None)
+        elif command == of.FC_DELETE:
+            wanted = cookie & mask
+            for stored in [k for k, record in self.table.items() if of.record_cookie(record) & mask == wanted]:
+                del self.table[stored]
 
     # -- traffic ---------------------------------------------------------------------------
     def announce_hosts(self) -> None:

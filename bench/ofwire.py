@@ -115,3 +115,36 @@ def flow_mod_drop_key(msg: bytes) -> bytes | None:
                 tcp_src = msg[offset + 4 : offset + 6]
         offset += 4 + length
     return ip_src + tcp_src if ip_src and tcp_src else None
+
+
+# -- the flow table, read back -----------------------------------------------------------------
+MP_FLOW = 1
+FC_ADD, FC_DELETE, FC_DELETE_STRICT = 0, 3, 4
+_RECORD = struct.Struct("!HBxIIHHHH4xQQQ")
+PART_LIMIT = 60_000  # bytes of records per reply part (a switch splits large answers the same way)
+
+
+def flow_stats_record(priority: int, idle: int, hard: int, cookie: int, match: bytes, instructions: bytes) -> bytes:
+    size = _RECORD.size + len(match) + len(instructions)
+    return _RECORD.pack(size, 0, 0, 0, priority, idle, hard, 0, cookie, 0, 0) + match + instructions
+
+
+def record_cookie(record: bytes) -> int:
+    return struct.unpack_from("!Q", record, 24)[0]
+
+
+def flow_stats_replies(xid: int, records: list[bytes]) -> list[bytes]:
+    """The answer to a flow-stats request: parts of at most PART_LIMIT bytes, all but the last
+    flagged "more"."""
+    parts: list[list[bytes]] = [[]]
+    size = 0
+    for record in records:
+        if size + len(record) > PART_LIMIT and parts[-1]:
+            parts.append([])
+            size = 0
+        parts[-1].append(record)
+        size += len(record)
+    return [
+        message(MULTIPART_REPLY, struct.pack("!HH4x", MP_FLOW, 1 if n < len(parts) - 1 else 0) + b"".join(part), xid)
+        for n, part in enumerate(parts)
+    ]
