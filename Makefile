@@ -70,6 +70,7 @@ LINT_PATHS := $(wildcard segctl lab tests mininet bench)
 lint: venv
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff format $(LINT_PATHS)

@@ -13,6 +13,7 @@ import functools
 import itertools
 import socket
 import struct
+from typing import Any
 
 from .core.flows import (
     Barrier,
@@ -214,7 +215,7 @@ def decode_match(raw: bytes) -> tuple:
     """An OXM match (padded, as in a flow-stats record) in FlowAdd's terms: a sorted tuple of
     (name, value), (name, (value, mask)) for a masked field."""
     _, length = _TLV.unpack_from(raw, 0)
-    fields = []
+    fields: list[tuple[str, Any]] = []
     offset = 4
     while offset + 4 <= length:
         (header,) = struct.unpack_from("!I", raw, offset)

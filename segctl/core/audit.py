@@ -43,6 +43,7 @@ class SwitchAudit:
     required: dict | None = None  # key -> entry the switch must hold (worked out once)
 
     def to_json(self) -> dict:
+        """The audit as GET /v1/audit shows it."""
         return {
             "dpid": self.dpid,
             "time": self.finished,
@@ -55,7 +56,7 @@ class SwitchAudit:
 class Auditor:
     def __init__(
         self, ledger: Ledger, quarantines: Quarantines, base: Callable[[int], list], interval: float = AUDIT_INTERVAL
-    ):
+    ) -> None:
         """`base(dpid)`: the entries a switch's pipeline needs whatever happens (the fabric's)."""
         self.ledger = ledger
         self.quarantines = quarantines
@@ -91,6 +92,7 @@ class Auditor:
         return [FlowStatsRequest(dpid)]
 
     def forget_switch(self, dpid: int) -> None:
+        """The switch left or reconnected: its running and its last audit are dropped."""
         self._running.pop(dpid, None)
         self.last.pop(dpid, None)
 
@@ -183,6 +185,7 @@ class Auditor:
 
     # -- views -------------------------------------------------------------------------------
     def view(self) -> dict:
+        """GET /v1/audit: the interval, the findings so far, and each switch's last audit."""
         return {
             "interval": self.interval,
             "drift_findings": self.drift_findings,

@@ -78,9 +78,10 @@ class Bindings:
             self.forget(mac)
             current = None
         if current is None:
-            self.by_mac[mac] = Binding(host, dpid, port, ip or host.ip, now)
-            if ip or host.ip:
-                self.by_ip[ip or host.ip] = mac
+            address = ip or host.ip
+            self.by_mac[mac] = Binding(host, dpid, port, address, now)
+            if address:
+                self.by_ip[address] = mac
             return Admission(host, new=True)
         if current.ip is None and ip is not None:
             current.ip = ip

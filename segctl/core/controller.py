@@ -13,15 +13,20 @@ sleeps or imports an OpenFlow framework. The rooms:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .audit import AUDIT_INTERVAL, Auditor
+from .bindings import Bindings
+from .connections import ConnectionTable
 from .directory import Directory
+from .discovery import LinkDiscovery
 from .edge import Admitted, Edge
 from .events import EventLog
 from .fabric import DISCOVERY_SLICES, Fabric
 from .flood import FloodGuard
 from .flows import Barrier, ObservedEntry
 from .flowsetup import FlowSetup
-from .ledger import Ledger
+from .ledger import Ledger, QuarantineEntry
 from .macs import LOCATOR_MAC
 from .messages import Message
 from .packets import ETH_TYPE_LLDP, parse_frame
@@ -29,6 +34,7 @@ from .pipeline import Kind
 from .planner import plan_clear_kinds
 from .policy import Policy
 from .quarantine import Quarantines, UnknownHost
+from .topology import Topology
 
 __all__ = ["Controller", "UnknownHost", "DISCOVERY_SLICES"]
 
@@ -40,7 +46,7 @@ class Controller:
         policy: Policy,
         events: EventLog | None = None,
         audit_interval: float = AUDIT_INTERVAL,
-    ):
+    ) -> None:
         """`audit_interval`: seconds between two reads of one switch's flow table (0: never)."""
         self.ledger = ledger = Ledger(directory, policy, events)
         self.flood = FloodGuard(ledger)
@@ -64,45 +70,51 @@ class Controller:
         return self.ledger.events
 
     @property
-    def topology(self):
+    def topology(self) -> Topology:
         return self.ledger.topology
 
     @property
-    def bindings(self):
+    def bindings(self) -> Bindings:
         return self.ledger.bindings
 
     @property
-    def connections(self):
+    def connections(self) -> ConnectionTable:
         return self.ledger.connections
 
     @property
-    def quarantined(self):
+    def quarantined(self) -> dict[str, QuarantineEntry]:
+        """Host name (a MAC for a device not in the directory) -> its quarantine."""
         return self.ledger.quarantined
 
     @property
-    def strangers(self):
+    def strangers(self) -> dict[str, dict]:
+        """MAC -> the last sighting of a device not in the directory (newest kept)."""
         return self.ledger.strangers
 
     @property
     def packet_ins(self) -> int:
+        """Packet-ins handled since the start."""
         return self.ledger.packet_ins
 
     @property
-    def discovery(self):
+    def discovery(self) -> LinkDiscovery:
         return self.fabric.discovery
 
     # -- the fabric --------------------------------------------------------------------------
-    def switch_up(self, dpid: int, ports, now: float) -> list[Message]:
+    def switch_up(self, dpid: int, ports: Iterable[int], now: float) -> list[Message]:
         """A switch (re)connected: every entry it holds deleted, then its pipeline, every
         quarantine, and link probes."""
         self.auditor.forget_switch(dpid)
         return self.fabric.switch_up(dpid, ports, now)
 
     def switch_down(self, dpid: int, now: float) -> list[Message]:
+        """A switch left: the deletes of the connections through it on their other switches."""
         self.auditor.forget_switch(dpid)
         return self.fabric.switch_down(dpid, now)
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:
+        """A port came up (its punt entries and a link probe) or went down (its link and its
+        hosts' connections revoked)."""
         return self.fabric.port_changed(dpid, port, live, now)
 
     def discover(self, now: float) -> list[Message]:
@@ -110,9 +122,11 @@ class Controller:
         return self.fabric.discover(now)
 
     def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        """A link seen (or seen again): nothing to send, the topology learns it."""
         return self.fabric.link_up(a, a_port, b, b_port, now)
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        """A link gone: the deletes of every connection that crossed it."""
         return self.fabric.link_down(a, a_port, b, b_port, now)
 
     # -- packets -----------------------------------------------------------------------------
@@ -191,9 +205,12 @@ class Controller:
         return self.quarantines.quarantine(name_or_mac, reason, now, by)
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list[Message]:
+        """End a quarantine: its drop entries deleted on every switch, then barriers. Raises
+        UnknownHost if the host is not quarantined."""
         return self.quarantines.release(name_or_mac, now, by)
 
     def restore_quarantine(self, entries: list[dict]) -> None:
+        """Quarantines saved by an earlier run (their to_json() form), in force again."""
         self.quarantines.restore(entries)
 
     # -- reload ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ class Admitted:
 
 
 class Edge:
-    def __init__(self, ledger: Ledger, flood: FloodGuard):
+    def __init__(self, ledger: Ledger, flood: FloodGuard) -> None:
         self.ledger = ledger
         self.flood = flood
         self._held: dict[str, list[HeldPacket]] = {}
@@ -134,6 +134,7 @@ class Edge:
         return [p for p in self._held.pop(mac, []) if p.expires > now]
 
     def drop_held(self, mac: str) -> None:
+        """Discard the first packets held for `mac` (it was quarantined)."""
         self._held.pop(mac, None)
 
     def locate(self, target: Host, target_ip: str, asker_mac: str, asker_ip: str, now: float) -> list[Message]:

@@ -3,6 +3,8 @@ segctl's own signed LLDP probes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .discovery import LINK_TIMEOUT, LinkDiscovery
 from .flood import FloodGuard
 from .flows import Barrier, FlowAdd, MetersClear, PacketOut, SwitchConfig
@@ -23,7 +25,7 @@ def link_key(a: int, a_port: int, b: int, b_port: int) -> Link:
 
 
 class Fabric:
-    def __init__(self, ledger: Ledger, quarantines: Quarantines, flood: FloodGuard):
+    def __init__(self, ledger: Ledger, quarantines: Quarantines, flood: FloodGuard) -> None:
         self.ledger = ledger
         self.quarantines = quarantines
         self.flood = flood
@@ -32,7 +34,7 @@ class Fabric:
         self._discovery_tick = 0
 
     # -- switches and ports ------------------------------------------------------------------
-    def switch_up(self, dpid: int, ports, now: float) -> list[Message]:
+    def switch_up(self, dpid: int, ports: Iterable[int], now: float) -> list[Message]:
         """A switch (re)connected: wipe segctl's old entries, install the base pipeline and
         every quarantine, confirm with a barrier, then probe its ports for links."""
         ledger = self.ledger
@@ -52,6 +54,7 @@ class Fabric:
         return messages
 
     def switch_down(self, dpid: int, now: float) -> list[Message]:
+        """The deletes of the connections through the switch, on their other switches."""
         ledger = self.ledger
         messages = self._forget_switch(dpid, now)
         for link in ledger.topology.links():
@@ -89,6 +92,8 @@ class Fabric:
         return plan_metered_punts(dpid, port, int(p.packet_in_rate * METER_HEADROOM), p.packet_in_burst)
 
     def port_changed(self, dpid: int, port: int, live: bool, now: float) -> list[Message]:
+        """Up: the port's metered punts and a link probe. Down: the revokes of its link's
+        connections and of its hosts'."""
         ledger = self.ledger
         ledger.topology.set_port(dpid, port, live)
         if live:
@@ -147,6 +152,7 @@ class Fabric:
         return self.link_up(src, src_port, dpid, in_port, now)
 
     def link_up(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        """Nothing to send (a list, as every handler returns): the topology learns the link."""
         ledger = self.ledger
         self._link_seen[link_key(a, a_port, b, b_port)] = now
         if not ledger.topology.add_link(a, a_port, b, b_port):
@@ -156,6 +162,7 @@ class Fabric:
         return []
 
     def link_down(self, a: int, a_port: int, b: int, b_port: int, now: float) -> list[Message]:
+        """The deletes of every connection that crossed the link."""
         ledger = self.ledger
         self._link_seen.pop(link_key(a, a_port, b, b_port), None)
         if not ledger.topology.remove_link(a, a_port, b, b_port):

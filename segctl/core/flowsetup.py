@@ -5,6 +5,7 @@ connection, and connections ended when their entries expire."""
 from __future__ import annotations
 
 from .connections import Connection, FlowKey
+from .directory import Host
 from .edge import Edge
 from .flood import FloodGuard
 from .flows import PacketOut
@@ -19,13 +20,13 @@ from .verdict import Allow, Deliver, Deny, Hold, Ignore, Transit, Unreachable, V
 
 
 class FlowSetup:
-    def __init__(self, ledger: Ledger, edge: Edge, flood: FloodGuard, quarantines: Quarantines):
+    def __init__(self, ledger: Ledger, edge: Edge, flood: FloodGuard, quarantines: Quarantines) -> None:
         self.ledger = ledger
         self.edge = edge
         self.flood = flood
         self.quarantines = quarantines
 
-    def ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, src, now: float) -> list[Message]:
+    def ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, src: Host, now: float) -> list[Message]:
         """An IPv4 packet from the authenticated host `src` at an edge port."""
         verdict = decide(self.ledger, (dpid, in_port), frame, data, src)
         return self.apply(verdict, dpid, in_port, frame, data, src, now)
@@ -39,8 +40,10 @@ class FlowSetup:
         return []
 
     def apply(
-        self, verdict: Verdict, dpid: int, in_port: int, frame: Frame, data: bytes, src, now: float
+        self, verdict: Verdict, dpid: int, in_port: int, frame: Frame, data: bytes, src: Host, now: float
     ) -> list[Message]:
+        """What a verdict on a packet from `src` takes: the packet carried or delivered, a
+        connection's entries, a cached denial, or an ARP to locate its destination."""
         ledger = self.ledger
         if isinstance(verdict, Transit):
             return self._transit(verdict, dpid, in_port, frame, data)

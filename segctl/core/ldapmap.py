@@ -105,7 +105,9 @@ def _host_fields(entry: Entry, settings: LdapSettings, problems: Problems) -> Se
         value = _single(entry, attribute, what[field], problems, required=field == "mac")
         if value is not None:
             fields[field] = value
-    return Section(fields, problems, called=attributes)
+    # An attribute that is not configured (None) gives no field, so it needs no name.
+    called = {field: attribute for field, attribute in attributes.items() if attribute is not None}
+    return Section(fields, problems, called=called)
 
 
 def _build_host(entry: Entry, group_names: list[str], settings: LdapSettings, problems: Problems) -> Host | None:
@@ -126,10 +128,11 @@ def _build_host(entry: Entry, group_names: list[str], settings: LdapSettings, pr
         value = _single(entry, attribute, f"label {key}", problems)
         if value is not None:
             add_label(key, value, attribute)
-    for item in entry.values(dev.label_attribute):
-        key, sep, value = item.partition("=")
-        if sep and key.strip() and value.strip():
-            add_label(key.strip(), value.strip(), dev.label_attribute)
+    if dev.label_attribute:
+        for item in entry.values(dev.label_attribute):
+            key, sep, value = item.partition("=")
+            if sep and key.strip() and value.strip():
+                add_label(key.strip(), value.strip(), dev.label_attribute)
     for group in sorted(set(group_names)):
         add_label(f"group.{group}", "true", f"group {group}")
         for key, value in settings.groups.labels.get(group, {}).items():

@@ -32,13 +32,14 @@ class QuarantineEntry:
     by: str = ""
 
     def to_json(self) -> dict:
+        """The quarantine as the API shows it and the state file keeps it."""
         return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since, "by": self.by}
 
 
 class Ledger:
     """The controller's shared state. Rooms hold one ledger; none holds another room's state."""
 
-    def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None):
+    def __init__(self, directory: Directory, policy: Policy, events: EventLog | None = None) -> None:
         self.directory = directory
         self.events = events or EventLog()
         self.topology = Topology()
@@ -77,9 +78,11 @@ class Ledger:
         return binding.ip if binding else None
 
     def switches(self) -> list[int]:
+        """The connected switches' datapath ids, in order."""
         return sorted(self.topology.ports)
 
     def remember_stranger(self, mac: str, ip: str | None, dpid: int, port: int, now: float) -> None:
+        """Note a device not in the directory for the hosts view (the oldest beyond STRANGERS_LIMIT go)."""
         self.strangers[mac] = {"mac": mac, "ip": ip, "dpid": dpid, "port": port, "last_seen": now}
         if len(self.strangers) > STRANGERS_LIMIT:
             self.strangers.pop(next(iter(self.strangers)))
@@ -91,6 +94,7 @@ class Ledger:
         return [m for m in plan_revoke(connection) if m.dpid != skip]
 
     def forget_connection(self, connection: Connection, now: float, reason: str) -> None:
+        """Drop the connection and record its revoke; deleting its entries is the caller's."""
         self.connections.remove(connection.id)
         self.events.record(
             "revoke",

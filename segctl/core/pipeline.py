@@ -70,6 +70,7 @@ class Kind(IntEnum):
 
     @property
     def connection_scoped(self) -> bool:
+        """Whether the kind's cookies carry a connection id."""
         return bool(self & CONNECTION_SCOPED)
 
 
@@ -296,7 +297,8 @@ class Band:
         return dict(self.values)
 
     @cached_property
-    def _actions(self) -> tuple:
+    def _actions(self) -> tuple | None:
+        """The actions the band fixes; None for an output band, whose entries each name a port."""
         return {"drop": (), "controller": (("controller",),)}.get(self.action)
 
     @cached_property

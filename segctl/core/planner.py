@@ -3,6 +3,8 @@ entries undo it. Pure functions returning plain descriptions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .connections import Connection, FlowKey
 from .flows import Barrier, FlowAdd, FlowDelete, MeterSet, PacketOut, match_of
 from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_ICMP, IP_PROTO_TCP
@@ -106,6 +108,7 @@ def plan_later_fragments(connection: Connection, pair: tuple) -> list[FlowAdd]:
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:
+    """The packet that opened the connection, sent on out of its first switch's exit port."""
     hop = connection.path[0]
     return PacketOut(dpid=hop.dpid, port=hop.out_port, data=data, in_port=hop.in_port)
 
@@ -164,7 +167,7 @@ def plan_flood_drop(dpid: int, in_port: int, hold: int) -> FlowAdd:
     return FLOOD.entry(dpid, match_of(in_port=in_port), hard=hold)
 
 
-def plan_clear_kinds(dpid: int, kinds) -> list[FlowDelete]:
+def plan_clear_kinds(dpid: int, kinds: Iterable[Kind]) -> list[FlowDelete]:
     """Delete every entry of these kinds on the switch."""
     return [FlowDelete(dpid, *kind_cookie(kind)) for kind in kinds]
 

@@ -166,8 +166,8 @@ def _icmp_types(rule: Section) -> tuple | None:
 
 def _port_range(item: Any) -> tuple[int, int] | str:
     """(low, high) for a port or a range like "8000-8080"; else what is wrong with it."""
-    if isinstance(item, str) and _RANGE_RE.match(item):
-        low, high = (parse_port(int(text), PORT_MAX) for text in _RANGE_RE.match(item).groups())
+    if isinstance(item, str) and (match := _RANGE_RE.match(item)):
+        low, high = (parse_port(int(text), PORT_MAX) for text in match.groups())
         if low is None or high is None:
             return "is out of range 1-65535"
         return (low, high) if low <= high else "runs backwards"
@@ -228,8 +228,11 @@ def _protection(section: Section) -> Protection:
     """`protection: {packet_in_rate, packet_in_burst, denied_rate, denied_burst, flood_hold, meters,
     scan_quarantine: {denied, seconds}}`."""
     default = Protection()
-    fields = {
-        key: (section.integer if whole else section.number)(key, low, high, unit=unit)
+    # Protection's fields are of several types, each checked by the Section read that gives it.
+    fields: dict[str, Any] = {
+        key: section.integer(key, int(low), int(high), unit=unit)
+        if whole
+        else section.number(key, low, high, unit=unit)
         for key, low, high, unit, whole in _LIMITS
     }
     fields["meters"] = section.flag("meters")
@@ -340,7 +343,7 @@ class _PolicyBuilder:
         rule.choice("proto", PROTOCOLS, name_value=True)
         proto = rule.get("proto", "any")
         ports, icmp_types = _services(rule, proto)
-        if len(problems.items) != before or src is None or dst is None:
+        if len(problems.items) != before or not isinstance(name, str) or src is None or dst is None:
             return None
         return Rule(name, 0, src, dst, src_text, dst_text, proto, ports, file, line, icmp_types)
 

@@ -15,7 +15,7 @@ class UnknownHost(LookupError):
 
 
 class Quarantines:
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     def drops(self, dpid: int) -> list[Message]:
@@ -66,6 +66,8 @@ class Quarantines:
         return messages
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list[Message]:
+        """The deletes of the quarantine's drop entries on every switch, then barriers. Raises
+        UnknownHost if the host is not quarantined."""
         ledger = self.ledger
         name, mac = self.target(name_or_mac)
         # Quarantined under its MAC while unknown, the device may have a directory name by now.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 from .errors import Problems
 from .macs import why_not_a_host_mac
@@ -191,6 +191,11 @@ class Section:
 
     # -- typed reads: each returns the value, or `default` after reporting why it is not one --
 
+    # A read with a default of its own type gives a value of that type: the overloads say so.
+    @overload
+    def text(self, key: str, default: str, *, required: bool = False) -> str: ...
+    @overload
+    def text(self, key: str, default: None = None, *, required: bool = False) -> str | None: ...
     def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         if not self._given(key, required):
             return default
@@ -245,6 +250,10 @@ class Section:
         value = self._number(key, low, high, default, False, f"a number of seconds, {low}-{high}", problem=problem)
         return float(value)
 
+    @overload
+    def flag(self, key: str, default: bool) -> bool: ...
+    @overload
+    def flag(self, key: str, default: None = None) -> bool | None: ...
     def flag(self, key: str, default: bool | None = None) -> bool | None:
         value = self.data.get(key, default)
         if not isinstance(value, bool) and key in self.data:

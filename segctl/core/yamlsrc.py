@@ -10,12 +10,13 @@ from .errors import ConfigError, ConfigProblem
 
 
 class LDict(dict):
-    """A mapping that knows its own line and the line of each key (1-based)."""
+    """A mapping that knows its own line and the line of each key (1-based). An LDAP entry's
+    fields have no line (None): their problems name the entry's DN instead."""
 
-    line: int = 0
+    line: int | None = 0
     lines: dict
 
-    def line_of(self, key: Any) -> int:
+    def line_of(self, key: Any) -> int | None:
         return self.lines.get(key, self.line)
 
 
