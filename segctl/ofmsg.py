@@ -207,8 +207,11 @@ _FIELD_VALUE = {
     "ipv4_src": socket.inet_ntoa,
     "ipv4_dst": socket.inet_ntoa,
 }
-OFPIT_WRITE_ACTIONS, OFPAT_OUTPUT = 3, 0
-ONF_EXPERIMENTER_CLASS = 0xFFFF
+OFPAT_OUTPUT = 0
+OFPXMC_EXPERIMENTER = 0xFFFF
+# Open vSwitch reports TCP flags in OpenFlow 1.3 as the ONF extension (experimenter "ONF\0",
+# field 42), whatever form they were written in: the same field as NXM_NX_TCP_FLAGS.
+_EXPERIMENTER_FIELDS = {(0x4F4E4600, 42): "tcp_flags_nxm"}
 
 
 def decode_match(raw: bytes) -> tuple:
@@ -222,7 +225,12 @@ def decode_match(raw: bytes) -> tuple:
         oxm_class, number, has_mask, size = header >> 16, (header >> 9) & 0x7F, (header >> 8) & 1, header & 0xFF
         payload = raw[offset + 4 : offset + 4 + size]
         offset += 4 + size
-        name = _DECODE_OXM.get((oxm_class, number))
+        if oxm_class == OFPXMC_EXPERIMENTER and size >= 4:
+            experimenter = int.from_bytes(payload[:4], "big")
+            name = _EXPERIMENTER_FIELDS.get((experimenter, number))
+            payload, size = (payload[4:], size - 4) if name else (payload, size)
+        else:
+            name = _DECODE_OXM.get((oxm_class, number))
         if name is None:
             fields.append((f"oxm:{oxm_class:#x}:{number}", payload.hex()))
             continue

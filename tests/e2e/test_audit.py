@@ -58,7 +58,8 @@ def test_the_audit_leaves_segctls_entries_alone_and_removes_one_added_while_it_r
     assert lab.reaches("web1", "app1", "tcp", 8080) and lab.reaches("app1", "db1", "tcp", 5432)
     assert lab.outcomes([("mon1", "web1", "icmp", 0)]) == ["allow"]
     time.sleep(5)  # two audits of every switch, with live connections on them
-    assert drift_events(lab) == [], "the audit found drift in what segctl itself wrote"
+    found = sorted({f"{e['action']}: {e['entry']}" for e in drift_events(lab)})
+    assert found == [], "the audit found drift in what segctl itself wrote:\n" + "\n".join(found)
 
     ofctl("add-flow", "s2", FOREIGN)
     gone = wait_until(lambda: not entries_with(lab, "priority=65000")["s2"], timeout=10)

@@ -298,3 +298,14 @@ def test_the_framework_steps_over_flow_stats_records_and_keeps_the_bytes_for_seg
     assert [type(record).__name__ for record in msg.body] == ["_UnreadFlowStats"] * len(ADDS)
     assert bytes(msg.buf) == reply
     assert [e.key() for e in ofmsg.decode_flow_stats(msg.buf)[1]] == [entry_key(m) for m in ADDS]
+
+
+def test_tcp_flags_as_open_vswitch_reports_them_read_as_segctls_field():
+    """Written as NXM_NX_TCP_FLAGS, reported back in OpenFlow 1.3 as ONF's experimenter field
+    (what a Mininet run showed): the same match."""
+    onf = struct.pack("!IIHH", 0xFFFF5508, 0x4F4E4600, 0x0000, 0x0014)  # class, field 42, mask, 8 bytes
+    body = struct.pack("!IB", 0x80001401, 6)  # ip_proto=6
+    fields = body + onf
+    raw = struct.pack("!HH", 1, 4 + len(fields)) + fields
+    raw += b"\0" * (-len(raw) % 8)
+    assert ofmsg.decode_match(raw) == (("ip_proto", 6), ("tcp_flags_nxm", (0, 0x14)))
