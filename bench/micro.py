@@ -107,6 +107,60 @@ def planning_times() -> tuple[float, float]:
     return best_of(plan, 2000), best_of(encode, 2000)
 
 
+AUDIT_DIRECTORY = """
+hosts:
+  a: {mac: "02:00:00:00:00:01", ip: 10.0.0.1, labels: {role: a}}
+  b: {mac: "02:00:00:00:00:02", ip: 10.0.0.2, labels: {role: b}}
+"""
+AUDIT_POLICY = "rules:\n  - {name: a-to-b, from: {role: a}, to: {role: b}, proto: tcp, ports: [443]}\n"
+
+
+def audit_times(connections: int = 5_000, per_part: int = 300) -> tuple[int, float, float]:
+    """A switch holding `connections` TCP connections (three entries each: both directions and
+    the server-side drop): (entries, seconds to decode its flow-stats answer, seconds to audit
+    the decoded entries). The answer comes in parts of `per_part` entries, as a switch sends it."""
+    from segctl.core.controller import Controller
+    from segctl.core.directory import parse_directory
+    from segctl.core.flows import FlowAdd
+    from segctl.core.packets import build_arp
+
+    directory = parse_directory(load_yaml_text(AUDIT_DIRECTORY, "d.yaml"), "d.yaml")
+    policy = parse_policy([(load_yaml_text(AUDIT_POLICY, "p.yaml"), "p.yaml")])
+    core = Controller(directory, policy, audit_interval=30)
+    table: dict = {}
+
+    def take(messages):
+        for m in messages:
+            if isinstance(m, FlowAdd):
+                table[(m.priority, m.match)] = m
+
+    take(core.switch_up(1, [1, 2], 0.0))
+    for mac, ip, port in (("02:00:00:00:00:01", "10.0.0.1", 1), ("02:00:00:00:00:02", "10.0.0.2", 2)):
+        take(core.packet_in(1, port, build_arp(1, mac, "ff:ff:ff:ff:ff:ff", mac, ip, "00:00:00:00:00:00", ip), 0.0))
+    # A SYN from a (10.0.0.1) to b (10.0.0.2):443; its source port is set per connection below.
+    syn = bytearray.fromhex("02000000000202000000000108004500002800010000400600000a0000010a000002")
+    syn += bytes.fromhex("000001bb") + bytes(8) + bytes.fromhex("5002ffff") + bytes(4)
+    for n in range(connections):
+        syn[34:36] = (1024 + n).to_bytes(2, "big")
+        take(core.packet_in(1, 1, bytes(syn), 0.001 * n))
+    entries = list(table.values())
+    parts = [ofmsg.encode_flow_stats_reply(entries[at : at + per_part]) for at in range(0, len(entries), per_part)]
+    decoded: list = []
+
+    def decode():
+        decoded.clear()
+        for part in parts:
+            decoded.append(ofmsg.decode_flow_stats(part)[1])
+
+    def audit():
+        core.auditor.begin(1, 100.0)
+        for part in decoded:
+            assert not core.audit_observe(1, part, 100.0)
+        assert not core.audit_finish(1, 100.0)
+
+    return len(entries), best_of(decode, 1, 3), best_of(audit, 1, 3)
+
+
 def main() -> int:
     print("| measure | time | ratio |")
     print("|---|---|---|")
@@ -123,6 +177,15 @@ def main() -> int:
     plan, encode = planning_times()
     print(f"| plan a connection over 6 hops (12 entries + packet-out) | {plan * 1e6:.1f} µs | |")
     print(f"| encode those 13 messages to OpenFlow bytes | {encode * 1e6:.1f} µs | |")
+    entries, decode, audit = audit_times()
+    print(
+        f"| flow-table audit of a switch with {entries:,} entries: decode its answer | {decode * 1e3:.0f} ms | "
+        f"{decode / entries * 1e6:.1f} µs an entry |"
+    )
+    print(
+        f"| ... and hold them against what segctl expects | {audit * 1e3:.0f} ms | "
+        f"{audit / entries * 1e6:.1f} µs an entry |"
+    )
     return 0
 
 

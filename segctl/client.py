@@ -103,7 +103,12 @@ def render(command: str, body: dict) -> str:
         rows = [[s["dpid"], _time(s["time"]), s["entries"], s["findings"]] for s in body["switches"]]
         lines = [table(rows, ["SWITCH", "LAST AUDIT", "ENTRIES", "FINDINGS"])]
         for s in body["switches"]:
-            lines += [f"  {s['dpid']}: {printable(f['action'])}: {printable(f['entry'])}" for f in s["examples"]]
+            drift = s["last_drift"]
+            if drift is not None:
+                lines.append(
+                    f"switch {s['dpid']}, last drift at {_time(drift['time'])} ({drift['findings']} finding(s)):"
+                )
+                lines += [f"  {printable(f['action'])}: {printable(f['entry'])}" for f in drift["examples"]]
         every = f"every {body['interval']:g} s" if body["interval"] else "off"
         return "\n".join(lines + [f"audit {every}; {body['drift_findings']} finding(s) since the start"])
     if command == "events":

@@ -27,6 +27,15 @@ def _array(items: dict) -> dict:
     return {"type": "array", "items": items}
 
 
+_AUDIT = {  # one switch's audit
+    "dpid": {"type": "integer"},
+    "time": {"type": "number"},
+    "entries": {"type": "integer"},
+    "findings": {"type": "integer"},
+    "examples": _array(_obj(entry={"type": "string"}, action={"type": "string"})),
+}
+
+
 def _answers(*errors: str, **answers: dict) -> dict:
     """Responses: the given ones, the listed error statuses, and 400, which any call gets for a
     URL that is not UTF-8 or for a query parameter it does not take."""
@@ -216,11 +225,8 @@ OPENAPI = {
                                 drift_findings={"type": "integer"},
                                 switches=_array(
                                     _obj(
-                                        dpid={"type": "integer"},
-                                        time={"type": "number"},
-                                        entries={"type": "integer"},
-                                        findings={"type": "integer"},
-                                        examples=_array(_obj(entry={"type": "string"}, action={"type": "string"})),
+                                        **_AUDIT,
+                                        last_drift={"oneOf": [{"type": "null"}, _obj(**_AUDIT)]},
                                     )
                                 ),
                             )

@@ -63,6 +63,7 @@ class Auditor:
         self.base = base
         self.interval = interval
         self.last: dict[int, SwitchAudit] = {}  # dpid -> last finished audit
+        self.last_drift: dict[int, SwitchAudit] = {}  # dpid -> last finished audit that found any
         self.drift_findings = 0
         self._running: dict[int, SwitchAudit] = {}
         self._next_read = 0.0
@@ -95,6 +96,7 @@ class Auditor:
         """The switch left or reconnected: its running and its last audit are dropped."""
         self._running.pop(dpid, None)
         self.last.pop(dpid, None)
+        self.last_drift.pop(dpid, None)
 
     # -- what ---------------------------------------------------------------------------------
     def observe(self, dpid: int, entries: list[ObservedEntry], now: float) -> list[Message]:
@@ -129,6 +131,8 @@ class Auditor:
         audit.finished = now
         audit.seen, audit.required = set(), None
         self.last[dpid] = audit
+        if audit.findings:
+            self.last_drift[dpid] = audit
         live = self.ledger.connections.by_id
         self._plans = {ident: keys for ident, keys in self._plans.items() if ident in live}
         return messages
@@ -185,12 +189,15 @@ class Auditor:
 
     # -- views -------------------------------------------------------------------------------
     def view(self) -> dict:
-        """GET /v1/audit: the interval, the findings so far, and each switch's last audit."""
-        return {
-            "interval": self.interval,
-            "drift_findings": self.drift_findings,
-            "switches": [self.last[dpid].to_json() for dpid in sorted(self.last)],
-        }
+        """Each switch's last audit, and the last one that found drift (until the switch leaves:
+        a later clean audit does not hide what was found)."""
+        switches = []
+        for dpid in sorted(self.last):
+            view = self.last[dpid].to_json()
+            drift = self.last_drift.get(dpid)
+            view["last_drift"] = None if drift is None else drift.to_json()
+            switches.append(view)
+        return {"interval": self.interval, "drift_findings": self.drift_findings, "switches": switches}
 
 
 def _as_flow_add(dpid: int, entry: ObservedEntry) -> FlowAdd:

@@ -154,3 +154,15 @@ def test_no_traffic_makes_the_audit_find_drift(sent, per_part):
     for dpid in DPIDS:
         net.audit(dpid, per_part)
     assert drift(rec.new()) == []
+
+
+def test_the_view_keeps_the_last_drift_after_a_clean_audit():
+    net = busy_net()
+    net.fabric.table(1).add_by_hand(FOREIGN_NORMAL)
+    net.audit(1)
+    net.audit(1)
+    (switch,) = net.core.auditor.view()["switches"]
+    assert switch["findings"] == 0 and switch["last_drift"]["findings"] == 1
+    assert switch["last_drift"]["examples"] == [
+        {"entry": "priority=65000 cookie=0x0 match=* actions=output:2", "action": "deleted: not written by segctl"}
+    ]
