@@ -16,6 +16,9 @@ Where it behaves like the wire:
 - Meters: an entry naming a meter the switch does not have is refused (recorded in
   `errors`); (re)setting or clearing a meter deletes the entries that use it (Open vSwitch);
   a metered entry's packets beyond the meter's rate and burst are dropped.
+- Fragments: a switch starts in OpenFlow's "normal" fragment mode, where an IP fragment's
+  transport fields (ports, ICMP type and code, TCP flags) read as zero; segctl's SwitchConfig
+  puts it in Open vSwitch's "nx-match" mode, where a first fragment shows its own.
 - A switch can be stalled: it takes nothing and answers no barrier until resumed.
 """
 
@@ -29,6 +32,13 @@ from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSe
 from segctl.core.messages import for_switches
 
 NEVER = float("inf")
+# The transport fields of each IP protocol, as a switch extracts them.
+TRANSPORT_FIELDS = {
+    6: ("tcp_src", "tcp_dst", "tcp_flags_nxm"),
+    17: ("udp_src", "udp_dst"),
+    1: ("icmpv4_type", "icmpv4_code"),
+}
+FRAGMENT = 1  # the ip_frag bit of any fragment, first or later
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class FakeTable:
         self.removed = removed if removed is not None else []
         self.errors = errors if errors is not None else []
         self._times: dict[tuple, list[float]] = {}  # (priority, match) -> [added, last matched]
+        self.frag_mode = "normal"  # until a SwitchConfig: fragments' transport fields read as zero
 
     def apply(self, message) -> None:
         now = self.clock()
@@ -108,7 +119,7 @@ class FakeTable:
             self._remove([e for e in self.entries if e.meter is not None], "meter_delete")
             self.meters.clear()
         elif isinstance(message, SwitchConfig):
-            self.fragments_matched = True  # first fragments show their transport fields
+            self.frag_mode = "nx-match"  # a first fragment shows its transport fields
         else:
             raise TypeError(f"a switch table does not take {message!r}")
 
@@ -136,7 +147,15 @@ class FakeTable:
         for (_, reason), entry in sorted(expired, key=lambda item: item[0][0]):
             self._remove([entry], reason)
 
+    def seen(self, fields: dict) -> dict:
+        """The fields as this switch extracts them: in "normal" fragment mode a fragment's
+        transport fields are all zero (Open vSwitch), whatever the packet carries."""
+        if self.frag_mode != "normal" or not fields.get("ip_frag", 0) & FRAGMENT:
+            return fields
+        return dict(fields, **dict.fromkeys(TRANSPORT_FIELDS.get(fields.get("ip_proto"), ()), 0))
+
     def lookup(self, fields: dict) -> FlowAdd | None:
+        fields = self.seen(fields)
         best = None
         for entry in self.entries:
             matches = all(_field_matches(fields.get(k), v) for k, v in entry.match)
@@ -161,6 +180,7 @@ class FakeFabric:
         self.tables: dict[int, FakeTable] = {}
         self.links: dict[tuple[int, int], tuple[int, int]] = {}
         self.packet_outs: list[PacketOut] = []
+        self.taken: list = []  # every message the switches took, in the order each took them
         self.barriers: list[int] = []  # the switches that answered a barrier, in order
         self.removed: list[FlowRemoved] = []  # sent by the switches, not yet taken by anyone
         self.errors: list[tuple] = []  # (dpid, what, message) the switches refused
@@ -194,6 +214,7 @@ class FakeFabric:
         return messages
 
     def _take(self, message) -> None:
+        self.taken.append(message)
         if isinstance(message, PacketOut):
             self.packet_outs.append(message)
         elif isinstance(message, Barrier):
