@@ -16,6 +16,9 @@ Where it behaves like the wire:
 - Meters: an entry naming a meter the switch does not have is refused (recorded in
   `errors`); (re)setting or clearing a meter deletes the entries that use it (Open vSwitch);
   a metered entry's packets beyond the meter's rate and burst are dropped.
+- Fragments: a switch starts in OpenFlow's "normal" fragment mode, where an IP fragment's
+  transport fields (ports, ICMP type and code, TCP flags) read as zero; segctl's SwitchConfig
+  puts it in Open vSwitch's "nx-match" mode, where a first fragment shows its own.
 - A switch can be stalled: it takes nothing and answers no barrier until resumed.
 
 Where it is stricter than the wire: every entry it takes must be what its band of segctl's
@@ -45,6 +48,13 @@ from segctl.core.messages import for_switches
 from segctl.core.pipeline import Band, band_of, check_entry
 
 NEVER = float("inf")
+# The transport fields of each IP protocol, as a switch extracts them.
+TRANSPORT_FIELDS = {
+    6: ("tcp_src", "tcp_dst", "tcp_flags_nxm"),
+    17: ("udp_src", "udp_dst"),
+    1: ("icmpv4_type", "icmpv4_code"),
+}
+FRAGMENT = 1  # the ip_frag bit of any fragment, first or later
 
 
 @dataclass(frozen=True)
@@ -96,6 +106,7 @@ class FakeTable:
         self._times: dict[tuple, list[float]] = {}  # (priority, match) -> [added, last matched]
         self.reads = 0  # flow-stats requests taken
         self.other_tables: list[tuple[int, FlowAdd]] = []  # (table, entry) written by hand
+        self.frag_mode = "normal"  # until a SwitchConfig: fragments' transport fields read as zero
 
     def add_by_hand(self, entry: FlowAdd, table_id: int = 0) -> None:
         """An entry someone else wrote (`ovs-ofctl add-flow`): no band, no check. Only table 0 is
@@ -164,7 +175,7 @@ class FakeTable:
             self._remove([e for e in self.entries if e.meter is not None], "meter_delete")
             self.meters.clear()
         elif isinstance(message, SwitchConfig):
-            self.fragments_matched = True  # first fragments show their transport fields
+            self.frag_mode = "nx-match"  # a first fragment shows its transport fields
         else:
             raise TypeError(f"a switch table does not take {message!r}")
 
@@ -192,7 +203,15 @@ class FakeTable:
         for (_, reason), entry in sorted(expired, key=lambda item: item[0][0]):
             self._remove([entry], reason)
 
+    def seen(self, fields: dict) -> dict:
+        """The fields as this switch extracts them: in "normal" fragment mode a fragment's
+        transport fields are all zero (Open vSwitch), whatever the packet carries."""
+        if self.frag_mode != "normal" or not fields.get("ip_frag", 0) & FRAGMENT:
+            return fields
+        return dict(fields, **dict.fromkeys(TRANSPORT_FIELDS.get(fields.get("ip_proto"), ()), 0))
+
     def lookup(self, fields: dict) -> FlowAdd | None:
+        fields = self.seen(fields)
         best = None
         for entry in self.entries:
             matches = all(_field_matches(fields.get(k), v) for k, v in entry.match)
@@ -218,6 +237,7 @@ class FakeFabric:
         self.tables: dict[int, FakeTable] = {}
         self.links: dict[tuple[int, int], tuple[int, int]] = {}
         self.packet_outs: list[PacketOut] = []
+        self.taken: list = []  # every message the switches took, in the order each took them
         self.barriers: list[int] = []  # the switches that answered a barrier, in order
         self.removed: list[FlowRemoved] = []  # sent by the switches, not yet taken by anyone
         self.errors: list[tuple] = []  # (dpid, what, message) the switches refused
@@ -251,6 +271,7 @@ class FakeFabric:
         return messages
 
     def _take(self, message) -> None:
+        self.taken.append(message)
         if isinstance(message, PacketOut):
             self.packet_outs.append(message)
         elif isinstance(message, Barrier):

@@ -1,12 +1,13 @@
 """The fake fabric behaves like OpenFlow 1.3 switches where segctl depends on it (timeouts,
-FlowRemoved, meters, barriers, the order messages reach a switch), and the controller's
-messages are safe to replay."""
+FlowRemoved, meters, barriers, the fragment mode, the order messages reach a switch). That the
+controller's messages are safe to replay: test_replay.py."""
 
-from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, match_of
+import struct
+
+from segctl.core.flows import Barrier, FlowAdd, FlowDelete, MetersClear, MeterSet, SwitchConfig, match_of
 from segctl.core.pipeline import IDLE_TIMEOUTS, PRIORITY_PUNT_METERED, Kind, make_cookie
-from segctl.core.planner import plan_connection
 
-from ..fakenet import ATTACHED, DB, SWITCHES, WEB, FabricShell, Net, arp_request, tcp
+from ..fakenet import ATTACHED, DB, SWITCHES, WEB, FabricShell, Net, arp_request, ipv4, tcp
 from ..fakeswitch import FakeFabric, FlowRemoved
 
 COOKIE = make_cookie(Kind.CONNECTION, 1, 7)
@@ -58,8 +59,9 @@ def test_a_delete_reports_what_it_took_and_an_add_replaces_silently():
 def test_a_batch_reaches_each_switch_as_the_runtime_sends_it():
     """segctl.ofmsg.order: per switch, deletions and meters first, then the additions."""
     fabric = fabric_at()
-    add = entry(eth_type=0x0800)
-    fabric.apply([add, FlowDelete(1, COOKIE, (1 << 64) - 1), Barrier(1)])
+    add, delete = entry(eth_type=0x0800), FlowDelete(1, COOKIE, (1 << 64) - 1)
+    fabric.apply([add, delete, Barrier(1)])  # the add is planned first; the delete reaches the switch first
+    assert fabric.taken == [delete, add, Barrier(1)]
     assert fabric.entries() == [add] and fabric.barriers == [1]
     metered = entry(meter=1, eth_type=0x0800)
     fabric.apply([metered, MeterSet(1, 1, rate=10, burst=1)])  # the meter is made first
@@ -107,27 +109,6 @@ def test_the_base_pipeline_installs_cleanly_and_caps_a_port_s_packet_ins_in_the_
     assert net.fabric.trace(1, 2, arp)[0] == "controller"  # another port has its own meter
 
 
-def test_switch_up_and_a_connection_plan_applied_twice_change_nothing():
-    net = Net()
-    net.announce()
-    before = net.fabric.snapshot()
-    for dpid, ports in SWITCHES:  # a switch reconnecting with nothing through it
-        messages = net.core.switch_up(dpid, ports, net.now)
-        net.fabric.apply(messages)
-        net.fabric.apply(messages)
-    net.fabric.packet_outs.clear()
-    assert net.fabric.snapshot() == before
-    net.announce()  # a reconnected switch's hosts are bound again as they next speak
-    syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)
-    answer = net.send(1, 1, syn)
-    once = net.fabric.snapshot()
-    net.fabric.apply(answer)
-    (connection,) = net.core.connections
-    net.fabric.apply(plan_connection(connection))
-    assert net.fabric.snapshot() == once and net.disagreements() == []
-    assert net.trace(1, 1, syn) == ("out", *ATTACHED[DB])
-
-
 def test_a_connection_idles_out_everywhere_and_a_busy_one_does_not():
     net = Net()
     net.announce()
@@ -153,3 +134,31 @@ def test_an_unauthenticated_sender_s_guard_expires():
     assert net.fabric.trace(1, 3, fields) == ("drop", 1)
     net.advance(10)
     assert net.fabric.trace(1, 3, fields) == ("controller", 1)
+
+
+def test_a_fragment_s_transport_fields_read_as_zero_until_the_switch_config():
+    """OpenFlow's "normal" fragment mode, a switch's own: a fragment's ports, ICMP type and code
+    read as zero, so a first fragment of any ICMP message matches an echo reply's entry.
+    segctl's SwitchConfig (Open vSwitch's "nx-match") shows a first fragment's own."""
+    fabric = fabric_at()
+    fabric.apply([entry(eth_type=0x0800, ip_proto=1, icmpv4_type=0, icmpv4_code=0)])
+    unreachable = dict(HERE, ip_proto=1, icmpv4_type=3, icmpv4_code=1, ip_frag=0)
+    first_fragment = dict(unreachable, ip_frag=1)
+    assert fabric.table(1).frag_mode == "normal"
+    assert fabric.trace(1, 1, unreachable) == ("drop", 1)  # not a fragment: its own type
+    assert fabric.trace(1, 1, first_fragment) == ("out", 1, 2)  # read as type 0, code 0
+    fabric.apply([SwitchConfig(1)])
+    assert fabric.table(1).frag_mode == "nx-match"
+    assert fabric.trace(1, 1, first_fragment) == ("drop", 1)
+
+
+def test_the_first_fragment_of_an_allowed_datagram_follows_it_because_switches_are_configured():
+    net = Net("rules: [{name: mdns, from: {role: web}, to: {role: db}, proto: udp, ports: [5353]}]\n")
+    net.announce()
+    header = struct.pack("!HHHH", 40000, 5353, 3008, 0)
+    net.send(1, 1, ipv4(WEB, DB, "10.0.0.1", "10.0.0.2", 17, header + b"x" * 32))  # opens the connection
+    first = ipv4(WEB, DB, "10.0.0.1", "10.0.0.2", 17, header + b"x" * 1472, flags_fragment=0x2000)
+    assert {t.frag_mode for t in net.fabric.tables.values()} == {"nx-match"}  # switch_up configured them
+    assert net.trace(1, 1, first) == ("out", *ATTACHED[DB])
+    net.fabric.table(1).frag_mode = "normal"  # a switch that never took the config
+    assert net.trace(1, 1, first) == ("controller", 1)  # port 0 to port 0: no connection's
