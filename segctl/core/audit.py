@@ -66,9 +66,12 @@ class Auditor:
         self.last_drift: dict[int, SwitchAudit] = {}  # dpid -> last finished audit that found any
         self.drift_findings = 0
         self._running: dict[int, SwitchAudit] = {}
+        self._now = 0.0  # the time of the answer being audited
         self._next_read = 0.0
         self._turn = 0
-        self._plans: dict[int, frozenset] = {}  # connection id -> keys of all its entries
+        # connection id -> (dpid, key) of each of its entries: an entry of a known connection is
+        # its own only on its own switch (on another, the same ports lead elsewhere)
+        self._plans: dict[int, frozenset] = {}
 
     # -- when --------------------------------------------------------------------------------
     def due(self, now: float) -> list[Message]:
@@ -105,6 +108,7 @@ class Auditor:
         if audit is None:
             return []  # an answer to a read of a previous connection of the switch
         required = self._required(audit)
+        self._now = now
         messages: list[Message] = []
         for entry in entries:
             audit.entries += 1
@@ -161,15 +165,26 @@ class Auditor:
             return "not written by segctl"
         if band in TRANSIENT_DROPS:
             problem = band.problem(_as_flow_add(dpid, entry))
-            return None if problem is None else f"outside the {band.name} band: {problem}"
+            if problem is not None:
+                return f"outside the {band.name} band: {problem}"
+            if band is FLOOD and not self._flooding(dpid, entry):
+                return "a flood drop on a port that is not flooding"
+            return None
         if not band.kind.connection_scoped:
             return f"not one of the {band.name} entries segctl keeps here"
         connection = self.ledger.connections.by_id.get(cookie_ids(entry.cookie)[1])
         if connection is None or cookie_ids(entry.cookie) != cookie_ids(connection.cookie):
             return "an entry of a connection segctl no longer knows"
-        if key not in self._plan_keys(connection):
+        if (dpid, key) not in self._plan_keys(connection):
             return f"not an entry of connection {connection.id} ({connection.src.name} to {connection.dst.name})"
         return None
+
+    def _flooding(self, dpid: int, entry: ObservedEntry) -> bool:
+        """A flood drop is segctl's while its port's hold lasts (a hard timeout no longer than
+        the policy's hold): a forged one would cut a port off for as long as it says."""
+        port = dict(entry.match).get("in_port")
+        until = self.ledger.flooding_until.get((dpid, port), 0.0) if isinstance(port, int) else 0.0
+        return until > self._now and entry.hard_timeout <= self.ledger.protection.flood_hold
 
     def _plan_keys(self, connection: Connection) -> frozenset:
         keys = self._plans.get(connection.id)
@@ -177,7 +192,7 @@ class Auditor:
             entries = list(plan_connection(connection))
             for key in connection.directions():
                 entries += plan_later_fragments(connection, key.pair)
-            keys = self._plans[connection.id] = frozenset(entry_key(e) for e in entries)
+            keys = self._plans[connection.id] = frozenset((e.dpid, entry_key(e)) for e in entries)
         return keys
 
     def _found(self, audit: SwitchAudit, now: float, entry: str, what: str) -> None:

@@ -166,3 +166,35 @@ def test_the_view_keeps_the_last_drift_after_a_clean_audit():
     assert switch["last_drift"]["examples"] == [
         {"entry": "priority=65000 cookie=0x0 match=* actions=output:2", "action": "deleted: not written by segctl"}
     ]
+
+
+def test_a_connection_entry_copied_to_another_switch_or_a_lasting_flood_drop_goes():
+    """Entries that pass for segctl's anywhere but where segctl put them: an entry of a live
+    connection copied onto a switch its path does not cross there, and a flood drop on a port
+    that is not flooding (or longer than the policy's hold) would cut a port off at will."""
+    net = busy_net()
+    connection = next(c for c in net.core.connections if c.src.name == "web")
+    copied = next(e for e in net.fabric.entries(connection.path[0].dpid) if e.cookie == connection.cookie)
+    elsewhere = FlowAdd(101, copied.priority, copied.match, copied.actions, copied.cookie, copied.idle_timeout)
+    net.fabric.table(101).add_by_hand(elsewhere)
+    lasting = FlowAdd(2, 10000, match_of(in_port=2), (), make_cookie(Kind.FLOOD), hard_timeout=5)
+    net.fabric.table(2).add_by_hand(lasting)
+    rec = Recorder(net)
+    net.audit(101)
+    net.audit(2)
+    assert elsewhere not in net.fabric.entries(101) and lasting not in net.fabric.entries(2)
+    assert sorted(e["action"] for e in drift(rec.new())) == [
+        "deleted: a flood drop on a port that is not flooding",
+        f"deleted: not an entry of connection {connection.id} (web to db)",
+    ]
+
+
+def test_segctls_own_flood_drop_stays_while_its_port_is_flooding():
+    net = Net("rules: []\nprotection: {denied_rate: 1, denied_burst: 2}\n")
+    net.announce()
+    for n in range(4):
+        net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000 + n, 5432))
+    assert [e.match for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.FLOOD] == [match_of(in_port=1)]
+    rec = Recorder(net)
+    net.audit(1)
+    assert drift(rec.new()) == []
