@@ -101,10 +101,28 @@ class ObservedEntry:
         return (self.priority, self.cookie, self.match, self.actions, self.meter, self.idle_timeout, self.hard_timeout)
 
     def describe(self) -> str:
+        """One line, ovs-ofctl-like: what an engineer reads in a drift event."""
         fields = ",".join(f"{name}={value}" for name, value in self.match) or "*"
-        actions = ",".join(":".join(str(part) for part in action) for action in self.actions) or "drop"
+        actions = ",".join(_action_text(action) for action in self.actions) or "drop"
         table = f"table={self.table_id} " if self.table_id else ""
         return f"{table}priority={self.priority} cookie={self.cookie:#x} match={fields} actions={actions}"
+
+
+RESERVED_PORTS = {
+    0xFFFFFFF8: "IN_PORT",
+    0xFFFFFFF9: "TABLE",
+    0xFFFFFFFA: "NORMAL",
+    0xFFFFFFFB: "FLOOD",
+    0xFFFFFFFC: "ALL",
+    0xFFFFFFFD: "CONTROLLER",
+    0xFFFFFFFE: "LOCAL",
+}
+
+
+def _action_text(action: tuple) -> str:
+    if action[0] == "output" and action[1] in RESERVED_PORTS:
+        return f"output:{RESERVED_PORTS[action[1]]}"
+    return ":".join(str(part) for part in action)
 
 
 def entry_key(entry: FlowAdd) -> tuple:
