@@ -104,15 +104,13 @@ def run(args) -> int:
         return 2
     events = open_events(args, state_dir)
     switches = OpenFlowSwitches()
+
+    def start_runtime() -> Runtime:
+        sources = Sources(args.directory, args.policy)
+        return Runtime(sources, events, state_dir, switches, framework.run_blocking, args.audit_interval)
+
     try:
-        runtime = Runtime(
-            Sources(args.directory, args.policy),
-            events,
-            state_dir,
-            switches,
-            framework.run_blocking,
-            args.audit_interval,
-        )
+        runtime = start_runtime()
     except ConfigError as exc:
         for config_problem in exc.problems:
             print(printable(config_problem), file=sys.stderr)
@@ -128,14 +126,7 @@ def run(args) -> int:
         aside = f"{state_path(state_dir)}.discarded-{int(time.time())}"
         os.replace(state_path(state_dir), aside)
         LOG.warning("%s; set aside as %s, starting with no quarantine", exc, aside)
-        runtime = Runtime(
-            Sources(args.directory, args.policy),
-            events,
-            state_dir,
-            switches,
-            framework.run_blocking,
-            args.audit_interval,
-        )
+        runtime = start_runtime()
 
     manager = framework.app_manager.AppManager.get_instance()
     manager.load_apps(["segctl.app"])
