@@ -117,8 +117,8 @@ AUDIT_POLICY = "rules:\n  - {name: a-to-b, from: {role: a}, to: {role: b}, proto
 
 def audit_times(connections: int = 5_000, per_part: int = 300) -> tuple[int, float, float]:
     """A switch holding `connections` TCP connections (three entries each: both directions and
-    the server-side drop): (entries, seconds to decode its flow-stats answer, seconds to audit
-    the decoded entries). The answer comes in parts of `per_part` entries, as a switch sends it."""
+    the server-side drop): (entries, seconds for its first audit, seconds for the next one of the
+    same table). The answer comes in parts of `per_part` entries, as a switch sends it."""
     from segctl.core.controller import Controller
     from segctl.core.directory import parse_directory
     from segctl.core.flows import FlowAdd
@@ -145,20 +145,22 @@ def audit_times(connections: int = 5_000, per_part: int = 300) -> tuple[int, flo
         take(core.packet_in(1, 1, bytes(syn), 0.001 * n))
     entries = list(table.values())
     parts = [ofmsg.encode_flow_stats_reply(entries[at : at + per_part]) for at in range(0, len(entries), per_part)]
-    decoded: list = []
+    known: dict = {}
 
-    def decode():
-        decoded.clear()
-        for part in parts:
-            decoded.append(ofmsg.decode_flow_stats(part)[1])
-
-    def audit():
+    def read_and_audit():
+        """One audit as the Ryu app runs it: each part decoded (what the last answer held is
+        not decoded again) and held against what segctl expects."""
+        nonlocal known
+        seen: dict = {}
         core.auditor.begin(1, 100.0)
-        for part in decoded:
-            assert not core.audit_observe(1, part, 100.0)
+        for part in parts:
+            _, decoded = ofmsg.decode_flow_stats(part, known, seen)
+            assert not core.audit_observe(1, decoded, 100.0)
         assert not core.audit_finish(1, 100.0)
+        known = seen
 
-    return len(entries), best_of(decode, 1, 3), best_of(audit, 1, 3)
+    cold = best_of(read_and_audit, 1, 1)
+    return len(entries), cold, best_of(read_and_audit, 1, 3)
 
 
 def main() -> int:
@@ -177,14 +179,14 @@ def main() -> int:
     plan, encode = planning_times()
     print(f"| plan a connection over 6 hops (12 entries + packet-out) | {plan * 1e6:.1f} µs | |")
     print(f"| encode those 13 messages to OpenFlow bytes | {encode * 1e6:.1f} µs | |")
-    entries, decode, audit = audit_times()
+    entries, first, next_ = audit_times()
     print(
-        f"| flow-table audit of a switch with {entries:,} entries: decode its answer | {decode * 1e3:.0f} ms | "
-        f"{decode / entries * 1e6:.1f} µs an entry |"
+        f"| flow-table audit of a switch with {entries:,} entries (decode, check), first read | "
+        f"{first * 1e3:.0f} ms | {first / entries * 1e6:.1f} µs an entry |"
     )
     print(
-        f"| ... and hold them against what segctl expects | {audit * 1e3:.0f} ms | "
-        f"{audit / entries * 1e6:.1f} µs an entry |"
+        f"| ... the next read of the same entries (neither decoded nor checked again) | {next_ * 1e3:.0f} ms | "
+        f"{next_ / entries * 1e6:.1f} µs an entry |"
     )
     return 0
 

@@ -12,7 +12,7 @@ from typing import Any
 from . import ofmsg
 from .core.discovery import INTERVAL as DISCOVERY_INTERVAL
 from .core.fabric import DISCOVERY_SLICES
-from .core.flows import Barrier, FlowStatsRequest
+from .core.flows import Barrier, FlowStatsRequest, ObservedEntry
 from .core.messages import SwitchMessage
 from .framework import (
     CONFIG_DISPATCHER,
@@ -58,6 +58,10 @@ class OpenFlowSwitches:
         self.datapaths: dict[int, Any] = {}
         self._barriers: dict[tuple[int, int], Any] = {}
         self.reads: dict[int, int] = {}  # dpid -> xid of the flow-table read it is answering
+        # dpid -> the entries of its last answer, by their record's bytes (but for counters):
+        # an entry the switch still holds is not decoded again
+        self.tables: dict[int, dict[bytes, ObservedEntry]] = {}
+        self.answering: dict[int, dict[bytes, ObservedEntry]] = {}
 
     def connected(self, dpid: int, datapath: Any) -> None:
         self.datapaths[dpid] = datapath
@@ -68,6 +72,7 @@ class OpenFlowSwitches:
             return False
         del self.datapaths[dpid]
         self.reads.pop(dpid, None)
+        self.tables.pop(dpid, None)
         return True
 
     def send(self, messages: list[SwitchMessage]) -> None:
@@ -87,6 +92,7 @@ class OpenFlowSwitches:
                     waits[message.dpid] = self._barriers[(message.dpid, xid)] = hub.Event()
             elif isinstance(message, FlowStatsRequest):
                 self.reads[message.dpid], data = ofmsg.encode_flow_stats_request()
+                self.answering.pop(message.dpid, None)
             else:
                 data = ofmsg.encode(message)
             chunks.setdefault(message.dpid, []).append(data)
@@ -122,6 +128,7 @@ class SegctlApp(App):
         self.runtime: Runtime = segctl_runtime
         self.switches: OpenFlowSwitches = segctl_switches
         self.core = segctl_runtime.controller
+        self.answers = hub.Queue()  # flow-table answers (dpid, xid, part), audited by their own thread
 
     def start(self):
         thread = super().start()
@@ -129,6 +136,7 @@ class SegctlApp(App):
         self.threads.append(hub.spawn(self._flush_events_forever))
         self.threads.append(hub.spawn(self._refresh_directory_forever))
         self.threads.append(hub.spawn(self._audit_forever))
+        self.threads.append(hub.spawn(self._audit_answers_forever))
         return thread
 
     def _flush_events_forever(self):
@@ -221,20 +229,32 @@ class SegctlApp(App):
         self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
-    @fail_fast
     def _flow_stats(self, ev):
-        """One part of a switch's flow table, decoded by segctl (framework.py keeps Ryu from
-        building an object per entry) and audited part by part, so a large table does not
-        stall the packet-ins queued behind it."""
+        """One part of a switch's flow table (framework.py keeps the framework from building an
+        object per entry): queued for the audit's own thread, so that packet-ins are served
+        between the parts of a large table instead of waiting for all of it."""
         msg = ev.msg
-        dpid = msg.datapath.id
-        if self.switches.reads.get(dpid) != msg.xid or self.switches.datapaths.get(dpid) is not msg.datapath:
-            return
-        more, entries = ofmsg.decode_flow_stats(msg.buf)
+        self.answers.put((msg.datapath, msg.xid, msg.buf))
+
+    @fail_fast
+    def _audit_answers_forever(self):
+        while True:
+            self._audit_answer(*self.answers.get())
+            hub.sleep(0)  # the packet-ins that came meanwhile go first
+
+    def _audit_answer(self, datapath, xid: int, part: bytes) -> None:
+        """Decode one part (what the switch's last answer held is not decoded again) and audit it."""
+        switches = self.switches
+        dpid = datapath.id
+        if switches.reads.get(dpid) != xid or switches.datapaths.get(dpid) is not datapath:
+            return  # an answer to no read of ours, or to a connection of the switch now gone
+        seen = switches.answering.setdefault(dpid, {})
+        more, entries = ofmsg.decode_flow_stats(part, switches.tables.get(dpid), seen)
         now = time.time()
         self.runtime.apply(self.core.audit_observe(dpid, entries, now))
         if not more:
-            del self.switches.reads[dpid]
+            del switches.reads[dpid]
+            switches.tables[dpid] = switches.answering.pop(dpid)
             self.runtime.apply(self.core.audit_finish(dpid, now))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])

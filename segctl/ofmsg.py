@@ -13,6 +13,7 @@ import functools
 import itertools
 import socket
 import struct
+from collections.abc import Mapping
 from typing import Any
 
 from .core.flows import (
@@ -270,8 +271,12 @@ def _decode_instructions(raw: bytes) -> tuple[tuple, int | None]:
     return tuple(actions), meter
 
 
-def decode_flow_stats(buf: bytes) -> tuple[bool, list[ObservedEntry]]:
-    """One flow-stats reply: (more parts follow, its entries)."""
+def decode_flow_stats(
+    buf: bytes, known: Mapping[bytes, ObservedEntry] | None = None, seen: dict[bytes, ObservedEntry] | None = None
+) -> tuple[bool, list[ObservedEntry]]:
+    """One flow-stats reply: (more parts follow, its entries). A record found in `known` (the
+    switch's previous answer: record bytes but for its counters -> entry) is not decoded
+    again; every record of this answer goes into `seen`, for the next."""
     _, _, length, _, _, flags = _MULTIPART.unpack_from(buf, 0)
     entries = []
     offset = _MULTIPART.size
@@ -279,14 +284,28 @@ def decode_flow_stats(buf: bytes) -> tuple[bool, list[ObservedEntry]]:
         size, table, _, _, priority, idle, hard, _, cookie, _, _ = _FLOW_STATS.unpack_from(buf, offset)
         if size < _FLOW_STATS.size:
             break
+        # What the entry is (all but its age and counters), to look up before decoding it.
+        identity = (
+            bytes(buf[offset : offset + 4])
+            + bytes(buf[offset + 12 : offset + 32])
+            + bytes(buf[offset + 48 : offset + size])
+        )
+        entry = known.get(identity) if known is not None else None
+        if entry is not None:
+            entries.append(entry)
+            if seen is not None:
+                seen[identity] = entry
+            offset += size
+            continue
         match_at = offset + _FLOW_STATS.size
         _, match_length = _TLV.unpack_from(buf, match_at)
         padded = match_length + (-match_length % 8)
         raw_match = bytes(buf[match_at : match_at + padded])
         actions, meter = _decode_instructions(bytes(buf[match_at + padded : offset + size]))
-        entries.append(
-            ObservedEntry(table, priority, cookie, idle, hard, decode_match(raw_match), actions, meter, raw_match)
-        )
+        entry = ObservedEntry(table, priority, cookie, idle, hard, decode_match(raw_match), actions, meter, raw_match)
+        entries.append(entry)
+        if seen is not None:
+            seen[identity] = entry
         offset += size
     return bool(flags & OFPMPF_REPLY_MORE), entries
 

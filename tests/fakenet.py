@@ -129,6 +129,7 @@ class Net:
         self.fabric = FakeFabric(LINKS, clock=lambda: self.now)
         self.fabric.on_removed = self.flow_removed
         self.removals: list[tuple] = []  # (FlowRemoved, what the controller answered)
+        self.decoded: dict[int, dict] = {}  # dpid -> its last audit's entries, by record bytes
         self.now = 100.0
         self.restart(core)
 
@@ -181,9 +182,11 @@ class Net:
         answer in parts (through segctl's own decoder), then the end of it. Returns what the
         controller sent back."""
         sent = self.fabric.apply(self.core.auditor.begin(dpid, self.now))
+        seen: dict = {}
         for part in self.fabric.table(dpid).flow_stats(per_part):
-            more, entries = ofmsg.decode_flow_stats(part)
+            more, entries = ofmsg.decode_flow_stats(part, self.decoded.get(dpid), seen)
             sent += self.fabric.apply(self.core.audit_observe(dpid, entries, self.now))
+        self.decoded[dpid] = seen  # as the app keeps them: an entry read before is not decoded again
         return sent + self.fabric.apply(self.core.audit_finish(dpid, self.now))
 
     def announce(self):

@@ -20,7 +20,7 @@ from .connections import Connection
 from .flows import EntryDelete, FlowAdd, FlowStatsRequest, ObservedEntry, entry_key
 from .ledger import Ledger
 from .messages import Message
-from .pipeline import DENY, FLOOD, GUARD, band_of, cookie_ids
+from .pipeline import DENY, FLOOD, FRAGMENTS, GUARD, band_of, cookie_ids
 from .planner import plan_connection, plan_later_fragments, plan_server_drop
 from .quarantine import Quarantines
 
@@ -40,6 +40,8 @@ class SwitchAudit:
     finished: float | None = None
     examples: list[dict] = field(default_factory=list)
     seen: set = field(default_factory=set)  # keys of the required entries found so far
+    # id(entry) -> (entry, its connection or None, its key if required): entries found good
+    good: dict = field(default_factory=dict)
     required: dict | None = None  # key -> entry the switch must hold (worked out once)
 
     def to_json(self) -> dict:
@@ -67,11 +69,13 @@ class Auditor:
         self.drift_findings = 0
         self._running: dict[int, SwitchAudit] = {}
         self._now = 0.0  # the time of the answer being audited
+        self._good: dict[int, dict] = {}  # dpid -> SwitchAudit.good of its last finished audit
         self._next_read = 0.0
         self._turn = 0
         # connection id -> (dpid, key) of each of its entries: an entry of a known connection is
         # its own only on its own switch (on another, the same ports lead elsewhere)
         self._plans: dict[int, frozenset] = {}
+        self._fragment_plans: dict[int, frozenset] = {}
 
     # -- when --------------------------------------------------------------------------------
     def due(self, now: float) -> list[Message]:
@@ -98,6 +102,7 @@ class Auditor:
     def forget_switch(self, dpid: int) -> None:
         """The switch left or reconnected: its running and its last audit are dropped."""
         self._running.pop(dpid, None)
+        self._good.pop(dpid, None)
         self.last.pop(dpid, None)
         self.last_drift.pop(dpid, None)
 
@@ -109,17 +114,38 @@ class Auditor:
             return []  # an answer to a read of a previous connection of the switch
         required = self._required(audit)
         self._now = now
+        previous = self._good.get(dpid, {})
+        live = self.ledger.connections.by_id
         messages: list[Message] = []
         for entry in entries:
             audit.entries += 1
+            # An entry found good last time (the very same object: the shell decodes a record
+            # it saw before only once) is good now if what made it good still holds.
+            hit = previous.get(id(entry))
+            if hit is not None and hit[0] is entry:
+                _, connection, required_key = hit
+                if required_key is not None and required_key in required:
+                    audit.seen.add(required_key)
+                    audit.good[id(entry)] = hit
+                    continue
+                if required_key is None and (connection is None or live.get(connection.id) is connection):
+                    audit.good[id(entry)] = hit
+                    continue
             key = entry.key()
             if entry.table_id == 0 and key in required:
                 audit.seen.add(key)
+                audit.good[id(entry)] = (entry, None, key)
                 continue
             why = self._why_unexpected(dpid, entry, key)
             if why is not None:
                 messages.append(EntryDelete(dpid, entry.table_id, entry.priority, entry.raw_match))
                 self._found(audit, now, entry.describe(), f"deleted: {why}")
+            else:
+                band = band_of(entry.cookie)
+                if band is not None and band is not FLOOD:  # (a flood drop is good only while its port floods)
+                    scoped = band.kind.connection_scoped
+                    connection = live.get(cookie_ids(entry.cookie)[1]) if scoped else None
+                    audit.good[id(entry)] = (entry, connection, None)
         return messages
 
     def finish(self, dpid: int, now: float) -> list[Message]:
@@ -133,12 +159,14 @@ class Auditor:
                 messages.append(entry)
                 self._found(audit, now, _describe(entry), "reinstalled: missing")
         audit.finished = now
-        audit.seen, audit.required = set(), None
+        self._good[dpid] = audit.good
+        audit.seen, audit.required, audit.good = set(), None, {}
         self.last[dpid] = audit
         if audit.findings:
             self.last_drift[dpid] = audit
         live = self.ledger.connections.by_id
         self._plans = {ident: keys for ident, keys in self._plans.items() if ident in live}
+        self._fragment_plans = {ident: keys for ident, keys in self._fragment_plans.items() if ident in live}
         return messages
 
     def _required(self, audit: SwitchAudit) -> dict[tuple, FlowAdd]:
@@ -175,7 +203,7 @@ class Auditor:
         connection = self.ledger.connections.by_id.get(cookie_ids(entry.cookie)[1])
         if connection is None or cookie_ids(entry.cookie) != cookie_ids(connection.cookie):
             return "an entry of a connection segctl no longer knows"
-        if (dpid, key) not in self._plan_keys(connection):
+        if (dpid, key) not in self._plan_keys(connection, fragments=band is FRAGMENTS):
             return f"not an entry of connection {connection.id} ({connection.src.name} to {connection.dst.name})"
         return None
 
@@ -186,13 +214,17 @@ class Auditor:
         until = self.ledger.flooding_until.get((dpid, port), 0.0) if isinstance(port, int) else 0.0
         return until > self._now and entry.hard_timeout <= self.ledger.protection.flood_hold
 
-    def _plan_keys(self, connection: Connection) -> frozenset:
-        keys = self._plans.get(connection.id)
+    def _plan_keys(self, connection: Connection, fragments: bool) -> frozenset:
+        """(dpid, key) of each entry of the connection: its directions' and server-side drop,
+        or (`fragments`) its later fragments' (planned only when a switch reports one)."""
+        plans = self._fragment_plans if fragments else self._plans
+        keys = plans.get(connection.id)
         if keys is None:
-            entries = list(plan_connection(connection))
-            for key in connection.directions():
-                entries += plan_later_fragments(connection, key.pair)
-            keys = self._plans[connection.id] = frozenset((e.dpid, entry_key(e)) for e in entries)
+            if fragments:
+                entries = [e for key in connection.directions() for e in plan_later_fragments(connection, key.pair)]
+            else:
+                entries = plan_connection(connection)
+            keys = plans[connection.id] = frozenset((e.dpid, entry_key(e)) for e in entries)
         return keys
 
     def _found(self, audit: SwitchAudit, now: float, entry: str, what: str) -> None:

@@ -208,21 +208,20 @@ class Band:
             actions = self._actions
             if actions is None:
                 raise OutsideBand(f"{self.name} band: name the port its entries output to")
-        return FlowAdd(
-            dpid,
-            self.priority,
-            match,
-            actions,
-            make_cookie(self.kind, host_id, connection_id),
-            self._timeout("idle", self.idle, idle),
-            self._timeout("hard", self.hard, hard),
-            notify,
-            meter,
+        # (make_cookie and the timeouts' defaults written out: this runs for every entry of
+        # every connection, on the packet path)
+        cookie = (
+            (self._cookie_top << _KIND_SHIFT)
+            | ((host_id % HOST_ID_LIMIT) << _HOST_SHIFT)
+            | (connection_id % CONNECTION_ID_LIMIT)
         )
+        if idle is None:
+            idle = self._timeout("idle", self.idle)
+        if hard is None:
+            hard = self._timeout("hard", self.hard)
+        return FlowAdd(dpid, self.priority, match, actions, cookie, idle, hard, notify, meter)
 
-    def _timeout(self, which: str, declared: tuple | None, given: int | None) -> int:
-        if given is not None:
-            return given
+    def _timeout(self, which: str, declared: tuple | None) -> int:
         if declared is None or len(declared) != 1:
             raise OutsideBand(f"{self.name} band: give the entry's {which} timeout")
         return declared[0]
@@ -245,16 +244,16 @@ class Band:
             return f"cookie {cookie:#x} carries ids the band has none of"
         match = entry.match
         names = tuple([name for name, _ in match])
-        shapes = self._shapes
-        if names not in shapes:
-            shapes[names] = self._fields_problem(frozenset(names))
-        if shapes[names] is not None:
-            return shapes[names]
-        if self.values:
-            pinned = self._pinned
-            for name, value in match:
-                if name in pinned and value not in pinned[name]:
-                    return f"{name}={value!r}, not one of {pinned[name]!r}"
+        shape = self._shapes.get(names)
+        if shape is None:
+            shape = self._shapes[names] = self._shape(names)
+        problem, pinned = shape
+        if problem is not None:
+            return problem
+        for at, allowed in pinned:  # the fields of this shape whose values the band pins
+            value = match[at][1]
+            if value not in allowed:
+                return f"{names[at]}={value!r}, not one of {allowed!r}"
         actions = entry.actions
         if self.action == "output":
             if len(actions) != 1 or len(actions[0]) != 2 or actions[0][0] != "output":
@@ -270,6 +269,14 @@ class Band:
         if entry.notify_removed and not self.notifies:
             return "reports its removal"
         return None
+
+    def _shape(self, names: tuple) -> tuple:
+        """(what is wrong with a match of these fields or None, (position, allowed values) of
+        each pinned field among them), worked out once per shape."""
+        pinned = self._pinned
+        return self._fields_problem(frozenset(names)), tuple(
+            (at, pinned[name]) for at, name in enumerate(names) if name in pinned
+        )
 
     def _fields_problem(self, fields: frozenset) -> str | None:
         if not self.required <= fields:
@@ -289,7 +296,7 @@ class Band:
 
     @cached_property
     def _shapes(self) -> dict:
-        """Each tuple of match field names seen (match_of sorts them), and what is wrong with it."""
+        """Each tuple of match field names seen (match_of sorts them): see _shape."""
         return {}
 
     @cached_property

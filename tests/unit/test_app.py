@@ -612,11 +612,18 @@ def test_the_flow_table_audit_reads_a_switch_and_deletes_what_segctl_did_not_wri
     first = ofmsg.encode_flow_stats_reply(ours, xid=request.xid, more=True)
     last = ofmsg.encode_flow_stats_reply([foreign], xid=request.xid, table_id=2)
     assert deliver(app, from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, first[8:], request.xid)) == 1
-    assert datapath.sent() == []  # nothing foreign in the first part
     deliver(app, from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, last[8:], request.xid))
+    assert datapath.sent() == [] and app.answers.qsize() == 2  # queued for the audit's own thread
+    sleeping(monkeypatch, 0)
+    with pytest.raises(Stop):
+        app._audit_answers_forever()  # the first part, then a yield to the packet-ins
+    assert datapath.sent() == [] and app.answers.qsize() == 1  # nothing foreign in the first part
+    with pytest.raises(Stop):
+        app._audit_answers_forever()
     (delete,) = datapath.sent()
     assert (kind(delete), delete.table_id, delete.priority, len(delete.match.fields)) == ("delete-strict", 2, 65000, 0)
     assert app.runtime.audit_view()["switches"][0]["entries"] == len(ours) + 1
     # a reply to no read of ours (another xid) is ignored
     deliver(app, from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, last[8:], request.xid + 1))
+    app._audit_answer(*app.answers.get())
     assert datapath.sent() == []

@@ -1,14 +1,25 @@
 """The flow-table audit (issue 9): what the switches hold is held against what segctl put there.
 Driven through segctl's own flow-stats decoder, on the fake fabric."""
 
+import struct
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segctl.core.flows import EntryDelete, FlowAdd, FlowStatsRequest, match_of
-from segctl.core.pipeline import PRIORITY_QUARANTINE, QUARANTINE, SERVER_DROP, Kind, make_cookie, parse_cookie
+from segctl.core.pipeline import (
+    FRAGMENTS,
+    PRIORITY_QUARANTINE,
+    QUARANTINE,
+    SERVER_DROP,
+    Kind,
+    make_cookie,
+    parse_cookie,
+)
 
 from ..fakenet import APP, DB, SWITCHES, WEB, Net, icmp_echo, tcp
 from .test_controller_events import Recorder
+from .test_holes import UDP_POLICY, fragments
 
 DPIDS = [dpid for dpid, _ in SWITCHES]
 FOREIGN_NORMAL = FlowAdd(1, 65000, (), (("output", 2),), 0)  # an earlier controller's leftover
@@ -197,4 +208,43 @@ def test_segctls_own_flood_drop_stays_while_its_port_is_flooding():
     assert [e.match for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.FLOOD] == [match_of(in_port=1)]
     rec = Recorder(net)
     net.audit(1)
+    assert drift(rec.new()) == []
+
+
+def test_an_entry_found_good_once_is_held_again_when_what_made_it_good_changes():
+    """The second audit reuses the first's findings for entries the switch still reports the
+    same (neither decoded nor checked again), but only while their reason holds: the
+    connection still lives, the quarantine still stands."""
+    net = busy_net()
+    net.fabric.apply(net.core.quarantine("app", "test", net.now))
+    for dpid in DPIDS:
+        net.audit(dpid)
+    web_db = next(c for c in net.core.connections if c.src.name == "web")
+    net.core.ledger.connections.remove(web_db.id)  # forgotten, its entries left behind
+    net.core.ledger.quarantined.pop("app")  # released without deleting its drops
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid)
+    assert not [e for e in net.fabric.entries() if parse_cookie(e.cookie)[2] == web_db.id]
+    assert not net.fabric.entries_of(QUARANTINE)
+    assert {e["action"] for e in drift(rec.new())} == {
+        "deleted: an entry of a connection segctl no longer knows",
+        "deleted: not one of the quarantine entries segctl keeps here",
+    }
+    again = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid)
+    assert drift(again.new()) == []
+
+
+def test_a_connections_fragment_entries_draw_no_drift():
+    net = Net(UDP_POLICY)
+    net.announce()
+    first, *later = fragments(WEB, DB, "10.0.0.1", "10.0.0.2", 17, struct.pack("!HHHH", 40000, 5353, 3008, 0))
+    net.send(1, 1, first)
+    net.send(1, 1, later[0])
+    assert net.fabric.entries_of(FRAGMENTS)  # the later fragments' entries are on the switches
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid)
     assert drift(rec.new()) == []
