@@ -215,31 +215,47 @@ OFPXMC_EXPERIMENTER = 0xFFFF
 _EXPERIMENTER_FIELDS = {(0x4F4E4600, 42): "tcp_flags_nxm"}
 
 
+def _int(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+@functools.lru_cache(maxsize=256)
+def _field_of(header: int) -> tuple[str, Any, bool] | None:
+    """(name, value decoder, masked) of an OXM header segctl knows; None for any other (an
+    experimenter field is looked up with its experimenter id, see decode_match). The few
+    headers a switch reports are worked out once each."""
+    oxm_class, number, has_mask = header >> 16, (header >> 9) & 0x7F, bool((header >> 8) & 1)
+    name = _DECODE_OXM.get((oxm_class, number))
+    return None if name is None else (name, _FIELD_VALUE.get(name, _int), has_mask)
+
+
 def decode_match(raw: bytes) -> tuple:
     """An OXM match (padded, as in a flow-stats record) in FlowAdd's terms: a sorted tuple of
     (name, value), (name, (value, mask)) for a masked field."""
-    _, length = _TLV.unpack_from(raw, 0)
+    length = int.from_bytes(raw[2:4], "big")
     fields: list[tuple[str, Any]] = []
     offset = 4
     while offset + 4 <= length:
-        (header,) = struct.unpack_from("!I", raw, offset)
-        oxm_class, number, has_mask, size = header >> 16, (header >> 9) & 0x7F, (header >> 8) & 1, header & 0xFF
+        header = int.from_bytes(raw[offset : offset + 4], "big")
+        size = header & 0xFF
         payload = raw[offset + 4 : offset + 4 + size]
         offset += 4 + size
-        if oxm_class == OFPXMC_EXPERIMENTER and size >= 4:
-            experimenter = int.from_bytes(payload[:4], "big")
-            name = _EXPERIMENTER_FIELDS.get((experimenter, number))
-            payload, size = (payload[4:], size - 4) if name else (payload, size)
-        else:
-            name = _DECODE_OXM.get((oxm_class, number))
-        if name is None:
-            fields.append((f"oxm:{oxm_class:#x}:{number}", payload.hex()))
+        known = _field_of(header)
+        if known is None and header >> 16 == OFPXMC_EXPERIMENTER and size >= 4:
+            name = _EXPERIMENTER_FIELDS.get((_int(payload[:4]), (header >> 9) & 0x7F))
+            if name is not None:
+                known, payload, size = (name, _int, bool((header >> 8) & 1)), payload[4:], size - 4
+        if known is None:
+            fields.append((f"oxm:{header >> 16:#x}:{(header >> 9) & 0x7F}", payload.hex()))
             continue
-        half = payload[: size // 2] if has_mask else payload
-        to_value = _FIELD_VALUE.get(name, lambda b: int.from_bytes(b, "big"))
-        value = to_value(half)
-        fields.append((name, (value, to_value(payload[size // 2 :])) if has_mask else value))
-    return tuple(sorted(fields))
+        name, to_value, masked = known
+        if masked:
+            half = size // 2
+            fields.append((name, (to_value(payload[:half]), to_value(payload[half:]))))
+        else:
+            fields.append((name, to_value(payload)))
+    fields.sort()
+    return tuple(fields)
 
 
 def _decode_instructions(raw: bytes) -> tuple[tuple, int | None]:
