@@ -27,7 +27,7 @@ class HeldPacket:
     expires: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Admitted:
     """The answer of `Edge.admit`: the sender (None: refused), what refusing it takes, and
     whether it was bound just now (its held first packets may go)."""

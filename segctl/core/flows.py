@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The messages built on the packet path (FlowAdd, FlowDelete, PacketOut, Barrier) and the entries
+# an audit reads (ObservedEntry) are slotted and hashable but not frozen: a frozen dataclass's
+# __init__ costs several times more, and several are built per packet. Treat them as values.
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True, unsafe_hash=True)
 class FlowAdd:
     """Install an entry. `actions` is a tuple of ("output", port) / ("controller",); empty drops."""
 
@@ -46,7 +50,7 @@ class MetersClear:
     dpid: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class FlowDelete:
     """Delete (non-strictly) every entry whose cookie matches under the mask and whose match
     is at least as specific as `match`."""
@@ -79,7 +83,7 @@ class FlowStatsRequest:
     dpid: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ObservedEntry:
     """An entry as a switch reported it (an OpenFlow flow-stats record). `match` and `actions`
     are in FlowAdd's terms where segctl knows the field or action; anything else appears as
@@ -138,7 +142,7 @@ def entry_key(entry: FlowAdd) -> tuple:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PacketOut:
     """Send `data` out of `port` of switch `dpid` (`in_port` is where it came in, if anywhere)."""
 
@@ -158,7 +162,7 @@ class SwitchConfig:
     dpid: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Barrier:
     """Ask the switch to confirm everything sent before this."""
 

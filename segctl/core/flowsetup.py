@@ -10,7 +10,7 @@ from .edge import Edge
 from .flood import FloodGuard
 from .flows import PacketOut
 from .ledger import Ledger
-from .messages import Message, SaveState
+from .messages import SAVE_STATE, Message
 from .packets import Frame
 from .pipeline import Kind, make_cookie, parse_cookie
 from .planner import first_packet_out, plan_connection, plan_deny, plan_later_fragments, plan_revoke
@@ -121,7 +121,7 @@ class FlowSetup:
             p = ledger.protection
             why = f"scan detector: {p.scan_denied} denied connections within {p.scan_seconds:g} s"
             self.edge.drop_held(key.src_mac)
-            messages += [SaveState()] + self.quarantines.quarantine(key.src_mac, why, now, by="scan-detector")
+            messages += [SAVE_STATE] + self.quarantines.quarantine(key.src_mac, why, now, by="scan-detector")
         return messages
 
     # -- expiry ------------------------------------------------------------------------------

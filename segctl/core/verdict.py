@@ -29,7 +29,7 @@ from .topology import Hop
 MONITOR_ONLY = "would be denied in enforce mode (monitor mode forwards it)"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # (not frozen: a frozen dataclass is slow to build, and one is built per packet)
 class Allow:
     """Open a connection for `key` along `path`. `would_deny`: monitor mode forwards what no
     rule allows, and says so. `adopted`: the packet is the reply half of a connection set up
@@ -44,14 +44,14 @@ class Allow:
     adopted: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Deny:
     key: FlowKey
     reason: str
     dst: str | None = None  # the destination's name, when it is known
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Hold:
     """Allowed, but the destination is not located yet: keep the packet and look for it."""
 
@@ -60,7 +60,7 @@ class Hold:
     would_deny: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Unreachable:
     """Allowed, but no path leads to the destination now: dropped, not denied."""
 
@@ -69,7 +69,7 @@ class Unreachable:
     would_deny: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Transit:
     """A packet of a live connection: it goes on along the direction with address pair `pair`
     (a FlowKey's). `key` is None for a later fragment, which has no ports."""
@@ -79,7 +79,7 @@ class Transit:
     key: FlowKey | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Deliver:
     """An ICMP error about a live connection, straight out of the port of the host it concerns."""
 
@@ -87,7 +87,7 @@ class Deliver:
     port: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ignore:
     """Nothing exact to match on (a truncated header, a lone later fragment): dropped quietly."""
 
