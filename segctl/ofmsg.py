@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import socket
 import struct
 from collections.abc import Mapping
@@ -69,6 +70,9 @@ _TLV = struct.Struct("!HH")
 _xids = itertools.count(0x80000000)
 
 
+_first = operator.itemgetter(0)
+
+
 def _mac(value: str) -> bytes:
     return bytes.fromhex(value.replace(":", ""))
 
@@ -100,22 +104,34 @@ _OXM = {
 
 
 @functools.lru_cache(maxsize=65536)
-def _oxm(name: str, value) -> tuple[tuple[bool, int], bytes]:
-    """(sort key, TLV) of one field; a (value, mask) pair is a masked match."""
+def _oxm(name: str, value) -> bytes:
+    """The TLV of one field; a (value, mask) pair is a masked match."""
     oxm_class, number, encode = _OXM[name]
     if isinstance(value, tuple):
         payload, has_mask = encode(value[0]) + encode(value[1]), 1
     else:
         payload, has_mask = encode(value), 0
     header = oxm_class << 16 | number << 9 | has_mask << 8 | len(payload)
-    # OpenFlow-basic fields in field order, as Ryu writes them; the extensions after them, because
-    # Open vSwitch checks each field's prerequisites (IPv4, TCP) against the fields before it.
-    return (oxm_class != OFPXMC_OPENFLOW_BASIC, number), struct.pack("!I", header) + payload
+    return struct.pack("!I", header) + payload
+
+
+@functools.lru_cache(maxsize=256)
+def _wire_order(names: tuple) -> tuple:
+    """Where each field of a match with these (sorted) names goes on the wire: OpenFlow-basic
+    fields in field order, as Ryu writes them; the extensions after them, because Open vSwitch
+    checks each field's prerequisites (IPv4, TCP) against the fields before it. A few shapes
+    of match exist: each is worked out once."""
+
+    def rank(at: int) -> tuple[bool, int]:
+        oxm_class, number, _ = _OXM[names[at]]
+        return oxm_class != OFPXMC_OPENFLOW_BASIC, number
+
+    return tuple(sorted(range(len(names)), key=rank))
 
 
 def encode_match(match: tuple) -> bytes:
     """An OXM match, padded to 8 bytes."""
-    fields = b"".join(tlv for _, tlv in sorted(_oxm(name, value) for name, value in match))
+    fields = b"".join([_oxm(*match[at]) for at in _wire_order(tuple(map(_first, match)))])
     length = 4 + len(fields)
     return struct.pack("!HH", 1, length) + fields + b"\0" * (-length % 8)
 

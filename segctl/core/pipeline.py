@@ -41,10 +41,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
+from operator import itemgetter
 
 from .flows import FlowAdd
 from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_TCP, TCP_ACK, TCP_RST
 
+_first = itemgetter(0)
 COOKIE_MAGIC = 0x5E
 _MAGIC_SHIFT = 56
 _KIND_SHIFT = 52
@@ -243,7 +245,7 @@ class Band:
         if (cookie & _HOST_BITS and not self.ids) or (cookie & _CONNECTION_BITS and self.ids != "connection"):
             return f"cookie {cookie:#x} carries ids the band has none of"
         match = entry.match
-        names = tuple([name for name, _ in match])
+        names = tuple(map(_first, match))
         shape = self._shapes.get(names)
         if shape is None:
             shape = self._shapes[names] = self._shape(names)
@@ -452,10 +454,12 @@ def band_of(cookie: int) -> Band | None:
 
 def check_entry(entry: FlowAdd) -> None:
     """Raise OutsideBand unless `entry` is what the band its cookie names declares."""
-    band = band_of(entry.cookie)
+    band = _BY_COOKIE_TOP.get(entry.cookie >> _KIND_SHIFT)
     if band is None:
         raise OutsideBand(f"cookie {entry.cookie:#x} names no band: {entry!r}")
-    band.check(entry)
+    problem = band.problem(entry)
+    if problem is not None:
+        raise OutsideBand(f"{band.name} band: {problem}: {entry!r}")
 
 
 # -- the README's table ------------------------------------------------------------------------
