@@ -34,8 +34,8 @@ parser = framework.ofproto_v1_3_parser
 ofp_event = framework.ofp_event
 hub = framework.hub
 MAIN, DEAD, CONFIG = framework.MAIN_DISPATCHER, framework.DEAD_DISPATCHER, framework.CONFIG_DISPATCHER
-ofproto_parser = importlib.import_module(f"{framework.FRAMEWORK}.ofproto.ofproto_parser")
-handler = importlib.import_module(f"{framework.FRAMEWORK}.controller.handler")
+ofproto_parser = framework.ofproto_parser
+handler = importlib.import_module(f"{framework.PACKAGE}.controller.handler")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WEB1, APP1, DB1 = (
