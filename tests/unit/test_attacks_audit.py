@@ -38,3 +38,28 @@ def test_segctls_own_fragment_entries_survive_an_audit_as_open_vswitch_reports_t
         net.audit(dpid)
     assert drift(rec.new()) == []
     assert net.fabric.entries_of(FRAGMENTS)
+
+
+def test_a_stale_finding_does_not_delete_a_newer_connections_entry_with_the_same_match():
+    """The audit's strict delete ignores the cookie: an entry of an ended connection, read just before it ended, takes the next connection's identical entry with it."""
+    from segctl.core.flows import EntryDelete
+
+    from ..fakenet import APP, icmp_echo
+
+    net = Net()
+    net.announce()
+    echo = icmp_echo(APP, DB, "10.0.0.3", "10.0.0.2")
+    net.send(2, 2, echo)  # connection D: app1 pings db1 (both on switch 2)
+    assert net.trace(2, 2, echo)[0] == "out"
+    net.fabric.apply(net.core.auditor.begin(2, net.now))
+    snapshot = net.fabric.table(2).flow_stats()  # the switch answers at once; the audit reads it a little later
+    net.advance(11)  # D idles out (icmp: 10 s)...
+    net.send(2, 2, echo)  # ...and the next ping opens E, whose entries match exactly what D's did
+    assert net.trace(2, 2, echo)[0] == "out"
+    sent = []
+    for part in snapshot:
+        _, entries = ofmsg.decode_flow_stats(part)
+        sent += net.fabric.apply(net.core.audit_observe(2, entries, net.now))
+    sent += net.fabric.apply(net.core.audit_finish(2, net.now))
+    assert [m for m in sent if isinstance(m, EntryDelete)], "the audit found nothing stale: the test sees nothing"
+    assert net.trace(2, 2, echo)[0] == "out", "E's entry was deleted by a finding about D"
