@@ -47,6 +47,7 @@ OFPTT_ALL = 0xFF
 OFPP_IN_PORT, OFPP_CONTROLLER, OFPP_ANY = 0xFFFFFFF8, 0xFFFFFFFD, 0xFFFFFFFF
 OFPG_ANY = 0xFFFFFFFF
 OFP_NO_BUFFER = 0xFFFFFFFF
+EXACT_COOKIE = (1 << 64) - 1  # a cookie mask: that cookie only
 OFPCML_NO_BUFFER = 0xFFFF
 OFP_DEFAULT_PRIORITY = 0x8000  # ignored by a non-strict delete; what Ryu writes
 OFPIT_APPLY_ACTIONS = 4
@@ -178,8 +179,8 @@ def encode(message) -> bytes:
         return head + match
     if isinstance(message, EntryDelete):
         head = _FLOW_MOD.pack(
-            VERSION, OFPT_FLOW_MOD, _FLOW_MOD.size + len(message.raw_match), 0, 0, 0, message.table_id,
-            OFPFC_DELETE_STRICT, 0, 0, message.priority, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0,
+            VERSION, OFPT_FLOW_MOD, _FLOW_MOD.size + len(message.raw_match), 0, message.cookie, EXACT_COOKIE,
+            message.table_id, OFPFC_DELETE_STRICT, 0, 0, message.priority, OFP_NO_BUFFER, OFPP_ANY, OFPG_ANY, 0,
         )  # fmt: skip
         return head + message.raw_match
     if isinstance(message, PacketOut):

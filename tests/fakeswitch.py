@@ -29,6 +29,7 @@ need arbitrary entries, turn that off (`checked=False`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 
@@ -92,6 +93,17 @@ class _Meter:
         return False
 
 
+def as_reported(entry: FlowAdd) -> FlowAdd:
+    """An entry as Open vSwitch reports it to a flow-stats request: a field masked over all of its
+    bits is stored, and reported, as an exact match (ip_frag=3/3 comes back as ip_frag=3)."""
+    full = {"ip_frag": 3}
+    match = tuple(
+        (name, value[0]) if isinstance(value, tuple) and value[1] == full.get(name) else (name, value)
+        for name, value in entry.match
+    )
+    return entry if match == entry.match else dataclasses.replace(entry, match=match)
+
+
 class FakeTable:
     def __init__(
         self, dpid: int = 0, clock=None, removed: list | None = None, errors: list | None = None, checked: bool = True
@@ -121,7 +133,7 @@ class FakeTable:
     def flow_stats(self, per_part: int = 50) -> list[bytes]:
         """The table as the switch reports it to a flow-stats request: parts of `per_part`
         entries, each but the last flagged "more"."""
-        entries = list(self.entries)
+        entries = [as_reported(entry) for entry in self.entries]
         parts = [entries[at : at + per_part] for at in range(0, len(entries), per_part)] or [[]]
         replies = [ofmsg.encode_flow_stats_reply(part, more=True) for part in parts]
         replies += [ofmsg.encode_flow_stats_reply([entry], more=True, table_id=t) for t, entry in self.other_tables]
@@ -141,18 +153,11 @@ class FakeTable:
             ]
             self.entries.append(message)
             self._times[(message.priority, message.match)] = [now, now]
-        elif isinstance(message, EntryDelete):
+        elif isinstance(message, EntryDelete):  # strict: table, priority, match and cookie
             match = ofmsg.decode_match(message.raw_match)
-            wanted = (message.table_id, message.priority, match)
-            self.other_tables = [(t, e) for t, e in self.other_tables if (t, e.priority, e.match) != wanted]
-            self._remove(
-                [
-                    e
-                    for e in self.entries
-                    if message.table_id == 0 and (e.priority, e.match) == (message.priority, match)
-                ],
-                "delete",
-            )
+            wanted = (message.table_id, message.priority, match, message.cookie)
+            self.other_tables = [(t, e) for t, e in self.other_tables if (t, e.priority, e.match, e.cookie) != wanted]
+            self._remove([e for e in self.entries if (0, e.priority, e.match, e.cookie) == wanted], "delete")
         elif isinstance(message, FlowStatsRequest):
             self.reads += 1
         elif isinstance(message, FlowDelete):

@@ -138,7 +138,7 @@ class Auditor:
                 continue
             why = self._why_unexpected(dpid, entry, key)
             if why is not None:
-                messages.append(EntryDelete(dpid, entry.table_id, entry.priority, entry.raw_match))
+                messages.append(EntryDelete(dpid, entry.table_id, entry.priority, entry.raw_match, entry.cookie))
                 self._found(audit, now, entry.describe(), f"deleted: {why}")
             else:
                 band = band_of(entry.cookie)

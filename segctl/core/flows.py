@@ -67,13 +67,16 @@ class FlowDelete:
 @dataclass(frozen=True)
 class EntryDelete:
     """Delete exactly one entry, read back from the switch (OpenFlow's strict delete): the one
-    in `table_id` with this priority and this match, given as the switch wrote it (`raw_match`,
-    an encoded OXM match), so that an entry with fields segctl never uses can go too."""
+    in `table_id` with this priority, this match, given as the switch wrote it (`raw_match`,
+    an encoded OXM match, so that an entry with fields segctl never uses can go too), and this
+    cookie (the switch's answer is a snapshot: by the time it is audited, the entry may have
+    been replaced by a newer connection's with the same match, and another cookie)."""
 
     dpid: int
     table_id: int
     priority: int
     raw_match: bytes = field(repr=False)
+    cookie: int = 0  # the cookie the switch reported: a newer entry with the same match is spared
 
 
 @dataclass(frozen=True)

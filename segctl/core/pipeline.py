@@ -144,7 +144,9 @@ def cookie_ids(cookie: int) -> tuple[int, int]:
 # reply entries; its ACKs and RSTs pass in the switch (the client can make the server send
 # those at will, and they must not reach the controller at the server's expense).
 NEITHER_ACK_NOR_RST = (0, TCP_ACK | TCP_RST)
-LATER_FRAGMENTS = (3, 3)  # Open vSwitch's ip_frag: a fragment (1), and not the first (2)
+# Open vSwitch's ip_frag: a fragment (1), and not the first (2). Exact, not 3/3: a mask over all of
+# the field's bits is stored (and reported back to the audit) as an exact match.
+LATER_FRAGMENTS = 3
 NOT_A_FRAGMENT = (0, 1)  # ICMP entries: even a switch left in "normal" fragment mode, where a
 # fragment's type and code read 0, then never mistakes a fragment for an echo reply
 IDLE_TIMEOUTS = {"tcp": 60, "udp": 30, "icmp": 10, "other": 30}

@@ -20,7 +20,8 @@ def fragment_entries(lab) -> dict[str, list[str]]:
 
 
 def test_the_audit_deletes_segctls_own_fragment_entries_and_a_host_can_fill_the_audit_with_drift(make_lab):
-    """A host sending fragmented datagrams of an allowed flow makes every audit delete segctl's own fragment entries (OVS reports ip_frag=3/3 as ip_frag=3)."""
+    """A host sending fragmented datagrams of an allowed flow made every audit delete segctl's own
+    fragment entries (OVS reports ip_frag=3/3 as ip_frag=3), filling the audit with drift."""
     lab = make_lab("linear", controller_args=AUDIT)
     assert lab.reaches("web2", "mon1", "udp", 514, size=3000), "a 3 kB datagram of an allowed flow was lost"
     installed = {name: lines for name, lines in fragment_entries(lab).items() if lines}

@@ -22,7 +22,7 @@ def as_ovs_reports(entry):
 
 
 def test_segctls_own_fragment_entries_survive_an_audit_as_open_vswitch_reports_them(monkeypatch):
-    """OVS reports FRAGMENTS' ip_frag=(3,3) as ip_frag=3: the audit deletes every fragment entry segctl wrote."""
+    """OVS reports ip_frag=(3,3) as ip_frag=3: the audit deleted every fragment entry segctl wrote."""
     net = Net(UDP_POLICY)
     net.announce()
     first, *later = fragments(WEB, DB, "10.0.0.1", "10.0.0.2", 17, struct.pack("!HHHH", 40000, 5353, 3008, 0))
@@ -41,7 +41,8 @@ def test_segctls_own_fragment_entries_survive_an_audit_as_open_vswitch_reports_t
 
 
 def test_a_stale_finding_does_not_delete_a_newer_connections_entry_with_the_same_match():
-    """The audit's strict delete ignores the cookie: an entry of an ended connection, read just before it ended, takes the next connection's identical entry with it."""
+    """The audit's strict delete ignored the cookie: an entry of an ended connection, read just
+    before it ended, took the next connection's identical entry with it."""
     from segctl.core.flows import EntryDelete
 
     from ..fakenet import APP, icmp_echo

@@ -108,7 +108,7 @@ ADDS = [
         2, match_of(in_port=3, ip_proto=6, tcp_src=22, tcp_dst=40000, tcp_flags_nxm=(0, 0x14), **WEB_TO_DB), (), 3, 7
     ),
     # Later fragments of one IP pair and protocol (Nicira fragment type, masked).
-    FRAGMENTS.entry(2, match_of(in_port=3, ip_proto=17, ip_frag=(3, 3), **WEB_TO_DB), (("output", 1),), 3, 7, 30),
+    FRAGMENTS.entry(2, match_of(in_port=3, ip_proto=17, ip_frag=3, **WEB_TO_DB), (("output", 1),), 3, 7, 30),
 ]
 
 
@@ -238,11 +238,12 @@ def test_a_flow_stats_request_matches_ryus_bytes_and_asks_for_every_table():
 
 
 def test_an_entry_delete_is_ryus_strict_delete_of_that_entry_in_that_table():
-    match = match_of(in_port=3, ip_proto=17, ip_frag=(3, 3), **WEB_TO_DB)
-    message = EntryDelete(1, 4, 20000, ofmsg.encode_match(match))
+    match = match_of(in_port=3, ip_proto=17, ip_frag=3, **WEB_TO_DB)
+    message = EntryDelete(1, 4, 20000, ofmsg.encode_match(match), COOKIE)
     (version, kind, length, xid), msg = ryu_parse(ofmsg.encode(message))
     assert (msg.command, msg.table_id, msg.priority) == (ofp.OFPFC_DELETE_STRICT, 4, 20000)
-    assert (msg.out_port, msg.out_group, msg.cookie_mask) == (ofp.OFPP_ANY, ofp.OFPG_ANY, 0)
+    assert (msg.out_port, msg.out_group) == (ofp.OFPP_ANY, ofp.OFPG_ANY)
+    assert (msg.cookie, msg.cookie_mask) == (COOKIE, 2**64 - 1)  # that entry only, not a newer one
     assert dict(msg.match.items())["ipv4_dst"] == "10.0.0.2"
 
 

@@ -152,8 +152,8 @@ def test_a_connection_carries_its_own_packets_only_from_its_own_ports():
 def test_later_fragments_follow_their_direction_far_end_first():
     key = FlowKey(WEB, DB, WEB_IP, DB_IP, 17, 5353, 53)
     c = connection(key)
-    there = dict(forward(17), ip_frag=(3, 3))
-    back = dict(reply(17), ip_frag=(3, 3))
+    there = dict(forward(17), ip_frag=3)
+    back = dict(reply(17), ip_frag=3)
     assert plan_later_fragments(c, key.pair) == [
         conn_entry(2, 10, 1, 30, there, cookie=FRAGMENTS_COOKIE),
         conn_entry(101, 1, 2, 30, there, cookie=FRAGMENTS_COOKIE),
