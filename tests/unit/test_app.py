@@ -248,6 +248,17 @@ def cookie_kind(message) -> Kind:
 
 
 # -- the app -----------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _a_stop_fails_the_test(monkeypatch):
+    """A handler that raises stops the controller (`fail_fast`: `os._exit(70)`); here it fails
+    the test instead of ending the whole test run (and `make mutate` sees a killed mutant)."""
+
+    def stopped(code):
+        pytest.fail(f"the controller stopped (os._exit({code}))")
+
+    monkeypatch.setattr(app_module.os, "_exit", stopped)
+
+
 @pytest.fixture
 def app(tmp_path):
     for name in ("directory.yaml", "policy.yaml"):

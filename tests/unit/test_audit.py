@@ -1,6 +1,7 @@
 """The flow-table audit (issue 9): what the switches hold is held against what segctl put there.
 Driven through segctl's own flow-stats decoder, on the fake fabric."""
 
+import dataclasses
 import struct
 
 from hypothesis import given, settings
@@ -248,3 +249,23 @@ def test_a_connections_fragment_entries_draw_no_drift():
     for dpid in DPIDS:
         net.audit(dpid)
     assert drift(rec.new()) == []
+
+
+def test_a_short_lived_drop_outside_its_band_is_deleted():
+    """A guard that drops a whole port, or a denial through a meter: their cookies say guard and
+    deny, but no guard or denial segctl writes looks like that."""
+    net = busy_net()
+    whole_port = FlowAdd(1, 30000, match_of(in_port=1), (), make_cookie(Kind.GUARD), hard_timeout=10)
+    deny = next(e for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.DENY)
+    metered = dataclasses.replace(deny, meter=1)
+    table = net.fabric.table(1)
+    table.entries.remove(deny)
+    for entry in (whole_port, metered):
+        table.add_by_hand(entry)
+    rec = Recorder(net)
+    net.audit(1)
+    assert sorted(e["action"] for e in drift(rec.new())) == [
+        "deleted: outside the deny band: meter 1 in an unmetered band",
+        "deleted: outside the guard band: match lacks ['eth_src']",
+    ]
+    assert whole_port not in table.entries and metered not in table.entries

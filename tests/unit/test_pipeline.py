@@ -153,6 +153,70 @@ def test_an_entry_outside_its_band_raises(name):
         assert band.problem(entry) is not None, what
 
 
+# What `Band.problem` says about each kind of mutation, the start of it.
+PROBLEMS = {
+    "stray field": "match has [",
+    "no ": "match lacks [",
+    "none of": "match has not exactly one of ['eth_dst', 'eth_src']",
+    "both": "match has not exactly one of ['eth_dst', 'eth_src']",
+    "priority": "priority ",
+    "kind ": "cookie 0x",
+    "foreign cookie": "cookie 0x",
+    "connection id": "cookie 0x",
+    "host id": "cookie 0x",
+    "action": "actions ",
+    "two actions": "actions ",
+    "idle": "idle timeout ",
+    "hard": "hard timeout ",
+    "notify": "reports its removal",
+}
+
+
+@pytest.mark.parametrize("name", BANDS)
+def test_a_band_seeing_a_match_s_fields_for_the_first_time_says_what_is_wrong(name):
+    """Each check on a band that has not met the entries' shapes before (a copy of it: the
+    shapes are worked out once per band), twice, with what it says: the first sight of a shape
+    and the remembered one agree."""
+    band = dataclasses.replace(BANDS[name])
+    entry = SAMPLES[name]
+    assert band.problem(entry) is None and band.problem(entry) is None
+    for what, wrong in mutations(band, entry):
+        first, again = band.problem(wrong), band.problem(wrong)
+        assert first == again and first is not None, what
+        if what.endswith(" pinned"):
+            field = what.removesuffix(" pinned")
+            assert first.startswith(f"{field}=") and first.endswith(f"not one of {dict(band.values)[field]!r}")
+        elif what == "meter":
+            assert first == ("meter None, not metered" if band.metered else "meter 1 in an unmetered band")
+        else:
+            start = PROBLEMS.get(what) or next(v for k, v in PROBLEMS.items() if what.startswith(k))
+            assert first.startswith(start), (what, first)
+        if what == "stray field" or what.startswith("no "):
+            assert first.endswith(f"[{what.removeprefix('no ')!r}]") or what == "stray field"
+        with pytest.raises(OutsideBand, match=f"^{band.name} band: "):
+            band.check(wrong)
+        with pytest.raises(OutsideBand, match=f"^({name}|[a-z-]+) band: |^cookie 0x[0-9a-f]+ names no band: "):
+            check_entry(wrong)
+
+
+def test_a_stray_or_missing_field_is_named():
+    guard = dataclasses.replace(BANDS["guard"])
+    entry = SAMPLES["guard"]
+    lacking = dataclasses.replace(entry, match=match_of(in_port=2))
+    assert guard.problem(lacking) == "match lacks ['eth_src']"
+    stray = dataclasses.replace(entry, match=match_of(**dict(entry.match), tcp_dst=22))
+    assert guard.problem(stray) == "match has ['tcp_dst']"
+    assert guard.problem(dataclasses.replace(entry, cookie=entry.cookie ^ 1 << 63)).endswith(" is not of kind GUARD")
+    with pytest.raises(OutsideBand, match=r"^cookie 0x[0-9a-f]+ names no band: FlowAdd\("):
+        check_entry(dataclasses.replace(entry, cookie=0))
+
+
+@pytest.mark.parametrize("actions", [(("output",),), (("group", 2),), (("output", 2, 3),), (("controller",),)])
+def test_an_output_band_s_entry_outputs_to_one_port(actions):
+    entry = dataclasses.replace(SAMPLES["connection"], actions=actions)
+    assert BANDS["connection"].problem(entry) == f"actions {actions!r}, not one output"
+
+
 def test_the_builder_asks_for_what_the_band_leaves_open():
     connection_band = BANDS["connection"]
     with pytest.raises(OutsideBand, match="port"):

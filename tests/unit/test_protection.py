@@ -5,10 +5,10 @@ import pytest
 
 from segctl.core.errors import ConfigError
 from segctl.core.flows import FlowAdd, PacketOut
-from segctl.core.pipeline import PRIORITY_FLOOD
+from segctl.core.pipeline import PRIORITY_FLOOD, Kind, parse_cookie
 from segctl.core.protection import PortRateLimiter
 
-from ..fakenet import APP, DB, POLICY, WEB, Net, icmp_echo, tcp
+from ..fakenet import APP, DB, POLICY, WEB, Net, arp_request, icmp_echo, tcp
 from .helpers import policy, problems
 
 
@@ -136,3 +136,23 @@ def test_a_mac_flood_is_contained_and_its_tables_stay_bounded():
     syn = tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432)  # a host on another port is served
     sent = net.core.packet_in(1, 1, syn, net.now)
     assert PacketOut(1, sent[-1].port, syn, 1) in sent
+
+
+def test_the_denial_that_trips_the_scan_detector_still_gets_its_exact_drop():
+    net = Net(POLICY + "protection: {scan_quarantine: {denied: 2, seconds: 10}}\n")
+    net.announce()
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 20))
+    sent = net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 21))
+    assert "web" in net.core.quarantined
+    (deny,) = [m for m in sent if isinstance(m, FlowAdd) and parse_cookie(m.cookie)[0] == Kind.DENY]
+    assert (deny.dpid, deny.match_dict()["tcp_dst"]) == (1, 21)
+    assert any(isinstance(m, FlowAdd) and parse_cookie(m.cookie)[0] == Kind.QUARANTINE for m in sent)
+
+
+def test_a_genuine_host_s_lying_arps_count_against_its_port_s_denial_budget():
+    net = Net(POLICY + "protection: {denied_rate: 0.1, denied_burst: 2}\n")
+    net.announce()
+    lie = arp_request(WEB, "10.0.0.9", "10.0.0.2")  # web's MAC, an address that is not web's
+    assert net.send(1, 1, lie) == [] and net.send(1, 1, lie) == []
+    (drop,) = net.send(1, 1, lie)
+    assert parse_cookie(drop.cookie)[0] == Kind.FLOOD and drop.match_dict() == {"in_port": 1}
