@@ -269,3 +269,19 @@ def test_a_short_lived_drop_outside_its_band_is_deleted():
         "deleted: outside the guard band: match lacks ['eth_src']",
     ]
     assert whole_port not in table.entries and metered not in table.entries
+
+
+def test_a_flood_drop_found_good_is_held_again_when_its_port_stops_flooding():
+    """A flood drop is good only while its port floods: it is never taken from the cache of
+    entries found good, so the audit after the hold deletes one still there."""
+    net = Net("rules: []\nprotection: {denied_rate: 1, denied_burst: 2}\n")
+    net.announce()
+    for n in range(4):
+        net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000 + n, 5432))
+    net.audit(1)
+    (drop,) = [e for e in net.fabric.entries(1) if parse_cookie(e.cookie)[0] == Kind.FLOOD]
+    net.core.ledger.flooding_until.clear()  # the hold is over (the switch kept the drop anyway)
+    rec = Recorder(net)
+    net.audit(1)
+    assert drop not in net.fabric.entries(1)
+    assert [e["action"] for e in drift(rec.new())] == ["deleted: a flood drop on a port that is not flooding"]
