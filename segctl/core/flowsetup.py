@@ -29,24 +29,24 @@ class FlowSetup:
     def ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, src: Host, now: float) -> list[Message]:
         """An IPv4 packet from the authenticated host `src` at an edge port."""
         verdict = decide(self.ledger, (dpid, in_port), frame, data, src)
-        return self.apply(verdict, dpid, in_port, frame, data, src, now)
+        return self.apply(verdict, dpid, in_port, data, src, now)
 
     def transit(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
         """A packet that came in over a link: a packet of a just-allowed connection overtook its
         entries on a later switch (or a later fragment beat its connection's fragment entries)."""
         verdict = decide_transit(self.ledger, frame)
         if isinstance(verdict, Transit):
-            return self._transit(verdict, dpid, in_port, frame, data)
+            return self._transit(verdict, dpid, in_port, data)
         return []
 
     def apply(
-        self, verdict: Verdict, dpid: int, in_port: int, frame: Frame, data: bytes, src: Host, now: float
+        self, verdict: Verdict, dpid: int, in_port: int, data: bytes, src: Host, now: float
     ) -> list[Message]:
         """What a verdict on a packet from `src` takes: the packet carried or delivered, a
         connection's entries, a cached denial, or an ARP to locate its destination."""
         ledger = self.ledger
         if isinstance(verdict, Transit):
-            return self._transit(verdict, dpid, in_port, frame, data)
+            return self._transit(verdict, dpid, in_port, data)
         if isinstance(verdict, Ignore):
             return []
         if isinstance(verdict, Deliver):
@@ -98,7 +98,7 @@ class FlowSetup:
         back = reverse_hops(connection.path)[0]
         return [*plan_connection(connection), PacketOut(dpid, back.out_port, data, in_port)]
 
-    def _transit(self, verdict: Transit, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
+    def _transit(self, verdict: Transit, dpid: int, in_port: int, data: bytes) -> list[Message]:
         """Send a packet of a live connection on from where it is, along its direction."""
         connection = verdict.connection
         hops = connection.hops(verdict.pair)

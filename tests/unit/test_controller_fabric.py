@@ -15,6 +15,7 @@ from segctl.core.planner import METER_ID_MAX
 
 from ..fakenet import APP, ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
 from .helpers import directory, policy
+from .test_controller_events import Recorder, at
 
 ACK = 0x10
 IP = {WEB: "10.0.0.1", DB: "10.0.0.2", APP: "10.0.0.3", ROGUE: "10.0.0.9"}
@@ -541,3 +542,27 @@ def test_everything_the_controller_sends_is_addressed_to_a_switch_and_encodes():
         (1, 1, 5432),
         (2, 2, 80),
     }
+
+
+def test_a_released_packet_is_decided_afresh_with_the_time_it_goes():
+    """The held first packet goes when its destination binds: its connection starts then, and
+    its `allow` event says so, with the packet's own addresses and ports."""
+    net = Net()
+    net.send(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.1"))
+    net.send(1, 1, seg(WEB, DB, 40000, 5432))
+    net.now += 1.0
+    rec = Recorder(net)
+    sent = net.fabric.apply(net.core.packet_in(2, 1, arp_request(DB, "10.0.0.2", "10.0.0.2"), net.now))
+    (connection,) = net.core.connections
+    assert connection.created == net.now and (connection.path[0].dpid, connection.path[0].in_port) == (1, 1)
+    (allow,) = [e for e in rec.new() if e["kind"] == "allow"]
+    assert (allow["time"], allow["src"], allow["dst"], allow["src_ip"], allow["dst_port"]) == (
+        at(net),
+        "web",
+        "db",
+        "10.0.0.1",
+        5432,
+    )
+    assert [m.data for m in sent if isinstance(m, PacketOut) and m.data[12:14] == b"\x08\x00"] == [
+        seg(WEB, DB, 40000, 5432)
+    ]
