@@ -39,9 +39,7 @@ class FlowSetup:
             return self._transit(verdict, dpid, in_port, data)
         return []
 
-    def apply(
-        self, verdict: Verdict, dpid: int, in_port: int, data: bytes, src: Host, now: float
-    ) -> list[Message]:
+    def apply(self, verdict: Verdict, dpid: int, in_port: int, data: bytes, src: Host, now: float) -> list[Message]:
         """What a verdict on a packet from `src` takes: the packet carried or delivered, a
         connection's entries, a cached denial, or an ARP to locate its destination."""
         ledger = self.ledger
