@@ -26,7 +26,7 @@ from .quarantine import Quarantines
 
 AUDIT_INTERVAL = 30.0  # seconds between two reads of one switch's flow table (the default)
 FINDINGS_KEPT = 20  # findings of one audit kept for the audit view (every one is an event)
-TRANSIENT_DROPS = (DENY, GUARD, FLOOD)
+TRANSIENT_KINDS = frozenset({DENY.kind, GUARD.kind, FLOOD.kind})  # short-lived drops, by cookie kind
 
 
 @dataclass
@@ -191,7 +191,7 @@ class Auditor:
         band = band_of(entry.cookie)
         if band is None:
             return "not written by segctl"
-        if band in TRANSIENT_DROPS:
+        if band.kind in TRANSIENT_KINDS:
             problem = band.problem(_as_flow_add(dpid, entry))
             if problem is not None:
                 return f"outside the {band.name} band: {problem}"

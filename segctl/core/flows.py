@@ -173,5 +173,8 @@ class Barrier:
 
 
 def match_of(**fields) -> tuple:
-    """A canonical (sorted, hashable) match from OXM field names."""
-    return tuple(sorted((name, value) for name, value in fields.items() if value is not None))
+    """A canonical (sorted, hashable) match from OXM field names; a field given as None is left
+    out. (Built for every entry of every connection: the common case, no None, is sorted in C.)"""
+    if None in fields.values():
+        fields = {name: value for name, value in fields.items() if value is not None}
+    return tuple(sorted(fields.items()))
