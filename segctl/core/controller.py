@@ -50,9 +50,9 @@ class Controller:
         """`audit_interval`: seconds between two reads of one switch's flow table (0: never)."""
         self.ledger = ledger = Ledger(directory, policy, events)
         self.flood = FloodGuard(ledger)
-        self.quarantines = Quarantines(ledger)
-        self.fabric = Fabric(ledger, self.quarantines, self.flood)
         self.edge = Edge(ledger, self.flood)
+        self.quarantines = Quarantines(ledger, self.edge)
+        self.fabric = Fabric(ledger, self.quarantines, self.flood)
         self.setup = FlowSetup(ledger, self.edge, self.flood, self.quarantines)
         self.auditor = Auditor(ledger, self.quarantines, self.fabric.base_entries, audit_interval)
 
@@ -200,8 +200,6 @@ class Controller:
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list[Message]:
         """Cut a host off on every switch: drops, its entries removed, then barriers."""
-        name, mac = self.quarantines.target(name_or_mac)
-        self.edge.drop_held(mac)
         return self.quarantines.quarantine(name_or_mac, reason, now, by)
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list[Message]:

@@ -118,7 +118,6 @@ class FlowSetup:
         if ledger.scans is not None and ledger.scans.record_denial(key.src_mac, now):
             p = ledger.protection
             why = f"scan detector: {p.scan_denied} denied connections within {p.scan_seconds:g} s"
-            self.edge.drop_held(key.src_mac)
             messages += [SAVE_STATE] + self.quarantines.quarantine(key.src_mac, why, now, by="scan-detector")
         return messages
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .directory import normalize_mac
+from .edge import Edge
 from .flows import Barrier
 from .ledger import Ledger, QuarantineEntry
 from .macs import NotAHostMac, why_not_a_host_mac
@@ -15,8 +16,9 @@ class UnknownHost(LookupError):
 
 
 class Quarantines:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, edge: Edge) -> None:
         self.ledger = ledger
+        self.edge = edge  # first packets held for a host that is then cut off never go
 
     def drops(self, dpid: int) -> list[Message]:
         """Every quarantine's drop entries for one switch (it just connected)."""
@@ -47,10 +49,11 @@ class Quarantines:
         return mac, mac
 
     def quarantine(self, name_or_mac: str, reason: str, now: float, by: str = "") -> list[Message]:
-        """Cut a host off on every switch: drops, its entries removed, then barriers. The
-        caller saves the state before sending (see Controller.quarantine)."""
+        """Cut a host off on every switch: drops, its entries removed, then barriers; the first
+        packets held for it are dropped. The caller saves the state before sending."""
         ledger = self.ledger
         name, mac = self.target(name_or_mac)
+        self.edge.drop_held(mac)
         entry = QuarantineEntry(name, mac, reason, now, by)
         ledger.quarantined[name] = entry
         messages: list[Message] = []
