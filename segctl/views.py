@@ -18,7 +18,7 @@ def host_view(ledger: Ledger, host: Host) -> dict:
     return {
         "name": host.name,
         "mac": host.mac,
-        "ip": host.ip or (binding.ip if binding else None),
+        "ip": ledger.bound_ip(host),
         "labels": dict(host.labels),
         "location": {"dpid": binding.dpid, "port": binding.port} if binding else None,
         "state": host_state(ledger, host.name, host.mac),
