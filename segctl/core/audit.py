@@ -68,7 +68,6 @@ class Auditor:
         self.last_drift: dict[int, SwitchAudit] = {}  # dpid -> last finished audit that found any
         self.drift_findings = 0
         self._running: dict[int, SwitchAudit] = {}
-        self._now = 0.0  # the time of the answer being audited
         self._good: dict[int, dict] = {}  # dpid -> SwitchAudit.good of its last finished audit
         self._next_read = 0.0
         self._turn = 0
@@ -113,7 +112,6 @@ class Auditor:
         if audit is None:
             return []  # an answer to a read of a previous connection of the switch
         required = self._required(audit)
-        self._now = now
         previous = self._good.get(dpid, {})
         live = self.ledger.connections.by_id
         messages: list[Message] = []
@@ -136,7 +134,7 @@ class Auditor:
                 audit.seen.add(key)
                 audit.good[id(entry)] = (entry, None, key)
                 continue
-            why = self._why_unexpected(dpid, entry, key)
+            why = self._why_unexpected(dpid, entry, key, now)
             if why is not None:
                 messages.append(EntryDelete(dpid, entry.table_id, entry.priority, entry.raw_match, entry.cookie))
                 self._found(audit, now, entry.describe(), f"deleted: {why}")
@@ -184,7 +182,7 @@ class Auditor:
             audit.required = {entry_key(entry): entry for entry in entries}
         return audit.required
 
-    def _why_unexpected(self, dpid: int, entry: ObservedEntry, key: tuple) -> str | None:
+    def _why_unexpected(self, dpid: int, entry: ObservedEntry, key: tuple, now: float) -> str | None:
         """Why an entry that is not a required one must go, None when it may stay."""
         if entry.table_id != 0:
             return f"segctl uses table 0 only, not table {entry.table_id}"
@@ -195,7 +193,7 @@ class Auditor:
             problem = band.problem(_as_flow_add(dpid, entry))
             if problem is not None:
                 return f"outside the {band.name} band: {problem}"
-            if band is FLOOD and not self._flooding(dpid, entry):
+            if band is FLOOD and not self._flooding(dpid, entry, now):
                 return "a flood drop on a port that is not flooding"
             return None
         if not band.kind.connection_scoped:
@@ -207,12 +205,12 @@ class Auditor:
             return f"not an entry of connection {connection.id} ({connection.src.name} to {connection.dst.name})"
         return None
 
-    def _flooding(self, dpid: int, entry: ObservedEntry) -> bool:
+    def _flooding(self, dpid: int, entry: ObservedEntry, now: float) -> bool:
         """A flood drop is segctl's while its port's hold lasts (a hard timeout no longer than
         the policy's hold): a forged one would cut a port off for as long as it says."""
         port = dict(entry.match).get("in_port")
         until = self.ledger.flooding_until.get((dpid, port), 0.0) if isinstance(port, int) else 0.0
-        return until > self._now and entry.hard_timeout <= self.ledger.protection.flood_hold
+        return until > now and entry.hard_timeout <= self.ledger.protection.flood_hold
 
     def _plan_keys(self, connection: Connection, fragments: bool) -> frozenset:
         """(dpid, key) of each entry of the connection: its directions' and server-side drop,
