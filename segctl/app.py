@@ -112,6 +112,17 @@ class OpenFlowSwitches:
             del self._barriers[key]  # a switch that never answered must not leave its waiter behind
         return {"confirmed": confirmed, "unconfirmed": sorted(set(waits) - set(confirmed))}
 
+    def read_answer(self, dpid: int, part: bytes) -> tuple[bool, list[ObservedEntry]]:
+        """One part of the answer to the switch's flow-table read, decoded: (more parts follow,
+        its entries). What the switch's last answer held is not decoded again; after the last
+        part, this answer is what the next one is held against."""
+        seen = self.answering.setdefault(dpid, {})
+        more, entries = ofmsg.decode_flow_stats(part, self.tables.get(dpid), seen)
+        if not more:
+            del self.reads[dpid]
+            self.tables[dpid] = self.answering.pop(dpid)
+        return more, entries
+
     def barrier_answered(self, dpid: int, xid: int) -> None:
         event = self._barriers.pop((dpid, xid), None)
         if event is not None:
@@ -248,13 +259,10 @@ class SegctlApp(App):
         dpid = datapath.id
         if switches.reads.get(dpid) != xid or switches.datapaths.get(dpid) is not datapath:
             return  # an answer to no read of ours, or to a connection of the switch now gone
-        seen = switches.answering.setdefault(dpid, {})
-        more, entries = ofmsg.decode_flow_stats(part, switches.tables.get(dpid), seen)
+        more, entries = switches.read_answer(dpid, part)
         now = time.time()
         self.runtime.apply(self.core.audit_observe(dpid, entries, now))
         if not more:
-            del switches.reads[dpid]
-            switches.tables[dpid] = switches.answering.pop(dpid)
             self.runtime.apply(self.core.audit_finish(dpid, now))
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
