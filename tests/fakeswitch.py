@@ -134,10 +134,12 @@ class FakeTable:
         """The table as the switch reports it to a flow-stats request: parts of `per_part`
         entries, each but the last flagged "more"."""
         entries = [as_reported(entry) for entry in self.entries]
-        parts = [entries[at : at + per_part] for at in range(0, len(entries), per_part)] or [[]]
-        replies = [ofmsg.encode_flow_stats_reply(part, more=True) for part in parts]
-        replies += [ofmsg.encode_flow_stats_reply([entry], more=True, table_id=t) for t, entry in self.other_tables]
-        return replies[:-1] + [replies[-1][:10] + b"\0\0" + replies[-1][12:]]  # the last: no "more" flag
+        parts = [(0, entries[at : at + per_part]) for at in range(0, len(entries), per_part)] or [(0, [])]
+        parts += [(table_id, [entry]) for table_id, entry in self.other_tables]
+        return [
+            ofmsg.encode_flow_stats_reply(part, more=n < len(parts) - 1, table_id=table_id)
+            for n, (table_id, part) in enumerate(parts)
+        ]
 
     def apply(self, message) -> None:
         now = self.clock()
