@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .policy import Policy, Rule, merge_ranges
 
+ALLOW, MONITOR, DENY = "allow", "monitor", "deny"  # a flow's outcome (Outcome.kind)
 PAIR_CACHE_LIMIT = 200_000  # (source label set, destination label set) pairs remembered
 DECISION_CACHE_LIMIT = 200_000  # (pair, proto, port) decisions remembered
 
@@ -27,6 +28,21 @@ class Verdict:
     allowed: bool
     rule: Rule | None
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the policy does with a connection between two directory hosts: `allow` (by `rule`),
+    `monitor` (no rule allows it, but its destination is monitored: forwarded and logged as
+    would-deny) or `deny`. `mode` is the destination's mode."""
+
+    kind: str
+    rule: Rule | None
+    mode: str
+
+    @property
+    def forwarded(self) -> bool:
+        return self.kind != DENY
 
 
 class _PortTable:
@@ -82,6 +98,8 @@ class DecisionIndex:
         # Each (label sets, service) decision is made from the bitsets once and then remembered,
         # as Ethane cached its decisions: the same service between the same groups recurs.
         self._decisions: dict = {}
+        self._group_modes = policy.group_modes()
+        self._modes: dict = {}
 
     def host_bits(self, labels: Mapping[str, str]) -> tuple[int, int]:
         """(rules this label set may send by, rules it may receive by), computed once per set."""
@@ -136,6 +154,29 @@ class DecisionIndex:
         if not matching:
             return None
         return self.rules[(matching & -matching).bit_length() - 1]
+
+    def mode_of(self, dst_labels: Mapping[str, str]) -> str:
+        """The mode of connections to a host with these labels: the modes of the groups it is
+        in (enforce wins over monitor), else the policy's `mode`. Remembered per label set."""
+        key = frozenset(dst_labels.items())
+        mode = self._modes.get(key)
+        if mode is None:
+            found = {mode for selector, mode in self._group_modes if selector.pairs <= key}
+            mode = "enforce" if "enforce" in found else ("monitor" if found else self.policy.mode)
+            if len(self._modes) >= PAIR_CACHE_LIMIT:
+                self._modes.clear()
+            self._modes[key] = mode
+        return mode
+
+    def outcome(
+        self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str], proto: str, port: int | None
+    ) -> Outcome:
+        """What happens to a connection between two directory hosts, rule and mode together."""
+        rule = self.first_rule(src_labels, dst_labels, proto, port)
+        mode = self.mode_of(dst_labels)
+        if rule is not None:
+            return Outcome(ALLOW, rule, mode)
+        return Outcome(MONITOR if mode == "monitor" else DENY, None, mode)
 
     def peers(self, src_labels: Mapping[str, str], dst_labels: Mapping[str, str]) -> list[Rule]:
         """Every rule from src to dst, whatever the service (for ARP and for explanations)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, ConfigProblem, Problems
@@ -15,7 +15,7 @@ from .yamlsrc import LDict, load_yaml_file
 
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
-_TOP_KEYS = {"mode", "groups", "rules", "protection"}
+_TOP_KEYS = {"mode", "modes", "groups", "rules", "protection"}
 _PROTECTION_KEYS = {
     "packet_in_rate",
     "packet_in_burst",
@@ -123,6 +123,13 @@ class Policy:
     rules: tuple
     sources: tuple
     protection: Protection = Protection()
+    # Destination group name -> its mode, overriding `mode` for connections to that group's
+    # hosts; enforce wins where several groups of one host disagree (segctl.core.decision).
+    modes: Mapping[str, str] = field(default_factory=dict)
+
+    def group_modes(self) -> list[tuple[Selector, str]]:
+        """(selector, mode) of every group with a mode of its own."""
+        return [(self.groups[name], mode) for name, mode in self.modes.items()]
 
     def naive_decide(self, src_labels, dst_labels, proto: str, port: int | None) -> Rule | None:
         for rule in self.rules:
@@ -261,6 +268,10 @@ class _PolicyBuilder:
         self.file_problems: list[Problems] = []
         self.protection: Protection | None = None
         self.protection_origin = ""
+        self.modes: dict[str, str] = {}
+        self.mode_origin_of: dict[str, str] = {}
+        # (group name, line, problems): checked in build(), once every file's groups are known.
+        self.mode_groups: list[tuple[str, int | None, Problems]] = []
 
     def add_file(self, data: Any, file: str) -> None:
         problems = Problems(file)
@@ -281,6 +292,8 @@ class _PolicyBuilder:
         elif mode is not None:
             self.mode, self.mode_origin = mode, f"{file}:{top.line_of('mode')}"
         self._add_groups(top.child("groups", name="", expected="'groups' must be a mapping of name: {label: value}"))
+        if "modes" in top:
+            self._add_modes(top.child("modes", name="modes", expected="'modes' must be a mapping of group: mode"))
         for line, raw in top.items("rules"):
             self.raw_rules.append((raw, line, file, problems))
         if "protection" in top:
@@ -304,6 +317,22 @@ class _PolicyBuilder:
                 if selector is not None:
                     self.groups[name] = selector
                     self.group_origin[name] = f"{file}:{line}"
+
+    def _add_modes(self, modes: Section) -> None:
+        file = modes.problems.file
+        for name in modes:
+            line = modes.line_of(name)
+            mode = modes.choice(name, MODES, name_value=True)
+            if mode not in MODES:
+                continue
+            if not isinstance(name, str):
+                modes.problem(name, f"{name!r} is not a group name")
+            elif name in self.modes:
+                modes.problem(name, f"the mode of group {name} is already set at {self.mode_origin_of[name]}")
+            else:
+                self.modes[name] = mode
+                self.mode_origin_of[name] = f"{file}:{line}"
+                self.mode_groups.append((name, line, modes.problems))
 
     def _selector(self, rule: Section, key: str) -> tuple[Selector | None, str]:
         """The selector of the rule's `from` or `to`, and how `explain` shows it."""
@@ -357,6 +386,9 @@ class _PolicyBuilder:
             rule = self._rule(raw, line, file, problems, names)
             if rule is not None:
                 rules.append(replace(rule, index=len(rules)))
+        for name, line, file_problems in self.mode_groups:
+            if name not in self.groups:
+                file_problems.add(line, f"modes: unknown group {name!r} (modes name groups defined under 'groups')")
         problems = [problem for file in self.file_problems for problem in file.items]
         if problems:
             raise ConfigError(problems)
@@ -366,6 +398,7 @@ class _PolicyBuilder:
             rules=tuple(rules),
             sources=tuple(sources),
             protection=self.protection or Protection(),
+            modes=dict(self.modes),
         )
 
 
