@@ -50,7 +50,7 @@ def test_every_validation_error_has_its_line():
             unknown: 1
         """)
     assert problems(exc) == [
-        "policy.yaml:18: unknown key 'unknown' (allowed: groups, mode, protection, rules)",
+        "policy.yaml:18: unknown key 'unknown' (allowed: groups, mode, modes, protection, rules)",
         "policy.yaml:2: mode 'strict' is not one of enforce, monitor",
         "policy.yaml:5: group empty: an empty selector would match every host; write 'any'",
         "policy.yaml:6: group name 'any' is not allowed",
