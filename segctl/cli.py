@@ -79,14 +79,25 @@ def cmd_explain(args) -> int:
     elif not isinstance(verdict, Allow):  # (a ledger of two attached hosts holds nothing else)
         print("deny")
         print(f"not forwarded: {type(verdict).__name__.lower()}")
-    elif verdict.rule is None:  # monitor mode, which forwards what no rule allows
+    elif verdict.rule is None:  # a monitored destination: forwarded though no rule allows it
         print("allow")
-        print("monitor mode forwards everything; enforce mode would deny:")
+        monitored = f"{dst.name} is in monitor mode{_mode_origin(policy, dst)}"
+        print(f"{monitored}: forwarded and logged; enforced, it would be denied:")
         print(index.explain(src.labels, dst.labels, proto, args.port).reason)
     else:
         print("allow")
         print(f"rule {verdict.rule.describe()}")
+        if not verdict.enforced:
+            print(f"{dst.name} is in monitor mode{_mode_origin(policy, dst)}: its connections are logged, not enforced")
     return 0
+
+
+def _mode_origin(policy, host) -> str:
+    """Why a host's mode is what it is: the groups that set it, or the policy's default."""
+    groups = [
+        name for name, mode in policy.modes.items() if mode == "monitor" and policy.groups[name].matches(host.labels)
+    ]
+    return f" (modes: {', '.join(groups)})" if groups else " (the policy's mode)"
 
 
 def cmd_client(args) -> int:

@@ -222,6 +222,7 @@ class Runtime:
             "hosts": len(directory),
             "rules": len(policy.rules),
             "mode": policy.mode,
+            "modes": dict(policy.modes),
         }
         self.events.record("reload", by=by, **report)
         return dict(report, switches=switches)
@@ -236,6 +237,7 @@ class Runtime:
             "status": "ok",  # the controller serves; a degraded directory shows in "directory"
             "uptime": round(time.time() - self.started, 1),
             "mode": c.policy.mode,
+            "modes": dict(c.policy.modes),
             "switches": sorted(c.topology.ports),
             "links": len(c.topology.links()),
             "hosts": len(c.directory),

@@ -233,20 +233,16 @@ class Controller:
         for connection in ledger.connections:
             src = directory.lookup_mac(connection.key.src_mac)
             dst = directory.lookup_mac(connection.key.dst_mac)
-            still = (
-                src is not None
-                and dst is not None
-                and (
-                    policy.mode == "monitor"
-                    or ledger.index.first_rule(
-                        src.labels, dst.labels, connection.key.proto_name, connection.key.service_port
-                    )
-                    is not None
-                )
-            )
-            if still and src and dst and src.mac in ledger.bindings.by_mac and dst.mac in ledger.bindings.by_mac:
-                connection.src, connection.dst = src, dst
-                continue
+            bound = src is not None and dst is not None and {src.mac, dst.mac} <= ledger.bindings.by_mac.keys()
+            if src is not None and dst is not None and bound:
+                key = connection.key
+                outcome = ledger.index.outcome(src.labels, dst.labels, key.proto_name, key.service_port)
+                if outcome.forwarded:
+                    # (a group moved from monitor to enforce keeps what a rule allows, and only that)
+                    connection.src, connection.dst = src, dst
+                    connection.rule = outcome.rule.name if outcome.rule else None
+                    connection.monitor_only = outcome.rule is None
+                    continue
             messages += ledger.revoke(connection, now, "policy reload")
         revoked = before - len(ledger.connections)
         for dpid in ledger.switches():  # cached denials and guards: the new policy decides afresh

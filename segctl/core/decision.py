@@ -158,6 +158,8 @@ class DecisionIndex:
     def mode_of(self, dst_labels: Mapping[str, str]) -> str:
         """The mode of connections to a host with these labels: the modes of the groups it is
         in (enforce wins over monitor), else the policy's `mode`. Remembered per label set."""
+        if not self._group_modes:
+            return self.policy.mode
         key = frozenset(dst_labels.items())
         mode = self._modes.get(key)
         if mode is None:

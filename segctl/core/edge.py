@@ -56,6 +56,7 @@ class Edge:
             ledger.events.record(
                 "deny",
                 now,
+                enforced=True,  # identity is enforced whatever the mode
                 src_mac=mac,
                 src_ip=ip,
                 dpid=dpid,
@@ -84,6 +85,7 @@ class Edge:
             ledger.events.record(
                 "deny",
                 now,
+                enforced=True,
                 src_mac=eth_src,
                 dpid=dpid,
                 port=in_port,
@@ -101,7 +103,7 @@ class Edge:
         target = ledger.bindings.ip_owner(ledger.directory, arp.target_ip)
         if target is None or target.mac == src.mac or ledger.is_quarantined(target):
             return admitted, []
-        if ledger.policy.mode != "monitor" and not ledger.index.may_talk(src.labels, target.labels):
+        if not self._may_resolve(src, target):
             return admitted, []
         if ledger.bindings.location(target.mac) is None:
             # Not attached now: answering would tell the asker that a host exists which may be
@@ -119,6 +121,17 @@ class Edge:
         return admitted, [PacketOut(dpid, in_port, reply)]
 
     # -- first packets waiting for their destination -----------------------------------------
+    def _may_resolve(self, asker: Host, target: Host) -> bool:
+        """Whether `asker` learns `target`'s MAC: some rule lets one open a connection to the
+        other, or one of them is monitored (then connections to it are forwarded, and it must
+        resolve and be resolved by anyone to answer them)."""
+        index = self.ledger.index
+        return (
+            index.may_talk(asker.labels, target.labels)
+            or index.mode_of(target.labels) == "monitor"
+            or index.mode_of(asker.labels) == "monitor"
+        )
+
     def hold(
         self, dst: Host, dpid: int, in_port: int, data: bytes, src: Host, src_ip: str, dst_ip: str, now: float
     ) -> list[Message]:

@@ -59,11 +59,14 @@ class FlowSetup:
             return self._deny(dpid, in_port, key, now, event, verdict.reason)
         event["dst"] = verdict.dst.name
         if verdict.would_deny:
-            ledger.events.record("deny", now, verdict="monitor", reason=verdict.would_deny, **event)
+            # Forwarded: its destination is monitored. Still a `deny` record (what enforce would do).
+            ledger.events.record(
+                "deny", now, verdict="monitor", reason=verdict.would_deny, enforced=False, would_deny=True, **event
+            )
         if isinstance(verdict, Hold):
             return self.edge.hold(verdict.dst, dpid, in_port, data, src, key.src_ip, key.dst_ip, now)
         if isinstance(verdict, Unreachable):
-            ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", **event)
+            ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", enforced=True, **event)
             return []
         connection = self._open(verdict, now, event)
         return [*plan_connection(connection), first_packet_out(connection, data)]
@@ -85,7 +88,9 @@ class FlowSetup:
         connection.cookie = make_cookie(Kind.CONNECTION, ledger.host_id(allow.src.name), connection.id)
         ledger.connections.add(connection)
         if allow.rule is not None:
-            ledger.events.record("allow", now, rule=allow.rule.name, switches=connection.switches, **event)
+            ledger.events.record(
+                "allow", now, rule=allow.rule.name, switches=connection.switches, enforced=allow.enforced, **event
+            )
         return connection
 
     def _adopt(self, allow: Allow, dpid: int, in_port: int, data: bytes, now: float) -> list[Message]:
@@ -112,7 +117,7 @@ class FlowSetup:
     # -- denials -----------------------------------------------------------------------------
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list[Message]:
         ledger = self.ledger
-        ledger.events.record("deny", now, reason=reason, **event)
+        ledger.events.record("deny", now, reason=reason, enforced=True, **event)
         messages: list[Message] = [plan_deny(dpid, in_port, key)]
         messages += self.flood.charge_denial(dpid, in_port, now)
         if ledger.scans is not None and ledger.scans.record_denial(key.src_mac, now):

@@ -27,13 +27,15 @@ from .policy import Rule
 from .topology import Hop
 
 MONITOR_ONLY = "would be denied in enforce mode (monitor mode forwards it)"
+ENFORCE, MONITOR = "enforce", "monitor"
 
 
 @dataclass(slots=True)  # (not frozen: a frozen dataclass is slow to build, and one is built per packet)
 class Allow:
     """Open a connection for `key` along `path`. `would_deny`: monitor mode forwards what no
     rule allows, and says so. `adopted`: the packet is the reply half of a connection set up
-    before this controller started; `key`, `src` and `dst` are the connection's, not the packet's."""
+    before this controller started; `key`, `src` and `dst` are the connection's, not the packet's.
+    `enforced`: the destination's mode is enforce (False: monitor, whether or not a rule allows it)."""
 
     key: FlowKey
     src: Host
@@ -42,6 +44,7 @@ class Allow:
     path: list[Hop]
     would_deny: str | None = None
     adopted: bool = False
+    enforced: bool = True
 
 
 @dataclass(slots=True)
@@ -160,13 +163,15 @@ def decide(
     bound_ip = ledger.bound_ip(dst)
     if bound_ip is not None and bound_ip != key.dst_ip:
         return Deny(key, f"{key.dst_ip} is not the address of {dst.name}", dst.name)
-    rule = ledger.index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
+    index = ledger.index
+    rule = index.first_rule(src.labels, dst.labels, key.proto_name, key.service_port)
+    enforced = index.mode_of(dst.labels) == ENFORCE
     would_deny = None
     if rule is None:
         adopted = _adopted_reply(ledger, at, ip, key, src, dst)
         if adopted is not None:
             return adopted
-        if ledger.policy.mode != "monitor":
+        if enforced:
             reason = "no rule allows it (default deny)"
             if detailed:
                 reason = ledger.index.explain(src.labels, dst.labels, key.proto_name, key.service_port).reason
@@ -178,7 +183,7 @@ def decide(
     path = ledger.topology.path(at, location)
     if path is None:
         return Unreachable(key, dst, would_deny)
-    return Allow(key, src, dst, rule, path, would_deny)
+    return Allow(key, src, dst, rule, path, would_deny, enforced=enforced)
 
 
 def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> Deliver | None:
@@ -216,4 +221,6 @@ def _adopted_reply(
     path = ledger.topology.path(client_at, at)
     if path is None:
         return None
-    return Allow(reverse, client, server, rule, path, adopted=True)
+    return Allow(
+        reverse, client, server, rule, path, adopted=True, enforced=ledger.index.mode_of(server.labels) == ENFORCE
+    )

@@ -87,3 +87,24 @@ def test_check_and_explain_print_an_ldap_value_on_one_line(monkeypatch, capsys):
     assert cli.main(["explain", *SHIPPED, "web1", "db1"]) == 1
     printed = capsys.readouterr()
     assert len(printed.out.splitlines()) == 2 and len(printed.err.splitlines()) == 1
+
+
+def test_explain_says_when_a_destinations_group_is_monitored(tmp_path):
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "mode: enforce\nmodes: {db: monitor}\ngroups: {web: {role: web}, db: {role: db}}\n"
+        "rules:\n  - {name: web-to-db, from: web, to: db, proto: tcp, ports: [5432]}\n"
+    )
+    files = ["--directory", f"{ROOT}/policies/directory.yaml", "--policy", str(policy)]
+    monitored = segctl("explain", *files, "web1", "db1", "--port", "22").stdout.splitlines()
+    assert monitored[:2] == [
+        "allow",
+        "db1 is in monitor mode (modes: db): forwarded and logged; enforced, it would be denied:",
+    ]
+    allowed = segctl("explain", *files, "web1", "db1", "--port", "5432").stdout.splitlines()
+    assert (
+        allowed[0] == "allow"
+        and allowed[2] == "db1 is in monitor mode (modes: db): its connections are logged, not enforced"
+    )
+    enforced = segctl("explain", *files, "db1", "web1", "--port", "5432").stdout.splitlines()
+    assert enforced[0] == "deny"

@@ -58,6 +58,7 @@ def test_authenticate_allow_and_expire_record_who_where_and_what():
     expected = {
         "time": at(net),
         "kind": "allow",
+        "enforced": True,
         "rule": "web-to-db",
         "switches": connection.switches,
         "src": "web",
@@ -108,7 +109,7 @@ def test_each_denial_records_its_reason_and_drops_at_the_ingress_port():
     net = Net()
     net.announce()
     rec = Recorder(net)
-    base = {"kind": "deny", "src": "web", "src_mac": WEB}
+    base = {"kind": "deny", "src": "web", "src_mac": WEB, "enforced": True}
 
     bad = syn(WEB, DB, 40000, 22)
     net.send(1, 1, bad)
@@ -146,6 +147,7 @@ def test_a_denial_towards_a_quarantined_host_names_it():
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "src": "web",
             "dst": "db",
             "src_mac": WEB,
@@ -175,6 +177,7 @@ def test_a_server_side_syn_along_a_connection_is_denied_and_the_clients_own_syn_
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "src": "db",
             "dst": "web",
             "src_mac": DB,
@@ -197,6 +200,7 @@ def test_senders_that_fail_authentication_are_recorded_with_the_packet_and_the_p
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "src_mac": ROGUE,
             "src_ip": "10.0.0.9",
             "dpid": 1,
@@ -215,6 +219,7 @@ def test_senders_that_fail_authentication_are_recorded_with_the_packet_and_the_p
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "src_mac": WEB,
             "dpid": 1,
             "port": 1,
@@ -235,6 +240,8 @@ def test_monitor_mode_forwards_what_enforce_would_deny_and_says_so():
             "time": at(net),
             "kind": "deny",
             "verdict": "monitor",
+            "enforced": False,
+            "would_deny": True,
             "reason": "would be denied in enforce mode (monitor mode forwards it)",
             "src": "web",
             "dst": "db",
@@ -262,6 +269,7 @@ def test_a_reply_seen_first_is_adopted_with_its_own_allow_event():
         {
             "time": at(net),
             "kind": "allow",
+            "enforced": True,
             "rule": "web-to-db",
             "switches": connection.switches,
             "src": "web",
@@ -290,6 +298,7 @@ def test_no_path_to_the_destination_is_recorded():
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "reason": "no path to db",
             "src": "web",
             "dst": "db",
@@ -466,6 +475,7 @@ def test_truncated_and_other_protocol_packets():
         {
             "time": at(net),
             "kind": "deny",
+            "enforced": True,
             "src": "web",
             "dst": "db",
             "src_mac": WEB,
