@@ -61,7 +61,7 @@ ovs: apt
 	fi
 
 lab: setup ovs
-	status=0; $(PY) mininet/lab.py $(if $(LAB_CLI),--cli) $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(filter ldap,$(DIRECTORY)),--ldap) || status=$$?; \
+	status=0; $(PY) mininet/lab.py $(if $(LAB_CLI),--cli) $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(filter ldap,$(DIRECTORY)),--ldap) || status=$$?; \
 	if [ -f .ovs-started-by-make ]; then $(OVS_CTL) stop >/dev/null; rm -f .ovs-started-by-make; fi; \
 	exit $$status
 

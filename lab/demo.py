@@ -10,6 +10,7 @@ import sys
 import time
 
 from segctl.core.decision import DecisionIndex
+from segctl.core.policy import Policy
 
 from .net import Lab
 
@@ -32,16 +33,21 @@ def service_for(index: DecisionIndex, directory, src: str, dst: str) -> tuple[st
     return "icmp", None, False
 
 
-def matrix(lab: Lab) -> tuple[list, int]:
-    index = DecisionIndex(lab.policy)
+def matrix(lab: Lab, policy: Policy | None = None) -> tuple[list, int]:
+    """Every ordered pair of the lab's hosts, expected under `policy` (the lab's by default,
+    modes included) against observed."""
+    index = DecisionIndex(policy or lab.policy)
     names = [h.name for h in lab.topology.hosts]
     plan = []
     for src in names:
         for dst in names:
             if src != dst:
-                proto, port, expected = service_for(index, lab.directory, src, dst)
-                if lab.policy.mode == "monitor":
-                    expected = True
+                proto, port, _ = service_for(index, lab.directory, src, dst)
+                a, b = lab.directory.by_name.get(src), lab.directory.by_name.get(dst)
+                # (forwarded: a rule allows it, or its destination is monitored)
+                expected = bool(
+                    a and b and index.outcome(a.labels, b.labels, proto, 8 if port is None else port).forwarded
+                )
                 plan.append((src, dst, proto, port, expected))
     observed = lab.outcomes([(s, d, p, n) for s, d, p, n, _ in plan])
     rows, wrong = [], 0
@@ -156,7 +162,15 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--ldap", action="store_true", help="authenticate hosts against a lab OpenLDAP server (policies/ldap/)"
     )
+    parser.add_argument(
+        "--scenario",
+        choices=("demo", "rollout"),
+        default="demo",
+        help="demo: access matrix, quarantine, release; rollout: from monitor everything to enforce (lab/rollout.py)",
+    )
     args = parser.parse_args(argv)
+    if args.scenario == "rollout":
+        return run_rollout(args)
 
     started = time.monotonic()
     slapd = None
@@ -171,6 +185,37 @@ def main(argv=None) -> int:
         if slapd is not None:
             slapd.stop()
             shutil.rmtree(slapd.folder, ignore_errors=True)
+
+
+def run_rollout(args) -> int:
+    """`make lab SCENARIO=rollout`: the lab's controller starts from a policy with the shipped
+    groups, no rule and monitor mode, in a folder of its own that the scenario rewrites."""
+    import tempfile
+
+    from segctl.core.policy import load_policy
+
+    from .rollout import monitor_everything, rollout
+
+    shipped = load_policy(args.policy)
+    folder = tempfile.mkdtemp(prefix="segctl-rollout-")
+    policy_path = os.path.join(folder, "policy.yaml")
+    with open(policy_path, "w", encoding="utf-8") as handle:
+        handle.write(monitor_everything(shipped))
+    lab = Lab(args.topology, args.directory, policy_path, of_port=args.of_port)
+    print(f"segctl lab, rollout: topology {lab.topology.name}; the controller's policy is {policy_path}", flush=True)
+    try:
+        lab.start()
+        wrong = rollout(lab, policy_path, shipped)
+        verdict = f"every check as expected {CHECK}" if not wrong else f"{wrong} check(s) not as expected {CROSS}"
+        print(f"\nresult: {verdict}", flush=True)
+        if args.cli:
+            from mininet.cli import CLI
+
+            CLI(lab.net)
+    finally:
+        lab.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 1 if wrong else 0
 
 
 def run_lab(args, started: float, slapd, addressing: str | None) -> int:
