@@ -65,6 +65,7 @@ class ReachMap:
     `reach()` answers for any host of it. Built once per directory, policy and quarantine."""
 
     def __init__(self, directory: Directory, index: DecisionIndex, quarantined: Collection[str]):
+        self.directory = directory
         self.index = index
         self.quarantined = frozenset(quarantined)
         grouped: dict[frozenset, list[Host]] = {}
