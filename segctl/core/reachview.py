@@ -67,14 +67,19 @@ def reach_json(reach: Reach, attached: Collection[str], edges: Iterable[FlowEdge
         if near == name:
             seen.setdefault(far, []).append(edge)
 
+    services: dict[int, dict] = {}  # by rule index: each rule described once, however many hosts
+
     def entry(reached: Reached) -> dict:
         host = reached.host
+        for rule in reached.rules:
+            if rule.index not in services:
+                services[rule.index] = _service(rule)
         return {
             "host": host.name,
             "labels": dict(host.labels),
             "hop": reached.hop,
             "via": reached.via.name,
-            "services": [_service(rule) for rule in reached.rules],
+            "services": [services[rule.index] for rule in reached.rules],
             "monitored": reached.monitored,
             "attached": host.name in attached,
             "seen": _seen(seen.get(host.name, [])) if reached.hop == 1 else None,
