@@ -9,6 +9,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import pytest
 
 from segctl.core.flowlog import FlowEdge
+from segctl.core.policy import load_policy
 from segctl.reachshow import dot_quoted, reach_dot, reach_text
 
 from . import test_api
@@ -49,6 +50,17 @@ def test_a_quarantine_takes_the_host_out_of_every_answer_and_a_release_puts_it_b
     assert call(api, "GET", "/v1/hosts/app1/reach?direction=to")[1]["quarantined"] is True
     assert call(api, "DELETE", "/v1/quarantine/app1")[0] == 200
     assert "app1" in [e["host"] for e in call(api, "GET", "/v1/hosts/web1/reach")[1]["reached"]]
+
+
+def test_a_reload_answers_from_the_new_policy(api):
+    policy = api.paths[1]
+    policy.write_text(policy.read_text().replace("to: app\n", "to: db\n", 1))  # web-to-app now to db
+    assert call(api, "POST", "/v1/policy/reload")[0] == 200
+    assert reached(call(api, "GET", "/v1/hosts/web1/reach")[1])[0] == (1, "db1", "web1", ["web-to-app"])
+    # A new policy over the same directory object (as a remote directory's cache hands it over).
+    controller = api.runtime.controller
+    controller.reload(controller.directory, load_policy(f"{ROOT}/policies/policy.yaml"), 0.0)
+    assert reached(call(api, "GET", "/v1/hosts/web1/reach")[1])[0] == (1, "app1", "web1", ["web-to-app"])
 
 
 def test_flows_seen_come_from_the_flow_store_over_the_window_asked(api):
