@@ -7,9 +7,12 @@ import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segctl.core.flowlog import FlowEdge
 from segctl.core.policy import load_policy
+from segctl.core.textsafe import printable
 from segctl.reachshow import dot_quoted, reach_dot, reach_text
 
 from . import test_api
@@ -179,6 +182,15 @@ def test_dot_output_stays_one_statement_per_line_whatever_a_name_holds():
     # The quoted name reads back (DOT unescaping) as the escaped text, quote and backslash kept.
     unquoted = re.sub(r"\\(.)", r"\1", dot_quoted(EVIL)[1:-1])
     assert unquoted == 'x"; a -> b [label="owned"]; "\\\\n\\x1b[2J\\u2028'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text())
+def test_any_name_or_label_value_reads_back_from_its_dot_string(name, value):
+    lines = reach_dot(body_with(name, value)).splitlines()
+    statement = re.compile(rf"^  {QUOTED}( -> {QUOTED})? \[label={QUOTED}(, style=\w+)?\];$")
+    assert len(lines) == 7 and all(statement.match(line) for line in lines[3:-1])
+    assert re.sub(r"\\(.)", r"\1", dot_quoted(name)[1:-1]) == printable(name)
 
 
 def test_reach_tables_print_one_row_per_host_whatever_a_name_holds():
