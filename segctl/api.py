@@ -17,7 +17,9 @@ from urllib.parse import parse_qsl
 from webob import Request, Response
 
 from .core.controller import UnknownHost
+from .core.durations import parse_duration
 from .core.macs import NotAHostMac
+from .core.reach import MAX_HOPS
 from .openapi import OPENAPI
 
 LOG = logging.getLogger("segctl.api")
@@ -26,7 +28,7 @@ MAX_TEXT = 1000
 MIN_TOKEN = 16
 # The query parameters each endpoint reads, by handler name; any other is refused, so that a typo
 # (`?limt=5`) or a parameter this version does not know (a later `?dry_run=true`) is never ignored.
-QUERY_PARAMETERS = {"events": {"limit", "kind"}}
+QUERY_PARAMETERS = {"events": {"limit", "kind"}, "reach": {"hops", "direction", "since"}}
 INTERNAL_ERROR = "internal error; see the controller log"
 NOT_UTF8 = "the URL is not valid UTF-8 (after %-decoding)"
 
@@ -128,6 +130,7 @@ class Api:
             ("GET", r"/v1/openapi\.json", self.openapi, False),
             ("GET", r"/v1/hosts", self.hosts, False),
             ("GET", r"/v1/hosts/(?P<host>[^/]+)", self.host, False),
+            ("GET", r"/v1/hosts/(?P<host>[^/]+)/reach", self.reach, False),
             ("GET", r"/v1/quarantine", self.quarantined, False),
             ("POST", r"/v1/quarantine", self.quarantine, False),
             ("DELETE", r"/v1/quarantine/(?P<host>[^/]+)", self.release, False),
@@ -228,6 +231,22 @@ class Api:
         view = self.runtime.host_view(host)
         if view is None:
             raise ApiError(404, f"no host {host!r}")
+        return 200, view
+
+    def reach(self, request, who, host):
+        query = dict(_query(request))
+        hops, direction = query.get("hops", "1"), query.get("direction", "from")
+        if not re.fullmatch(r"[0-9]{1,2}", hops) or not 1 <= int(hops) <= MAX_HOPS:
+            raise ApiError(400, f"hops must be a number from 1 to {MAX_HOPS}")
+        if direction not in ("from", "to"):
+            raise ApiError(400, "direction must be 'from' (what HOST may reach) or 'to' (who may reach HOST)")
+        try:
+            since = parse_duration(query["since"]) if "since" in query else None
+        except ValueError as exc:
+            raise ApiError(400, f"since: {exc}") from None
+        view = self.runtime.reach_view(host, int(hops), direction == "to", since)
+        if view is None:
+            raise ApiError(404, f"no host {host!r} in the directory")
         return 200, view
 
     def quarantined(self, request, who):

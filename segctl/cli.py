@@ -215,6 +215,14 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine.add_argument("host", metavar="HOST", help="directory name or MAC")
     quarantine.add_argument("--reason", required=True)
     client("release", "end a quarantine").add_argument("host", metavar="HOST")
+    reach = client("reach", "blast radius: the hosts HOST may open connections to, hop by hop")
+    reach.add_argument("host", metavar="HOST", help="directory name or MAC")
+    reach.add_argument("--hops", type=int, default=1, help="how many connections deep (1-10; 1)")
+    reach.add_argument("--to", action="store_true", help="the reverse: who may open connections to HOST")
+    reach.add_argument("--since", metavar="DURATION", help="flows seen in this window only (24h, 7d; all recorded)")
+    reach.add_argument(
+        "--dot", action="store_true", help="a Graphviz graph of it (segctl reach web1 --dot | dot -Tsvg)"
+    )
     client("health", "controller status")
     client("reload", "re-read the directory and policy")
     return parser

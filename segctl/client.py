@@ -76,7 +76,7 @@ def _location(location) -> str | None:
     return f"{location['dpid']}/{location['port']}" if location else None
 
 
-def render(command: str, body: dict) -> str:
+def render(command: str, body: dict, dot: bool = False) -> str:
     """What the CLI prints for COMMAND's answer. User values (reasons, names, labels, errors) are
     escaped (`printable`): each prints on its own line and forges none."""
     if command == "hosts":
@@ -131,6 +131,10 @@ def render(command: str, body: dict) -> str:
             f"reloaded: {body['hosts']} hosts, {body['rules']} rules, mode {body['mode']}; "
             f"{body['revoked']} connection(s) revoked"
         )
+    if command == "reach":
+        from .reachshow import reach_dot, reach_text
+
+        return reach_dot(body) if dot else reach_text(body)
     if command == "health":
         return (
             f"{body['status']}: mode {body['mode']}, switches {body['switches']}, {body['links']} links, "
@@ -178,6 +182,10 @@ def run_client(args) -> int:
             status, body = call(args, "DELETE", f"/v1/quarantine/{quote(args.host)}")
         elif command == "reload":
             status, body = call(args, "POST", "/v1/policy/reload")
+        elif command == "reach":
+            query = {"hops": args.hops, "direction": "to" if args.to else "from"}
+            query.update({"since": args.since} if args.since else {})
+            status, body = call(args, "GET", f"/v1/hosts/{quote(args.host)}/reach?{urllib.parse.urlencode(query)}")
         else:
             status, body = call(args, "GET", "/v1/health")
     except ClientError as exc:
@@ -188,5 +196,7 @@ def run_client(args) -> int:
         for problem in body.get("errors", []):
             print(printable(problem), file=sys.stderr)
         return 1
-    print(json.dumps(body, indent=2, sort_keys=True) if args.json else render(command, body))
+    print(
+        json.dumps(body, indent=2, sort_keys=True) if args.json else render(command, body, getattr(args, "dot", False))
+    )
     return 0

@@ -6,6 +6,7 @@ more), so that tests/unit/test_schema_fuzz.py catches an answer that drifts from
 from __future__ import annotations
 
 from . import __version__
+from .core.reach import MAX_HOPS
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -52,6 +53,37 @@ _HOST_PARAM = {
     "schema": {"type": "string", "minLength": 1},
     "example": "web1",
 }
+_RANGES = {"type": "array", "nullable": True, "items": _array({"type": "integer"})}
+_REACHED = _obj(
+    host={"type": "string"},
+    labels={"type": "object", "additionalProperties": {"type": "string"}},
+    hop={"type": "integer", "minimum": 1},
+    via={"type": "string", "description": "the host one hop nearer: reached from it, or (direction to) reaching it"},
+    services=_array(
+        _obj(
+            rule={"type": "string"},
+            proto={"type": "string"},
+            ports=dict(_RANGES, description="inclusive [low, high] ranges; null: every port"),
+            icmp_types=dict(_RANGES, description="icmp and any rules: the types allowed"),
+            text={"type": "string"},
+        )
+    ),
+    monitored={"type": "boolean", "description": "the destination is in monitor mode: every service is forwarded"},
+    attached={"type": "boolean"},
+    seen={
+        "type": "array",
+        "nullable": True,
+        "description": "recorded forwarded flows between HOST and this host; null beyond the first hop",
+        "items": _obj(
+            proto={"type": "string"},
+            port={"type": "integer", "nullable": True},
+            flows={"type": "integer"},
+            last_seen={"type": "number"},
+            verdict={"type": "string"},
+            rule={"type": "string", "nullable": True},
+        ),
+    },
+)
 _NO_BODY = {
     "required": False,
     "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "maxProperties": 0}}},
@@ -154,6 +186,41 @@ OPENAPI = {
                 "summary": "one host",
                 "parameters": [_HOST_PARAM],
                 "responses": _answers("401", "404", **{"200": _ok(_ref("Host"))}),
+            }
+        },
+        "/v1/hosts/{host}/reach": {
+            "get": {
+                "summary": "blast radius: the hosts HOST may open connections to, hop by hop, or who may reach it",
+                "parameters": [
+                    _HOST_PARAM,
+                    {"name": "hops", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_HOPS}},
+                    {"name": "direction", "in": "query", "schema": {"type": "string", "enum": ["from", "to"]}},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "recorded flows of this window only: a duration like 90s, 30m, 24h, 7d",
+                        "example": "24h",
+                    },
+                ],
+                "responses": _answers(
+                    "401",
+                    "404",
+                    **{
+                        "200": _ok(
+                            _obj(
+                                host={"type": "string"},
+                                labels={"type": "object", "additionalProperties": {"type": "string"}},
+                                direction={"type": "string", "enum": ["from", "to"]},
+                                hops={"type": "integer"},
+                                quarantined={"type": "boolean"},
+                                flows_recorded={"type": "boolean"},
+                                per_hop=_INTEGERS,
+                                reached=_array(_REACHED),
+                            )
+                        )
+                    },
+                ),
             }
         },
         "/v1/quarantine": {

@@ -17,6 +17,8 @@ from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
 from .core.messages import Message, SwitchMessage, for_switches
+from .core.reach import ReachMap
+from .core.reachview import reach_json
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
@@ -75,6 +77,7 @@ class Runtime:
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
         self.controller = Controller(self._first_read(), policy, events, audit_interval)
         self.started = time.time()
+        self._reach: ReachMap | None = None  # built at the first reach question
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
@@ -114,6 +117,32 @@ class Runtime:
     def audit_view(self) -> dict:
         """Each switch's last flow-table audit: when, entries read, findings (a few shown)."""
         return self.controller.auditor.view()
+
+    def reach_view(self, host: str, hops: int, reverse: bool, since: float | None) -> dict | None:
+        """The blast radius of `host` (None if the directory does not know it). Raises ValueError
+        for hops out of range."""
+        ledger = self.controller.ledger
+        found = ledger.directory.find(host)
+        if found is None:
+            return None
+        reach = self._reach_map().reach(found, hops, reverse)
+        attached = {binding.host.name for binding in ledger.bindings.by_mac.values()}
+        flow_edges = getattr(self, "flow_edges", None)  # the flow store's, where there is one
+        return reach_json(reach, attached, flow_edges(since) if flow_edges is not None else None)
+
+    def _reach_map(self) -> ReachMap:
+        """The reach map of the directory, policy and quarantine in force; built again only
+        when one of them changed."""
+        ledger, built = self.controller.ledger, self._reach
+        quarantined = frozenset(ledger.quarantined)
+        if (
+            built is None
+            or built.directory is not ledger.directory
+            or built.index is not ledger.index
+            or built.quarantined != quarantined
+        ):
+            built = self._reach = ReachMap(ledger.directory, ledger.index, quarantined)
+        return built
 
     # -- actions -----------------------------------------------------------------------------
     def quarantine(self, host: str, reason: str, by: str) -> dict:

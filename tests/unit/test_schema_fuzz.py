@@ -31,7 +31,13 @@ CONFIG = schemathesis.Config.from_dict(
                 "include-path": "/v1/quarantine",
                 "include-method": "POST",
                 "checks": {"positive_data_acceptance": {"expected-statuses": [200, 400, 404]}},
-            }
+            },
+            {
+                # `since` is any string to the schema; one that is not a duration is refused (400).
+                "include-path": "/v1/hosts/{host}/reach",
+                "include-method": "GET",
+                "checks": {"positive_data_acceptance": {"expected-statuses": [200, 400, 404]}},
+            },
         ],
     }
 )
