@@ -202,6 +202,9 @@ def recorded(draw):
                 labels[key] = draw(st.sampled_from(value_pool))
         hosts[name] = labels
     names = sorted(hosts)
+    # The directory now may differ from the labels recorded: then the draft must follow it.
+    relabelled = draw(st.booleans())
+    recorded_as = {name: {"role": "before"} for name in hosts} if relabelled else hosts
     edges = []
     for _ in range(draw(st.integers(0, 25))):
         src, dst = (draw(st.sampled_from(names * 4 + [ROGUE])) for _ in "sd")
@@ -222,8 +225,8 @@ def recorded(draw):
                 draw(st.integers(1, 5)),
                 first,
                 first + draw(st.floats(0, 1e6)),
-                hosts.get(src),
-                hosts.get(dst),
+                recorded_as.get(src),
+                recorded_as.get(dst),
             )
         )
     exclude = draw(st.lists(LABELS.filter(bool).filter(_plain), max_size=1))
@@ -233,21 +236,23 @@ def recorded(draw):
         exclude=tuple(parse_selector(",".join(f"{k}={v}" for k, v in d.items())) for d in exclude),
         merge_gap=draw(st.integers(0, 3)),
     )
-    return opts, hosts, edges
+    return opts, hosts if relabelled else None, edges
 
 
 def _plain(labels):
     return all("," not in k + v and "=" not in k and k.strip() == k and v.strip() == v and k for k, v in labels.items())
 
 
-def ruled(edges, opts):
+def ruled(edges, opts, labels_now=None):
     """The (edge, source labels, destination labels) the draft must forward: forwarded flows
     between directory hosts with every --by key, not excluded, whose service was seen at least
     min_flows times between the two groups."""
     service_flows = {}
     wanted = []
     for e in edges:
-        src, dst = e.src_labels, e.dst_labels
+        src, dst = (
+            (e.src_labels, e.dst_labels) if labels_now is None else (labels_now.get(e.src), labels_now.get(e.dst))
+        )
         if not e.forwarded or src is None or dst is None or e.port is None:
             continue
         if e.proto not in ("tcp", "udp", "icmp") or (e.proto != "icmp" and e.port == 0) or e.port > 65535:
@@ -267,12 +272,12 @@ def ruled(edges, opts):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(recorded())
 def test_the_draft_parses_and_forwards_every_flow_above_the_thresholds(found):
-    opts, hosts, edges = found
-    draft = suggest(edges, opts)
+    opts, directory_now, edges = found
+    draft = suggest(edges, opts, directory_now.get if directory_now else None)
     policy = parsed(draft.text)  # a ConfigError here is a draft `segctl check` would refuse
     assert policy.mode == "enforce" and all(_NAME_RE.match(name) for name in policy.groups)
     index = DecisionIndex(policy)
-    must_forward = ruled(edges, opts)
+    must_forward = ruled(edges, opts, directory_now)
     event(f"flows the draft must forward: {min(len(must_forward), 3)}+")
     newly_denied = [
         (e, index.outcome(src, dst, e.proto, e.port).kind)
