@@ -235,9 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = client(name, help_text)
         p.add_argument("--store", metavar="PATH", help="read this flow store file here instead of asking the API")
         p.add_argument("--directory", help="with --store: the directory file whose labels group the hosts now")
-        p.add_argument("--by", type=checked(parse_by, "label keys"), default="role", metavar="KEY[,KEY]", help="(role)")
+        keys = checked(parse_by, "label keys")
+        p.add_argument("--by", type=keys, default="role", metavar="KEY[,KEY]", help="label keys grouping hosts (role)")
         p.add_argument(
-            "--since", type=checked(parse_duration, "duration"), metavar="DURATION", help="90s, 30m, 24h, 7d, 2w (all)"
+            "--since",
+            type=checked(parse_duration, "duration"),
+            metavar="DURATION",
+            help="flows seen in the last 90s, 30m, 24h, 7d, 2w... (default: all recorded)",
         )
         return p
 
