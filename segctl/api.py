@@ -17,10 +17,13 @@ from urllib.parse import parse_qsl
 from webob import Request, Response
 
 from .core.controller import UnknownHost
-from .core.durations import parse_duration
+from .core.durations import LONGEST, parse_duration
+from .core.flowlog import VERDICTS
+from .core.flowmap import DEFAULT_BY, parse_by
 from .core.macs import NotAHostMac
 from .core.reach import MAX_HOPS
-from .openapi import OPENAPI
+from .core.suggest import SuggestOptions, parse_selector
+from .openapi import OPENAPI, SINCE_PATTERN
 
 LOG = logging.getLogger("segctl.api")
 MAX_BODY = 64 * 1024
@@ -28,7 +31,11 @@ MAX_TEXT = 1000
 MIN_TOKEN = 16
 # The query parameters each endpoint reads, by handler name; any other is refused, so that a typo
 # (`?limt=5`) or a parameter this version does not know (a later `?dry_run=true`) is never ignored.
-QUERY_PARAMETERS = {"events": {"limit", "kind"}, "reach": {"hops", "direction", "since"}}
+QUERY_PARAMETERS = {
+    "events": {"limit", "kind"},
+    "reach": {"hops", "direction", "since"},
+    "flow_map": {"by", "since", "verdict"},
+}
 INTERNAL_ERROR = "internal error; see the controller log"
 NOT_UTF8 = "the URL is not valid UTF-8 (after %-decoding)"
 
@@ -138,6 +145,8 @@ class Api:
             ("GET", r"/v1/audit", self.audit, False),
             ("GET", r"/v1/events", self.events, False),
             ("POST", r"/v1/policy/reload", self.reload, False),
+            ("GET", r"/v1/map", self.flow_map, False),
+            ("POST", r"/v1/policy/suggest", self.suggest, False),
         ):
             self.routes.append((method, re.compile(pattern + r"\Z"), handler, public))
 
@@ -291,3 +300,60 @@ class Api:
         return (200 if report["ok"] else 400), (
             report if report["ok"] else dict(report, error=f"reload refused: {len(report['errors'])} problem(s)")
         )
+
+    def flow_map(self, request, who):
+        query = dict(_query(request))
+        verdict = query.get("verdict")
+        if verdict is not None and verdict not in VERDICTS:
+            raise ApiError(400, f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+        by = _parsed("by", query["by"], parse_by) if "by" in query else DEFAULT_BY
+        return 200, self.runtime.flow_map(by, _since(query.get("since")), verdict)
+
+    def suggest(self, request, who):
+        fields = {"by", "since", "min_flows", "exclude", "merge_gap"}
+        has_body = request.content_length or request.headers.get("Transfer-Encoding")
+        body = self.json_body(request, fields) if has_body else {}
+        for name in sorted(name for name, value in body.items() if value is None):
+            raise ApiError(400, f"'{name}' is null: leave it out for its default")
+        by = body.get("by", ",".join(DEFAULT_BY))  # `role,app` or ["role", "app"]
+        keys = [key for item in (by if isinstance(by, list) and by else [by]) for key in _parsed("by", item, parse_by)]
+        exclude = body.get("exclude", [])
+        if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
+            raise ApiError(400, "'exclude' must be a list of selectors like \"role=scanner\"")
+        since = body.get("since")
+        options = SuggestOptions(
+            by=tuple(dict.fromkeys(keys)),
+            min_flows=_whole(body, "min_flows", 1, 1, 10**9),
+            exclude=tuple(_parsed("exclude", item, parse_selector) for item in exclude),
+            merge_gap=_whole(body, "merge_gap", 0, 0, 65535),
+            since=None if since is None else str(since),
+        )
+        return 200, self.runtime.suggest_policy(options, _since(since))
+
+
+def _parsed(name: str, value, parse):
+    """`parse(value)` for a parameter given as text; a 400 naming it otherwise."""
+    if not isinstance(value, str) or not _is_unicode_text(value) or len(value) > MAX_TEXT:
+        raise ApiError(400, f"'{name}' must be text of at most {MAX_TEXT} characters")
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ApiError(400, f"'{name}': {exc}") from None
+
+
+def _since(value) -> float | None:
+    """The window `since`: seconds (a JSON number) or a duration like 90s, 24h, 7d; None: all."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 < value <= LONGEST:
+            raise ApiError(400, f"'since' must be more than 0 and at most {LONGEST} seconds")
+        return float(value)
+    if value is not None and (not isinstance(value, str) or not re.match(SINCE_PATTERN, value)):
+        raise ApiError(400, "'since' must be a number of seconds or a duration like 90s, 30m, 24h, 7d or 2w")
+    return None if value is None else _parsed("since", value, parse_duration)
+
+
+def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be a whole number from {low} to {high}")
+    return value

@@ -8,10 +8,14 @@ import sys
 from .config import Sources, load_sources
 from .core.audit import AUDIT_INTERVAL
 from .core.decision import DecisionIndex
+from .core.durations import parse_duration
 from .core.errors import ConfigError
 from .core.events import KEEP_FILES, MAX_BYTES
 from .core.explain import explain_first_packet
+from .core.flowlog import VERDICTS
+from .core.flowmap import parse_by
 from .core.policy import ICMP_TYPES
+from .core.suggest import parse_selector
 from .core.textsafe import printable
 from .core.verdict import Allow, Deny
 
@@ -128,6 +132,26 @@ def seconds(text: str) -> float:
     return value
 
 
+def checked(parse, what: str):
+    """An argparse type that keeps the text as given once `parse` accepts it."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    check.__name__ = what  # argparse names the type in its message: "invalid duration value"
+    return check
+
+
+def at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="segctl", description="Zero-trust microsegmentation controller for OpenFlow 1.3 networks."
@@ -225,6 +249,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     client("health", "controller status")
     client("reload", "re-read the directory and policy")
+
+    def recorded(name, help_text):
+        p = client(name, help_text)
+        p.add_argument("--store", metavar="PATH", help="read this flow store file here instead of asking the API")
+        p.add_argument("--directory", help="with --store: the directory file whose labels group the hosts now")
+        keys = checked(parse_by, "label keys")
+        p.add_argument("--by", type=keys, default="role", metavar="KEY[,KEY]", help="label keys grouping hosts (role)")
+        p.add_argument(
+            "--since",
+            type=checked(parse_duration, "duration"),
+            metavar="DURATION",
+            help="flows seen in the last 90s, 30m, 24h, 7d, 2w... (default: all recorded)",
+        )
+        return p
+
+    flow_map = recorded("map", "recorded flows between groups of hosts and what the policy does with them")
+    flow_map.add_argument("--policy", help="with --store: the policy to judge the flows by (none: no status)")
+    flow_map.add_argument("--verdict", choices=VERDICTS, help="only flows that were allowed, monitored or denied")
+    flow_map.add_argument("--dot", action="store_true", help="Graphviz DOT, for `dot -Tsvg`")
+    draft = recorded("suggest", "a draft policy allowing the recorded flows, YAML on stdout")
+    draft.add_argument("--min-flows", type=at_least_one, default=1, metavar="N", help="rule a service seen N times (1)")
+    draft.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        type=checked(parse_selector, "selector"),
+        metavar="SELECTOR",
+        help="leave out hosts matching role=scanner[,env=dev]; repeatable",
+    )
+    draft.add_argument(
+        "--merge-gap", type=whole_number, default=0, metavar="N", help="join ports at most N unseen ports apart (0)"
+    )
     return parser
 
 

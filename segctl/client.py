@@ -1,4 +1,4 @@
-"""The CLI side of the REST API: `segctl hosts|flows|events|quarantine|release|health|reload`."""
+"""The CLI side of the REST API: `segctl hosts|flows|events|quarantine|release|health|reload|map|suggest`."""
 
 from __future__ import annotations
 
@@ -135,6 +135,12 @@ def render(command: str, body: dict, dot: bool = False) -> str:
         from .reachshow import reach_dot, reach_text
 
         return reach_dot(body) if dot else reach_text(body)
+    if command == "map":
+        from .mapview import map_table
+
+        return map_table(body)
+    if command == "suggest":
+        return body["draft"].rstrip("\n")
     if command == "health":
         return (
             f"{body['status']}: mode {body['mode']}, switches {body['switches']}, {body['links']} links, "
@@ -186,6 +192,17 @@ def run_client(args) -> int:
             query = {"hops": args.hops, "direction": "to" if args.to else "from"}
             query.update({"since": args.since} if args.since else {})
             status, body = call(args, "GET", f"/v1/hosts/{quote(args.host)}/reach?{urllib.parse.urlencode(query)}")
+        elif command in ("map", "suggest") and args.store:
+            from .offline import offline_answer
+
+            status, body = offline_answer(args)
+        elif command == "map":
+            query = {"by": args.by, "since": args.since, "verdict": args.verdict}
+            status, body = call(args, "GET", "/v1/map?" + urllib.parse.urlencode({k: v for k, v in query.items() if v}))
+        elif command == "suggest":
+            options = {"by": args.by, "since": args.since, "min_flows": args.min_flows, "merge_gap": args.merge_gap}
+            options = {k: v for k, v in options.items() if v is not None}
+            status, body = call(args, "POST", "/v1/policy/suggest", dict(options, exclude=args.exclude))
         else:
             status, body = call(args, "GET", "/v1/health")
     except ClientError as exc:
@@ -196,7 +213,23 @@ def run_client(args) -> int:
         for problem in body.get("errors", []):
             print(printable(problem), file=sys.stderr)
         return 1
-    print(
-        json.dumps(body, indent=2, sort_keys=True) if args.json else render(command, body, getattr(args, "dot", False))
-    )
+    if args.json:
+        print(json.dumps(body, indent=2, sort_keys=True))
+    elif command == "map" and args.dot:
+        from .mapview import map_dot
+
+        print(map_dot(body))
+    else:
+        print(render(command, body, getattr(args, "dot", False)))
+    if command == "suggest":
+        print(_coverage_line(body), file=sys.stderr)
     return 0
+
+
+def _coverage_line(body: dict) -> str:
+    """What `segctl suggest` says on stderr, so that `> draft.yaml` keeps the draft alone."""
+    c = body["coverage"]
+    return (
+        f"draft: {body['groups']} group(s), {body['rules']} rule(s); allows {c['allowed']} of {c['observed']} "
+        f"connections observed ({c['percent']}%), {c['forwarded_allowed']} of {c['forwarded']} forwarded"
+    )

@@ -6,6 +6,7 @@ more), so that tests/unit/test_schema_fuzz.py catches an answer that drifts from
 from __future__ import annotations
 
 from . import __version__
+from .core.durations import LONGEST
 from .core.reach import MAX_HOPS
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -84,6 +85,51 @@ _REACHED = _obj(
         ),
     },
 )
+_COUNT = {"type": "integer", "minimum": 0}
+_OUTCOMES = {kind: _COUNT for kind in ("allow", "monitor", "deny")}
+_MAP_NODE = _obj(
+    id={"type": "string"},
+    label={"type": "string"},
+    known={"type": "boolean", "description": "false: a host not in the directory, a node of its own"},
+    labels={"type": "object", "nullable": True, "additionalProperties": {"type": "string", "nullable": True}},
+    hosts=_array({"type": "string"}),
+)
+_MAP_EDGE = _obj(
+    src={"type": "string"},
+    dst={"type": "string"},
+    proto={"type": "string", "enum": ["tcp", "udp", "icmp", "other"]},
+    port={"type": "integer", "nullable": True, "description": "destination port; ICMP: the type"},
+    flows=_COUNT,
+    pairs=_COUNT,
+    first_seen={"type": "number"},
+    last_seen={"type": "number"},
+    observed=_obj(allowed=_COUNT, monitored=_COUNT, denied=_COUNT),
+    policy=dict(
+        _obj(**_OUTCOMES, status={"type": "string", "enum": ["allow", "monitor", "deny", "mixed"]}),
+        nullable=True,
+        description="host pairs per outcome of the current policy (monitor: would be denied once enforced)",
+    ),
+)
+# A window the API takes: whole units, at most what durations.LONGEST (ten years) allows of each.
+SINCE_PATTERN = "^([1-9][0-9]{0,7}s?|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d|[1-9][0-9]?w)$"
+_DURATION_TEXT = {"type": "string", "pattern": SINCE_PATTERN, "example": "24h"}
+# Label keys `role,app`: some key that is not blank. A selector `role=scanner,env=dev`.
+_BY_TEXT = {"type": "string", "pattern": "[^, \\t]", "maxLength": 1000, "example": "role,app"}
+_SELECTOR_PART = "[^,=]*[^,= \\t][^,=]*=[^,]*"
+_SELECTOR_TEXT = {"type": "string", "pattern": f"^{_SELECTOR_PART}(,{_SELECTOR_PART})*$", "maxLength": 1000}
+_SUGGEST_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "by": {"oneOf": [_BY_TEXT, dict(_array(_BY_TEXT), minItems=1)]},
+        "since": {
+            "oneOf": [_DURATION_TEXT, {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": LONGEST}]
+        },
+        "min_flows": {"type": "integer", "minimum": 1, "maximum": 1000000000},
+        "exclude": _array(_SELECTOR_TEXT),
+        "merge_gap": {"type": "integer", "minimum": 0, "maximum": 65535},
+    },
+}
 _NO_BODY = {
     "required": False,
     "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "maxProperties": 0}}},
@@ -312,6 +358,60 @@ OPENAPI = {
                 "responses": _answers(
                     "401",
                     **{"200": _ok(_obj(events=_array(_obj(time={"type": "number"}, kind={"type": "string"}))))},
+                ),
+            }
+        },
+        "/v1/map": {
+            "get": {
+                "summary": "recorded flows between groups of hosts, with what the current policy does with them",
+                "parameters": [
+                    {"name": "by", "in": "query", "schema": _BY_TEXT},
+                    {"name": "since", "in": "query", "schema": _DURATION_TEXT},
+                    {
+                        "name": "verdict",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["allowed", "monitored", "denied"]},
+                    },
+                ],
+                "responses": _answers(
+                    "401",
+                    **{
+                        "200": _ok(
+                            _obj(by=_array({"type": "string"}), nodes=_array(_MAP_NODE), edges=_array(_MAP_EDGE))
+                        )
+                    },
+                ),
+            }
+        },
+        "/v1/policy/suggest": {
+            "post": {
+                "summary": "a draft policy (YAML text) that allows the recorded flows between directory hosts",
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {"schema": _SUGGEST_BODY, "example": {"by": "role", "since": "7d"}}
+                    },
+                },
+                "responses": _answers(
+                    "401",
+                    "413",
+                    **{
+                        "200": _ok(
+                            _obj(
+                                draft={"type": "string"},
+                                coverage=_obj(
+                                    observed=_COUNT,
+                                    allowed=_COUNT,
+                                    forwarded=_COUNT,
+                                    forwarded_allowed=_COUNT,
+                                    percent={"type": "number"},
+                                ),
+                                groups=_COUNT,
+                                rules=_COUNT,
+                                left_out={"type": "object", "additionalProperties": _COUNT},
+                            )
+                        )
+                    },
                 ),
             }
         },

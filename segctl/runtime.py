@@ -16,9 +16,12 @@ from .core.dircache import DirectoryCache
 from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
+from .core.flowlog import FlowEdge
+from .core.flowmap import build_map, labels_in
 from .core.messages import Message, SwitchMessage, for_switches
 from .core.reach import ReachMap
 from .core.reachview import reach_json
+from .core.suggest import SuggestOptions, suggest
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
@@ -143,6 +146,20 @@ class Runtime:
         ):
             built = self._reach = ReachMap(ledger.directory, ledger.index, quarantined)
         return built
+
+    # -- recorded flows: the map and the suggested policy ------------------------------------
+    def flow_map(self, by: tuple[str, ...], since: float | None, verdict: str | None) -> dict:
+        """The map of flows recorded since `since` seconds ago, with the running policy's status."""
+        directory = labels_in(self.controller.directory)
+        return build_map(self._recorded(since), by, self.controller.ledger.index, directory, verdict).to_json()
+
+    def suggest_policy(self, options: SuggestOptions, since: float | None) -> dict:
+        return suggest(self._recorded(since), options, labels_in(self.controller.directory)).to_json()
+
+    def _recorded(self, since: float | None) -> list[FlowEdge]:
+        # flow_edges comes with the flow store (segctl.flowstore); without one nothing is recorded.
+        flow_edges = getattr(self, "flow_edges", None)
+        return flow_edges(since) if flow_edges is not None else []
 
     # -- actions -----------------------------------------------------------------------------
     def quarantine(self, host: str, reason: str, by: str) -> dict:
