@@ -8,6 +8,7 @@ import sys
 from .config import Sources, load_sources
 from .core.audit import AUDIT_INTERVAL
 from .core.decision import DecisionIndex
+from .core.durations import parse_duration
 from .core.errors import ConfigError
 from .core.events import KEEP_FILES, MAX_BYTES
 from .core.explain import explain_first_packet
@@ -95,6 +96,12 @@ def cmd_client(args) -> int:
     return run_client(args)
 
 
+def cmd_replay(args) -> int:
+    from .whatif import run_replay
+
+    return run_replay(args)
+
+
 def cmd_run(args) -> int:
     from .launch import run
 
@@ -115,6 +122,19 @@ def seconds(text: str) -> float:
     if not 0 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
     return value
+
+
+def duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def top_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 100")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     client("release", "end a quarantine").add_argument("host", metavar="HOST")
     client("health", "controller status")
     client("reload", "re-read the directory and policy")
+    replay = client("replay", "what-if: recorded flows decided by the running policy and by a draft")
+    replay.add_argument(
+        "--policy", required=True, metavar="DRAFT", help="the draft policy: a YAML file (a folder offline)"
+    )
+    replay.add_argument("--store", metavar="PATH", help="replay offline from this flow store file, not the API")
+    replay.add_argument("--directory", help="offline: current labels from this directory (else as recorded)")
+    replay.add_argument("--since", type=duration, default=86400.0, metavar="DURATION", help="flows of the last 24h")
+    replay.add_argument("--top", type=top_count, default=10, metavar="N", help="top host pairs listed per rule (10)")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 
