@@ -263,8 +263,16 @@ class Runtime:
             return host.labels if host is not None else None
 
         edges = self.recorded_edges(since)
-        report = replay(edges, DecisionIndex(draft), self.controller.ledger.index, labels)
-        return dict(report.to_json(top), since=since, mode=draft.mode)
+        running = self.controller.policy
+
+        def decide_all() -> dict:
+            # Indexes of its own: the controller's caches are neither shared across threads nor
+            # flushed by a million replayed decisions.
+            report = replay(edges, DecisionIndex(draft), DecisionIndex(running), labels)
+            return report.to_json(top)
+
+        # In an OS thread under Ryu: a long replay must not stall the switches' event loop.
+        return dict(self.run_blocking(decide_all), since=since, mode=draft.mode)
 
     def recorded_edges(self, since: float | None) -> list[FlowEdge]:
         """The flow store's edges of the last `since` seconds. Raises NoFlowStore."""

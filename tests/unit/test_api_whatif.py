@@ -136,3 +136,10 @@ def test_reload_dry_run_keeps_its_answer_to_a_broken_file_and_refuses_other_para
     assert len(api.runtime.controller.connections) == 1
     assert call(api, "POST", "/v1/policy/reload?dry_run=yes")[0] == 400
     assert call(api, "POST", "/v1/policy/reload?since=1h")[1] == {"error": "unknown query parameter(s): since"}
+
+
+def test_the_replay_runs_through_run_blocking_off_the_switches_event_loop(api):
+    ran = []
+    api.runtime.run_blocking = lambda function: ran.append(function) or function()
+    assert post_draft(api, DRAFT)[0] == 200
+    assert len(ran) == 1
