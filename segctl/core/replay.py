@@ -106,7 +106,8 @@ class Category:
 @dataclass
 class ReplayReport:
     categories: dict[str, Category] = field(default_factory=lambda: {name: Category() for name in CATEGORIES})
-    replayed: Tally = field(default_factory=Tally)
+    replayed_flows: int = 0
+    replayed_pairs: set = field(default_factory=set)
     not_replayed_flows: int = 0
     not_replayed_edges: int = 0
     decisions: int = 0  # distinct (label sets, service) decided: what the replay's cost follows
@@ -121,7 +122,7 @@ class ReplayReport:
 
     def to_json(self, top: int = DEFAULT_TOP) -> dict:
         return {
-            "replayed": {"flows": self.replayed.flows, "pairs": len(self.replayed.pairs)},
+            "replayed": {"flows": self.replayed_flows, "pairs": len(self.replayed_pairs)},
             "not_replayed": {"flows": self.not_replayed_flows, "edges": self.not_replayed_edges},
             "decisions": self.decisions,
             **{name: category.to_json(top) for name, category in self.categories.items()},
@@ -187,7 +188,8 @@ def replay(
         report.categories[category].add(rule, service, edge.flows)
         if would.monitored:
             report.categories[MONITORED_ONLY].add(would.by, service, edge.flows)
-        report.replayed.add(service, edge.flows)
+        report.replayed_flows += edge.flows
+        report.replayed_pairs.add((edge.src, edge.dst))
     report.decisions = len(memo)
     return report
 
