@@ -16,7 +16,7 @@ import re
 import sys
 import time
 
-from . import flowsetup, micro, operations, reach
+from . import flowsetup, micro, operations, reach, replay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORT = os.path.join(ROOT, "BENCHMARKS.md")
@@ -62,6 +62,9 @@ def main(argv=None) -> int:
     print("blast radius ...", flush=True)
     reach_table = captured(reach.main, [])
     print(reach_table, flush=True)
+    print("what-if replay of a million recorded flows ...", flush=True)
+    replay_table = captured(replay.main, [])
+    print(replay_table, flush=True)
     print("flow setups: segctl and simple_switch_13 ...", flush=True)
     flow_out = captured(flowsetup.main, ["--runs", str(args.runs), "--duration", str(args.duration)])
     flow_table = flow_out[flow_out.index("Emulator against") :]
@@ -92,6 +95,9 @@ def main(argv=None) -> int:
             "### Blast radius (`python -m bench.reach`)",
             "",
             reach_table,
+            "### What-if replay (`python -m bench.replay`)",
+            "",
+            replay_table,
             END,
         ]
     )

@@ -18,12 +18,15 @@ from webob import Request, Response
 
 from .core.controller import UnknownHost
 from .core.durations import LONGEST, parse_duration
+from .core.errors import ConfigError
 from .core.flowlog import VERDICTS
 from .core.flowmap import DEFAULT_BY, parse_by
 from .core.macs import NotAHostMac
 from .core.reach import MAX_HOPS
+from .core.replay import DEFAULT_TOP
 from .core.suggest import SuggestOptions, parse_selector
 from .openapi import OPENAPI, SINCE_PATTERN
+from .runtime import NoFlowStore
 
 LOG = logging.getLogger("segctl.api")
 MAX_BODY = 64 * 1024
@@ -35,7 +38,12 @@ QUERY_PARAMETERS = {
     "events": {"limit", "kind"},
     "reach": {"hops", "direction", "since"},
     "flow_map": {"by", "since", "verdict"},
+    "simulate": {"since", "top"},
+    "reload": {"dry_run"},
 }
+MAX_DRAFT = 1024 * 1024  # bytes of a draft policy's YAML (POST /v1/policy/simulate)
+DRAFT_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/plain")
+REPLAY_SINCE = 86400.0  # what-if replays look at the last day of recorded flows unless told
 INTERNAL_ERROR = "internal error; see the controller log"
 NOT_UTF8 = "the URL is not valid UTF-8 (after %-decoding)"
 
@@ -116,6 +124,16 @@ def _check_query(request: Request, known: set[str]) -> None:
         raise ApiError(400, f"query parameter(s) given more than once: {', '.join(repeated)}")
 
 
+def _read_body(request: Request, limit: int, what: str) -> bytes:
+    """The body, refused (413) past `limit` bytes whatever Content-Length claimed."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"{what} larger than {limit} bytes")
+    raw = request.body_file.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, f"{what} larger than {limit} bytes")
+    return raw
+
+
 def _json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
     response = Response(status=status, content_type="application/json", charset="utf-8")
     response.text = json.dumps(body, sort_keys=True) + "\n"
@@ -147,6 +165,7 @@ class Api:
             ("POST", r"/v1/policy/reload", self.reload, False),
             ("GET", r"/v1/map", self.flow_map, False),
             ("POST", r"/v1/policy/suggest", self.suggest, False),
+            ("POST", r"/v1/policy/simulate", self.simulate, False),
         ):
             self.routes.append((method, re.compile(pattern + r"\Z"), handler, public))
 
@@ -208,11 +227,7 @@ class Api:
 
     @staticmethod
     def json_body(request: Request, allowed: set[str]) -> dict:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-        raw = request.body_file.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+        raw = _read_body(request, MAX_BODY, "body")
         try:
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -296,6 +311,12 @@ class Api:
     def reload(self, request, who):
         if request.content_length or request.headers.get("Transfer-Encoding"):
             self.json_body(request, set())  # an empty object is all it takes
+        dry_run = dict(_query(request)).get("dry_run", "false")
+        if dry_run not in ("true", "false"):
+            raise ApiError(400, f"dry_run must be true or false, not {dry_run[:40]!r}")
+        if dry_run == "true":
+            report = _replayed(lambda: self.runtime.reload_dry_run(REPLAY_SINCE, DEFAULT_TOP))
+            return (200, report) if report["ok"] else (400, dict(report, error="reload would be refused"))
         report = self.runtime.reload(by=who)
         return (200 if report["ok"] else 400), (
             report if report["ok"] else dict(report, error=f"reload refused: {len(report['errors'])} problem(s)")
@@ -330,6 +351,31 @@ class Api:
         )
         return 200, self.runtime.suggest_policy(options, _since(since))
 
+    def simulate(self, request, who):
+        query = dict(_query(request))
+        since = _replay_since(query.get("since"))
+        top = query.get("top", str(DEFAULT_TOP))
+        if not re.fullmatch(r"[0-9]{1,3}", top) or not 1 <= int(top) <= 100:
+            raise ApiError(400, "top must be a number from 1 to 100")
+        text = self.draft_body(request)
+        try:
+            return 200, _replayed(lambda: self.runtime.simulate(text, since, int(top)))
+        except ConfigError as exc:
+            errors = [str(problem) for problem in exc.problems]
+            return 400, {"error": f"draft refused: {len(errors)} problem(s), first: {errors[0]}", "errors": errors}
+
+    @staticmethod
+    def draft_body(request: Request) -> str:
+        """The draft policy's YAML text: at most MAX_DRAFT bytes of UTF-8, sent as YAML or text."""
+        if request.content_type not in DRAFT_TYPES:
+            raise ApiError(415, f"send the draft policy as YAML text (Content-Type {' or '.join(DRAFT_TYPES)})")
+        raw = _read_body(request, MAX_DRAFT, "draft")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, f"draft is not UTF-8 text (byte {exc.start})") from None
+        return text  # empty: a policy with no rule, as an empty policy file is
+
 
 def _parsed(name: str, value, parse):
     """`parse(value)` for a parameter given as text; a 400 naming it otherwise."""
@@ -357,3 +403,23 @@ def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ApiError(400, f"'{name}' must be a whole number from {low} to {high}")
     return value
+
+
+def _replay_since(raw: str | None) -> float:
+    """The replay window: `since` is seconds or a duration (90s, 30m, 24h, 7d, 2w)."""
+    if raw is None:
+        return REPLAY_SINCE
+    try:
+        since = parse_duration(raw[:40])
+    except ValueError as exc:
+        raise ApiError(400, f"since: {exc}") from None
+    if since <= 0 or len(raw) > 40:
+        raise ApiError(400, f"since must be a duration longer than 0 s, like 3600 or 24h, not {raw[:40]!r}")
+    return since
+
+
+def _replayed(replay: Callable[[], dict]) -> dict:
+    try:
+        return replay()
+    except NoFlowStore as exc:
+        raise ApiError(409, str(exc)) from None

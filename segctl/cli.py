@@ -110,6 +110,12 @@ def cmd_client(args) -> int:
     return run_client(args)
 
 
+def cmd_replay(args) -> int:
+    from .whatif import run_replay
+
+    return run_replay(args)
+
+
 def cmd_run(args) -> int:
     from .launch import run
 
@@ -149,6 +155,19 @@ def checked(parse, what: str):
 def at_least_one(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def top_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 1 to 100")
     return int(text)
 
 
@@ -281,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     draft.add_argument(
         "--merge-gap", type=whole_number, default=0, metavar="N", help="join ports at most N unseen ports apart (0)"
     )
+    replay = client("replay", "what-if: recorded flows decided by the running policy and by a draft")
+    replay.add_argument(
+        "--policy", required=True, metavar="DRAFT", help="the draft policy: a YAML file (a folder offline)"
+    )
+    replay.add_argument("--store", metavar="PATH", help="replay offline from this flow store file, not the API")
+    replay.add_argument("--directory", help="offline: current labels from this directory (else as recorded)")
+    replay.add_argument("--since", type=duration, default=86400.0, metavar="DURATION", help="flows of the last 24h")
+    replay.add_argument("--top", type=top_count, default=10, metavar="N", help="top host pairs listed per rule (10)")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 

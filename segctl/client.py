@@ -33,15 +33,20 @@ def read_token(path: str | None) -> str | None:
     return None
 
 
-def call(args, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+def call(
+    args, method: str, path: str, body: dict | None = None, yaml_text: str | None = None, timeout: float = 30
+) -> tuple[int, dict]:
+    """(status, JSON answer) of one API call; `yaml_text` is sent as an application/yaml body."""
     base = (args.api or os.environ.get("SEGCTL_API") or DEFAULT_API).rstrip("/")
     data = json.dumps(body).encode() if body is not None else None
+    if yaml_text is not None:
+        data = yaml_text.encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     token = read_token(args.api_token_file)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     if data is not None:
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", "application/yaml" if yaml_text is not None else "application/json")
     context = None
     ca = getattr(args, "api_ca", None) or os.environ.get("SEGCTL_API_CA")
     if ca:
@@ -49,7 +54,7 @@ def call(args, method: str, path: str, body: dict | None = None) -> tuple[int, d
 
         context = ssl.create_default_context(cafile=ca)
     try:
-        with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         try:

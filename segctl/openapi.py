@@ -135,6 +135,41 @@ _NO_BODY = {
     "content": {"application/json": {"schema": {"type": "object", "additionalProperties": False, "maxProperties": 0}}},
 }
 
+_TOP_PAIRS = _array(
+    _obj(
+        src={"type": "string"},
+        dst={"type": "string"},
+        proto={"type": "string"},
+        port={"type": "integer"},
+        flows={"type": "integer"},
+    )
+)
+_TALLY = {"flows": {"type": "integer"}, "pairs": {"type": "integer"}, "top": _TOP_PAIRS}
+_REPLAY_CATEGORY = _obj(**_TALLY, by_rule=_array(_obj(rule={"type": "string"}, **_TALLY)))
+_REPLAY = {  # a what-if replay (segctl.core.replay.ReplayReport.to_json)
+    "replayed": _obj(flows={"type": "integer"}, pairs={"type": "integer"}),
+    "not_replayed": _obj(flows={"type": "integer"}, edges={"type": "integer"}),
+    "decisions": {"type": "integer"},
+    "newly_denied": _REPLAY_CATEGORY,
+    "newly_allowed": _REPLAY_CATEGORY,
+    "unchanged": _REPLAY_CATEGORY,
+    "would_deny_once_enforced": _REPLAY_CATEGORY,
+    "breaks": {"type": "boolean"},
+    "since": {"type": "number"},
+    "mode": {"type": "string"},
+}
+# A draft policy, sent as YAML text; its shape (README "Policy file"), checked by segctl's loader.
+_DRAFT = {
+    "schema": {
+        "type": "object",
+        "nullable": True,  # an empty draft: no rule, as an empty policy file
+        "additionalProperties": False,
+        # What each key holds is the loader's to check: its problems come back as `draft:LINE`.
+        "properties": {key: {} for key in ("mode", "modes", "groups", "rules", "protection")},
+    },
+    "example": {"groups": {"web": {"role": "web"}}, "rules": [{"name": "r", "from": "web", "to": "any"}]},
+}
+
 OPENAPI = {
     "openapi": "3.0.3",
     "info": {
@@ -415,20 +450,45 @@ OPENAPI = {
                 ),
             }
         },
+        "/v1/policy/simulate": {
+            "post": {
+                "summary": "what-if: every recorded flow decided by the running policy and by a draft",
+                "description": "Body: the draft policy's YAML text (at most 1 MiB); nothing is applied. 400 with "
+                "`errors` (`draft:LINE: message`) for a draft with problems; 409 when no flow store records flows.",
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "string"}, "example": "24h"},
+                    {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {kind: _DRAFT for kind in ("application/yaml", "text/yaml", "text/plain")},
+                },
+                "responses": _answers("401", "409", "413", "415", **{"200": _ok(_obj(**_REPLAY))}),
+            }
+        },
         "/v1/policy/reload": {
             "post": {
                 "summary": "re-read directory and policy; revoke what is no longer allowed",
+                "description": "`dry_run=true`: apply nothing; answer the replay of the files' policy against the "
+                "last day's recorded flows and how many connections a reload would revoke (409 without a flow store).",
+                "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}],
                 "requestBody": _NO_BODY,
                 "responses": {
                     "200": _ok(
-                        _obj(
-                            ok={"type": "boolean", "enum": [True]},
-                            revoked={"type": "integer"},
-                            hosts={"type": "integer"},
-                            rules={"type": "integer"},
-                            mode={"type": "string"},
-                            switches=_ref("Switches"),
-                        )
+                        {
+                            "type": "object",
+                            "required": ["ok", "revoked", "hosts", "rules", "mode"],
+                            "properties": {
+                                "ok": {"type": "boolean", "enum": [True]},
+                                "revoked": {"type": "integer"},
+                                "hosts": {"type": "integer"},
+                                "rules": {"type": "integer"},
+                                "mode": {"type": "string"},
+                                "switches": _ref("Switches"),
+                                "dry_run": {"type": "boolean"},
+                                **_REPLAY,
+                            },
+                        }
                     ),
                     "400": _ok(
                         {
@@ -443,6 +503,7 @@ OPENAPI = {
                         "refused, the running files kept (`errors`: FILE:LINE: message each), or a bad request",
                     ),
                     "401": _ERROR,
+                    "409": _ERROR,
                     "413": _ERROR,
                 },
             }

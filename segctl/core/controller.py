@@ -34,6 +34,7 @@ from .pipeline import Kind
 from .planner import plan_clear_kinds
 from .policy import Policy
 from .quarantine import Quarantines, UnknownHost
+from .reloading import binding_kept, connection_kept
 from .topology import Topology
 
 __all__ = ["Controller", "UnknownHost", "DISCOVERY_SLICES"]
@@ -221,29 +222,20 @@ class Controller:
         before = len(ledger.connections)
         messages: list[Message] = []
         for binding in list(ledger.bindings.by_mac.values()):
-            host = directory.lookup_mac(binding.host.mac)
-            if (
-                host is None
-                or not host.may_attach_at(binding.dpid, binding.port)
-                or (host.ip and binding.ip and host.ip != binding.ip)
-            ):
+            host = binding_kept(directory, binding)
+            if host is None:
                 messages += ledger.unbind(binding.host.mac, now, "directory changed")
             else:
                 binding.host = host
         for connection in ledger.connections:
-            src = directory.lookup_mac(connection.key.src_mac)
-            dst = directory.lookup_mac(connection.key.dst_mac)
-            bound = src is not None and dst is not None and {src.mac, dst.mac} <= ledger.bindings.by_mac.keys()
-            if src is not None and dst is not None and bound:
-                key = connection.key
-                outcome = ledger.index.outcome(src.labels, dst.labels, key.proto_name, key.service_port)
-                if outcome.forwarded:
-                    # (a group moved from monitor to enforce keeps what a rule allows, and only that)
-                    connection.src, connection.dst = src, dst
-                    connection.rule = outcome.rule.name if outcome.rule else None
-                    connection.monitor_only = outcome.rule is None
-                    continue
-            messages += ledger.revoke(connection, now, "policy reload")
+            kept = connection_kept(directory, ledger.index, ledger.bindings.by_mac, connection)
+            if kept is None:
+                messages += ledger.revoke(connection, now, "policy reload")
+                continue
+            # (a group moved from monitor to enforce keeps what a rule allows, and only that)
+            connection.src, connection.dst, outcome = kept
+            connection.rule = outcome.rule.name if outcome.rule else None
+            connection.monitor_only = outcome.rule is None
         revoked = before - len(ledger.connections)
         for dpid in ledger.switches():  # cached denials and guards: the new policy decides afresh
             messages += plan_clear_kinds(dpid, (Kind.DENY, Kind.GUARD, Kind.FLOOD))

@@ -31,15 +31,27 @@ class LList(list):
 
 
 _SCALARS = yaml.SafeLoader
+# Aliases let a few lines name millions of values (`a: &a [x, x]`, `b: &b [*a, *a]`, ...); text
+# from the API must not buy that, so a document may hold only so many values per character.
+VALUES_PER_CHARACTER = 2
+VALUES_AT_LEAST = 10_000
 
 
-def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list) -> Any:
+class _Budget:
+    def __init__(self, text: str):
+        self.left = VALUES_AT_LEAST + VALUES_PER_CHARACTER * len(text)
+
+
+def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list, budget: _Budget) -> Any:
+    budget.left -= 1
+    if budget.left < 0:
+        raise ConfigError([ConfigProblem(file, node.start_mark.line + 1, "YAML: aliases expand to too many values")])
     if isinstance(node, yaml.MappingNode):
         out = LDict()
         out.line = node.start_mark.line + 1
         out.lines = {}
         for key_node, value_node in node.value:
-            key = _convert(key_node, loader, file, problems)
+            key = _convert(key_node, loader, file, problems, budget)
             line = key_node.start_mark.line + 1
             if isinstance(key, (dict, list)):
                 problems.append(ConfigProblem(file, line, "a key must be a plain value"))
@@ -47,7 +59,7 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list
             if key in out:
                 problems.append(ConfigProblem(file, line, f"duplicate key {key!r}"))
                 continue
-            out[key] = _convert(value_node, loader, file, problems)
+            out[key] = _convert(value_node, loader, file, problems, budget)
             out.lines[key] = line
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -55,7 +67,7 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str, problems: list
         seq.line = node.start_mark.line + 1
         seq.lines = []
         for item in node.value:
-            seq.append(_convert(item, loader, file, problems))
+            seq.append(_convert(item, loader, file, problems, budget))
             seq.lines.append(item.start_mark.line + 1)
         return seq
     return loader.construct_object(node, deep=True)
@@ -68,7 +80,7 @@ def load_yaml_text(text: str, file: str) -> Any:
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         problems: list[ConfigProblem] = []
-        data = None if node is None else _convert(node, loader, file, problems)
+        data = None if node is None else _convert(node, loader, file, problems, _Budget(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -78,6 +90,8 @@ def load_yaml_text(text: str, file: str) -> Any:
         raise ConfigError([ConfigProblem(file, line, f"YAML: character {exc.character!r} is not allowed")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([ConfigProblem(file, 1, f"YAML: {exc}")]) from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise ConfigError([ConfigProblem(file, 1, "YAML: nested too deeply")]) from None
     finally:
         if loader is not None:
             loader.dispose()

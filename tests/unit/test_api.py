@@ -230,7 +230,7 @@ DEEP_JSON = b"[" * 60_000  # nested deeper than json's recursive parser can foll
         ("GET", b"/v1/events", b"limit=" + b"9" * 5000, ADMIN, b"", 400, "limit must be a number from 1 to 10000"),
         ("GET", b"/v1/events", b"limt=5", ADMIN, b"", 400, "unknown query parameter(s): limt"),
         ("GET", b"/v1/events", b"limit=1&limit=5", ADMIN, b"", 400, "query parameter(s) given more than once: limit"),
-        ("POST", b"/v1/policy/reload", b"dry_run=true", ADMIN, b"", 400, "unknown query parameter(s): dry_run"),
+        ("POST", b"/v1/policy/reload", b"dry_run=true&apply=now", ADMIN, b"", 400, "unknown query parameter(s): apply"),
         ("POST", b"/v1/quarantine", b"", ADMIN, DEEP_JSON, 400, "body is nested too deeply"),
         ("POST", b"/v1/policy/reload", b"", ADMIN, DEEP_JSON, 400, "body is nested too deeply"),
     ],
