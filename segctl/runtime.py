@@ -16,7 +16,10 @@ from .core.dircache import DirectoryCache
 from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
+from .core.flowlog import FlowEdge
 from .core.messages import Message, SwitchMessage, for_switches
+from .flowstore import FlowStore, StoreError
+from .recorder import FlowRecorder
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
@@ -63,6 +66,7 @@ class Runtime:
         switches: Switches | None = None,
         run_blocking: Callable[[Callable[[], Any]], Any] = run_inline,
         audit_interval: float = AUDIT_INTERVAL,
+        store: FlowStore | None = None,
     ):
         self.sources = sources
         self.events = events
@@ -78,6 +82,11 @@ class Runtime:
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
+        # The flow store (None: recording off); the event log taps every decision into it.
+        self.store = store
+        self.recorder = FlowRecorder(store, self._labels_now, run_blocking) if store is not None else None
+        if self.recorder is not None:
+            events.tap = self.recorder.tap
 
     def apply(self, messages: list[Message]) -> None:
         """Carry out what the core returned: save the state if it asks, then send the rest."""
@@ -230,6 +239,42 @@ class Runtime:
         self.events.record("reload", ok=False, errors=errors, by=by)
         return {"ok": False, "errors": errors}
 
+    # -- the flow store -----------------------------------------------------------------------
+    def _labels_now(self, name: str):
+        host = self.controller.directory.by_name.get(name)
+        return None if host is None else host.labels
+
+    def record_flows(self) -> None:
+        """Writes the decisions pending for the flow store (the app calls it every second)."""
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def flow_edges(self, since: float | None = None) -> list[FlowEdge]:
+        """The recorded edges seen in the last `since` seconds (all: None); [] with recording
+        off. Writes what is pending first. Raises StoreError, ValueError for a bad `since`."""
+        if self.store is None:
+            return []
+        self.record_flows()
+        store = self.store
+        return self.run_blocking(lambda: store.edges(since))
+
+    def flow_store_health(self) -> dict:
+        if self.store is None or self.recorder is None:
+            return {"status": "off"}
+        store = self.store
+        try:
+            stats = self.run_blocking(store.stats)
+        except StoreError as exc:
+            stats = {"path": store.path, "error": str(exc)}
+        recording = self.recorder.view()
+        failing = "error" in stats or recording["error"] is not None
+        return {
+            **stats,
+            **recording,
+            "status": "failing" if failing else "ok",
+            "error": stats.get("error") or recording["error"],
+        }
+
     def health(self) -> dict:
         c = self.controller
         return {
@@ -245,6 +290,7 @@ class Runtime:
             "packet_ins": c.packet_ins,
             "drift_findings": c.auditor.drift_findings,
             "directory": self.directory_health(),
+            "flow_store": self.flow_store_health(),
         }
 
     def directory_health(self) -> dict:
