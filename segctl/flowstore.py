@@ -149,6 +149,8 @@ class FlowStore:
                 f"{self.path}: not a readable flow store ({exc}); move it aside, "
                 "a new one is started in its place (`segctl run` does this by itself)"
             )
+        if "unable to open" in str(exc):
+            return StoreError(f"{self.path}: cannot open ({exc}); does its folder exist, and may segctl write there?")
         return StoreError(f"{self.path}: {exc}")
 
     def _check_schema(self, db: sqlite3.Connection) -> None:

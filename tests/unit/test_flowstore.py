@@ -63,15 +63,17 @@ def test_decisions_come_back_summed_per_edge_with_their_labels(path):
 
 def test_a_window_takes_the_hours_whose_last_decision_is_inside_and_sums_them(path):
     store = FlowStore(path)
-    store.record([seen(T0 + 10), seen(T0 + HOUR + 10), seen(T0 + 2 * HOUR + 10)], LABELS.get)
+    store.record([seen(T0 + 10), seen(T0 + HOUR + 5), seen(T0 + HOUR + 10), seen(T0 + 2 * HOUR + 10)], LABELS.get)
     store.record([seen(T0 + 2 * HOUR + 20, verdict=MONITORED, rule=None)], LABELS.get)
     now = T0 + 2 * HOUR + 30
     (everything,) = [e for e in store.edges(now=now) if e.verdict == ALLOWED]
-    assert (everything.flows, everything.first_seen, everything.last_seen) == (3, T0 + 10, T0 + 2 * HOUR + 10)
+    assert (everything.flows, everything.first_seen, everything.last_seen) == (4, T0 + 10, T0 + 2 * HOUR + 10)
     (last_hour,) = [e for e in store.edges(since=HOUR, now=now) if e.verdict == ALLOWED]
     assert (last_hour.flows, last_hour.first_seen) == (1, T0 + 2 * HOUR + 10)
-    assert len(store.edges(since=HOUR + 20, now=now)) == 2  # two hours of allowed, and the monitored one
-    assert [e.flows for e in store.edges(since=HOUR + 20, now=now) if e.verdict == ALLOWED] == [2]
+    # The window starts at T0 + HOUR + 10: the second hour's row counts whole, its first decision included.
+    (two_hours,) = [e for e in store.edges(since=HOUR + 20, now=now) if e.verdict == ALLOWED]
+    assert (two_hours.flows, two_hours.first_seen) == (3, T0 + HOUR + 5)
+    assert len(store.edges(since=HOUR + 20, now=now)) == 2  # with the monitored one
     assert store.edges(since=5, now=now) == []
     assert store.edges(since=1e300, now=now) == store.edges(now=now)  # a huge window is all of it
     for bad in (-1, math.nan, "7d"):
@@ -154,6 +156,8 @@ def test_a_readonly_store_is_never_created_nor_written(path):
     with pytest.raises(StoreError, match="read-only"):
         reader.prune(T0)
     assert pathlib.Path(path).read_bytes() == before
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # the connection itself refuses
+        reader._open().execute("DELETE FROM edges")
 
 
 def test_at_run_start_a_broken_store_is_set_aside_and_a_new_one_started(tmp_path):
