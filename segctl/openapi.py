@@ -51,7 +51,7 @@ _FLOW_STORE = {  # GET /v1/health's flow_store: the recording of every decision 
         "status": {"type": "string", "enum": ["ok", "failing", "off"]},
         "path": {"type": "string"},
         "retention": {"type": "number", "description": "seconds"},
-        "edges": {"type": "integer"},
+        "edge_rows": {"type": "integer", "description": "per-edge sums kept, one row per edge and hour"},
         "decisions": {"type": "integer", "description": "raw decisions kept"},
         "oldest": {"type": "number", "nullable": True, "description": "time of the oldest raw decision"},
         "bytes": {"type": "integer"},

@@ -58,7 +58,7 @@ def test_decisions_come_back_summed_per_edge_with_their_labels(path):
     assert edges[("web", 22, DENIED)].rule is None
     unknown = edges[("02:00:00:00:00:99", None, DENIED)]
     assert not unknown.src_known and unknown.src_labels is None and unknown.proto == ""
-    assert store.stats()["decisions"] == 4 and store.stats()["edges"] == 3
+    assert store.stats()["decisions"] == 4 and store.stats()["edge_rows"] == 3
 
 
 def test_a_window_takes_the_hours_whose_last_decision_is_inside_and_sums_them(path):
@@ -113,7 +113,7 @@ def test_the_caps_drop_the_oldest_rows_first(path):
     assert store.stats() | {"bytes": 0} == {
         "path": path,
         "retention": 7 * 86400,
-        "edges": 3,
+        "edge_rows": 3,
         "decisions": 5,
         "oldest": T0 + 3,
         "bytes": 0,

@@ -129,3 +129,54 @@ def test_a_runtime_without_a_store_records_nothing(tmp_path):
     runtime = Runtime(Sources(str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml")), EventLog(), None)
     assert runtime.store is None and runtime.events.tap is None
     assert runtime.flow_edges(None) == [] and runtime.health()["flow_store"] == {"status": "off"}
+
+
+def test_health_through_the_api_shows_the_flow_store(tmp_path):
+    from segctl.api import Api
+    from segctl.openapi import OPENAPI
+
+    from .test_api import call
+
+    (tmp_path / "d.yaml").write_text(DIRECTORY)
+    (tmp_path / "p.yaml").write_text(POLICY)
+    store = FlowStore(str(tmp_path / "flows.sqlite"))
+    events = EventLog()
+    runtime = Runtime(Sources(str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml")), events, None, store=store)
+    events.record("deny", src_mac="02:00:00:00:00:99", reason="not a directory host")
+    status, body = call(Api(runtime, {}), "GET", "/v1/health", headers={})
+    assert status == 200 and body["flow_store"]["pending"] == 1
+    runtime.record_flows()
+    flow_store = call(Api(runtime, {}), "GET", "/v1/health", headers={})[1]["flow_store"]
+    assert flow_store == {
+        "status": "ok",
+        "path": store.path,
+        "retention": 7 * 86400,
+        "edge_rows": 1,
+        "decisions": 1,
+        "oldest": flow_store["oldest"],
+        "bytes": flow_store["bytes"],
+        "pending": 0,
+        "written": 1,
+        "lost": 0,
+        "error": None,
+    }
+    assert time.time() - 5 < flow_store["oldest"] <= time.time() and flow_store["bytes"] > 0
+    health = OPENAPI["paths"]["/v1/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(health["properties"]["flow_store"]["properties"]) == set(flow_store)  # all of it documented
+
+
+def test_run_takes_a_retention_duration():
+    from segctl.cli import build_parser
+
+    base = ["run", "--directory", "d", "--policy", "p"]
+    assert build_parser().parse_args(base).retention == 7 * 86400
+    assert build_parser().parse_args([*base, "--retention", "2w"]).retention == 14 * 86400
+    assert build_parser().parse_args([*base, "--retention", "0"]).retention == 0
+
+
+def test_a_bad_retention_is_refused_saying_what_is_expected(capsys):
+    from segctl.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--directory", "d", "--policy", "p", "--retention", "a week"])
+    assert "--retention: 'a week' is not a duration like 90s, 30m, 24h, 7d or 2w" in capsys.readouterr().err
