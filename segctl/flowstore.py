@@ -68,7 +68,12 @@ FROM edges WHERE last_seen >= ? ORDER BY {_EDGE_KEY}, last_seen
 
 
 class StoreError(Exception):
-    """The flow store cannot be opened or used; the message names the file and what to do."""
+    """The flow store cannot be opened or used: `problem` names the file and what is wrong,
+    `advice` what to do about it (the message says both)."""
+
+    def __init__(self, problem: str, advice: str | None = None):
+        super().__init__(problem if advice is None else f"{problem}; {advice}")
+        self.problem = problem
 
 
 class AlreadyImported(StoreError):
@@ -144,11 +149,11 @@ class FlowStore:
             return StoreError(f"{self.path}: busy (another writer held it past {BUSY_TIMEOUT:g} s); try again")
         if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
             return StoreError(
-                f"{self.path}: not a readable flow store ({exc}); move it aside, "
-                "a new one is started in its place (`segctl run` does this by itself)"
+                f"{self.path}: not a readable flow store ({exc})",
+                "move it aside, a new one is started in its place (`segctl run` does this by itself)",
             )
         if "unable to open" in str(exc):
-            return StoreError(f"{self.path}: cannot open ({exc}); does its folder exist, and may segctl write there?")
+            return StoreError(f"{self.path}: cannot open ({exc})", "does its folder exist, and may segctl write there?")
         return StoreError(f"{self.path}: {exc}")
 
     def _check_schema(self, db: sqlite3.Connection) -> None:
@@ -159,11 +164,11 @@ class FlowStore:
             return
         row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
         if row is None:
-            raise StoreError(f"{self.path}: an SQLite file, but not a segctl flow store; name another --store")
+            raise StoreError(f"{self.path}: an SQLite file, but not a segctl flow store", "name another --store")
         if row[0] != str(SCHEMA_VERSION):
             raise StoreError(
-                f"{self.path}: flow store schema version {row[0]}, this segctl reads version {SCHEMA_VERSION}; "
-                "use the segctl that wrote it, or move the file aside to start a new one"
+                f"{self.path}: flow store schema version {row[0]}, this segctl reads version {SCHEMA_VERSION}",
+                "use the segctl that wrote it, or move the file aside to start a new one",
             )
 
     # -- writing -------------------------------------------------------------------------------
@@ -364,7 +369,7 @@ def open_for_run(state_dir: str, retention: float, warn: Callable[[str], None]) 
         problem = exc
     try:
         aside = set_aside(path, time.time())
-        warn(f"{problem}; set aside as {aside}, recording into a new {path}")
+        warn(f"{problem.problem}; set aside as {aside}, recording into a new {path}")
         return FlowStore(path, retention)
     except (OSError, StoreError) as exc:
         warn(f"{exc}; flows are not recorded this run (enforcement goes on)")
