@@ -37,12 +37,17 @@ class ImportReport:
             self.problems.append(f"{self.file}:{line}: {why}")
 
     def summary(self) -> str:
-        text = f"{self.file}: {self.lines} lines read, {self.decisions} decisions imported"
+        parts = [f"{_many(self.lines, 'line')} read", f"{_many(self.decisions, 'decision')} imported"]
         if self.other_events:
-            text += f", {self.other_events} other events"
+            parts.append(f"{_many(self.other_events, 'other event')}")
         if self.too_old:
-            text += f", {self.too_old} decisions older than the retention left out"
-        return text + f", {self.skipped} lines skipped"
+            parts.append(f"{_many(self.too_old, 'decision')} older than the retention left out")
+        parts.append(f"{_many(self.skipped, 'line')} skipped")
+        return f"{self.file}: {', '.join(parts)}"
+
+
+def _many(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
 
 
 def _open(path: str):

@@ -1,10 +1,10 @@
 """Live recording into the flow store, off the packet path.
 
 The event log hands every record it writes to `FlowRecorder.tap`, a bounded deque's append: the
-whole cost a decision pays. The controller's loop calls `flush` now and then; it turns the
-records into observations, resolves labels from the directory of that moment (on the loop's
-thread, where the directory changes), and writes the batch through `run_blocking` (an OS thread
-under Ryu), so packet-ins are served meanwhile."""
+whole cost a decision pays. The controller's loop calls `flush` now and then: it copies the
+queue and looks up the labels of the hosts named in it in the directory of that moment (on the
+loop's thread, where the directory changes); the records become observations and are written
+through `run_blocking` (an OS thread under Ryu), so packet-ins are served meanwhile."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .core.flowlog import Observation, observation_of
+from .core.flowlog import observation_of
 from .flowstore import FlowStore, StoreError
 
 LOG = logging.getLogger("segctl.recorder")
 FLUSH_INTERVAL = 1.0  # seconds between writes
-FLUSH_SOONER = 5_000  # records pending that make a write due at once
+FLUSH_SOONER = 1_000  # records pending that make a write due at once (small batches: short pauses)
 MAX_PENDING = 200_000  # records held at most while the store is slow or failing; older ones go
 PRUNE_INTERVAL = 600.0  # seconds between prunes
+DECISION_KINDS = ("allow", "deny")  # the events observation_of reads
+PRUNE_AFTER = 100_000  # decisions written that make a prune due sooner (the caps hold in a flood)
 
 
 class FlowRecorder:
@@ -46,6 +48,7 @@ class FlowRecorder:
         self.last_error: str | None = None
         self._last_flush = clock()
         self._last_prune = float("-inf")
+        self._written_since_prune = 0
 
     def due(self) -> bool:
         return len(self.pending) >= FLUSH_SOONER or self.clock() - self._last_flush >= FLUSH_INTERVAL
@@ -54,37 +57,39 @@ class FlowRecorder:
         """Writes what is pending (and prunes when that is due). Never raises: a store that
         fails is logged, and the batch counted as lost."""
         now = self._last_flush = self.clock()
-        observations = self._take()
-        labels = self._labels(observations)
-        prune = now - self._last_prune >= PRUNE_INTERVAL
+        events = list(self.pending)  # no other green thread runs between these two lines
+        self.pending.clear()
+        decisions, labels = self._labels(events)
+        prune = now - self._last_prune >= PRUNE_INTERVAL or self._written_since_prune >= PRUNE_AFTER
         try:
-            written = self.run_blocking(lambda: self._write(observations, labels, now if prune else None))
+            # The conversion runs in the writer's thread too: the event loop only copies the queue.
+            written = self.run_blocking(lambda: self._write(events, labels, now if prune else None))
         except StoreError as exc:
-            self.lost += len(observations)
+            self.lost += decisions
             if str(exc) != self.last_error:
-                LOG.warning("flow store: %s; %d decisions not recorded", exc, len(observations))
+                LOG.warning("flow store: %s; %d decisions not recorded", exc, decisions)
             self.last_error = str(exc)
             return 0
         if prune:
-            self._last_prune = now
+            self._last_prune, self._written_since_prune = now, 0
         self.last_error = None
         self.written += written
+        self._written_since_prune += written
         return written
 
-    def _take(self) -> list[Observation]:
-        pending = self.pending
-        observations = []
-        for _ in range(len(pending)):
-            observation = observation_of(pending.popleft())
-            if observation is not None:
-                observations.append(observation)
-        return observations
+    def _labels(self, events: list[dict]) -> tuple[int, dict[str, Mapping[str, str] | None]]:
+        """How many decisions the events hold, and the labels of the hosts they name, from the
+        directory of this moment (read here, on the thread that changes it)."""
+        decisions, names = 0, set()
+        for event in events:
+            if event["kind"] in DECISION_KINDS:
+                decisions += 1
+                names.add(event.get("src"))
+                names.add(event.get("dst"))
+        return decisions, {name: self.labels_of_name(name) for name in names if isinstance(name, str)}
 
-    def _labels(self, observations: list[Observation]) -> dict[str, Mapping[str, str] | None]:
-        names = {o.src for o in observations if o.src_known} | {o.dst for o in observations if o.dst_known}
-        return {name: self.labels_of_name(name) for name in names}
-
-    def _write(self, observations: list[Observation], labels: dict, prune_at: float | None) -> int:
+    def _write(self, events: list[dict], labels: dict, prune_at: float | None) -> int:
+        observations = [o for o in map(observation_of, events) if o is not None]
         written = self.store.record(observations, labels.get) if observations else 0
         if prune_at is not None:
             self.store.prune(prune_at)

@@ -109,6 +109,8 @@ def _text(value: Any) -> str | None:
     which could be neither stored nor printed."""
     if not isinstance(value, str):
         return None
+    if value.isascii():  # what the controller writes: no need to encode it to know
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -49,8 +49,8 @@ def test_an_events_file_is_imported_with_labels_and_its_bad_lines_named(tmp_path
     store = str(tmp_path / "flows.sqlite")
     assert main(["import-events", source, "--store", store, "--directory", str(tmp_path / "directory.yaml")]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        f"{source}: 8 lines read, 3 decisions imported, 1 other events, "
-        "1 decisions older than the retention left out, 2 lines skipped",
+        f"{source}: 8 lines read, 3 decisions imported, 1 other event, "
+        "1 decision older than the retention left out, 2 lines skipped",
         f"  {source}:5: not JSON",
         f"  {source}:6: not a JSON object (a list)",
     ]
@@ -83,7 +83,7 @@ def test_gzip_files_several_files_and_a_missing_one(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         f"{packed}: 2 lines read, 2 decisions imported, 0 lines skipped",
-        f"{plain}: 1 lines read, 1 decisions imported, 0 lines skipped",
+        f"{plain}: 1 line read, 1 decision imported, 0 lines skipped",
     ]
     assert f"{missing}: not imported: [Errno 2] No such file or directory" in err
     assert sum(e.flows for e in FlowStore(store).edges()) == 9

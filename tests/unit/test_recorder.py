@@ -100,6 +100,24 @@ def test_the_recorder_prunes_at_its_interval(store):
     assert store.edges() == []
 
 
+def test_a_flood_makes_the_prune_due_sooner_so_the_caps_hold(tmp_path, monkeypatch):
+    import segctl.recorder
+
+    monkeypatch.setattr(segctl.recorder, "PRUNE_AFTER", 5)
+    store = FlowStore(str(tmp_path / "flows.sqlite"), max_decisions=3)
+    clock = Clock(1e6)
+    recorder = FlowRecorder(store, {}.get, lambda f: f(), clock)
+    recorder.flush()  # the first prune
+    for n in range(2):
+        for i in range(3):
+            recorder.tap(deny(clock.now, src=f"02:00:00:00:0{n}:0{i}"))
+        recorder.flush()
+    assert store.stats()["decisions"] == 6  # 6 written: a prune is due at the next write
+    recorder.tap(deny(clock.now))
+    recorder.flush()
+    assert store.stats()["decisions"] == 3
+
+
 def test_a_runtime_records_the_decisions_its_controller_makes(tmp_path):
     (tmp_path / "d.yaml").write_text(DIRECTORY)
     (tmp_path / "p.yaml").write_text(POLICY)
