@@ -5,19 +5,21 @@ port, verdict, rule), with the labels each side had; `decisions` keeps the raw d
 retention window, indexed by time. Both are pruned to the retention window, and each has a hard
 cap on its rows (oldest dropped first) so that a flood of forged senders cannot fill the disk.
 
-Every call opens its own connection: the controller writes from an OS thread (run_blocking)
-while the API reads from another, and SQLite's WAL lets them overlap without a lock of ours.
+Every call opens its own connection (live recording's batches share one it keeps open): the
+controller writes from an OS thread (run_blocking) while the API reads from another, and
+SQLite's WAL lets them overlap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 
 from .core.flowlog import FlowEdge, Observation
 
@@ -51,8 +53,16 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
 """
 
-_UPSERT = """
-INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+# A batch is one JSON text, an array per decision (encode_batch), read by SQLite itself: the
+# writing thread then runs no Python, and does not hold the interpreter's lock the event loop needs.
+_BATCH_EDGES = f"""
+INSERT INTO edges
+SELECT CAST(value->>0 / {BUCKET} AS INTEGER) AS b, value->>1 AS s, value->>3 AS d, value->>5 AS p,
+       coalesce(value->>6, {NO_PORT}) AS po, value->>7 AS v, coalesce(value->>8, '{NO_RULE}') AS r,
+       max(value->>2), max(value->>4), sum(value->>10), min(value->>0), max(value->>0),
+       max(value->>13), max(value->>14)
+FROM json_each(?) WHERE true
+GROUP BY b, s, d, p, po, v, r
 ON CONFLICT (bucket, src, dst, proto, port, verdict, rule) DO UPDATE SET
     flows = flows + excluded.flows,
     first_seen = min(first_seen, excluded.first_seen),
@@ -60,6 +70,13 @@ ON CONFLICT (bucket, src, dst, proto, port, verdict, rule) DO UPDATE SET
     src_known = excluded.src_known, dst_known = excluded.dst_known,
     src_labels = excluded.src_labels, dst_labels = excluded.dst_labels
 """
+_BATCH_DECISIONS = """
+INSERT INTO decisions
+SELECT value->>0, value->>1, value->>3, value->>11, value->>12, value->>5, value->>6, value->>7,
+       value->>8, value->>9, value->>10
+FROM json_each(?)
+"""
+_encode = json.JSONEncoder(ensure_ascii=True).encode
 
 _ROWS = f"""
 SELECT {_EDGE_KEY}, src_known, dst_known, flows, first_seen, last_seen, src_labels, dst_labels
@@ -97,6 +114,8 @@ class FlowStore:
         self.readonly = readonly
         self.max_decisions = max_decisions
         self.max_edge_rows = max_edge_rows
+        self._kept: sqlite3.Connection | None = None
+        self._kept_lock = threading.Lock()
         if readonly and not os.path.isfile(path):
             raise StoreError(
                 f"{path}: no flow store here; `segctl run` records one (--retention), `segctl import-events` fills one"
@@ -119,23 +138,29 @@ class FlowStore:
         db.isolation_level = None  # transactions begin where this module says
         return db
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        db = self._open()
-        try:
-            yield db
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.rollback()
-            raise self._error(exc) from None
-        finally:
-            db.close()
+    @contextlib.contextmanager
+    def _connection(self, kept: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection of its own, closed after; with `kept`, the one live recording keeps
+        open between its batches (opening one runs Python the event loop would wait for)."""
+        with self._kept_lock if kept else contextlib.nullcontext():
+            db = (self._kept or self._open()) if kept else self._open()
+            try:
+                yield db
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.rollback()
+                kept = False  # closed: the next batch opens the file anew (it may have been replaced)
+                raise self._error(exc) from None
+            finally:
+                self._kept = db if kept else None
+                if not kept:
+                    db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    @contextlib.contextmanager
+    def _transaction(self, kept: bool = False) -> Iterator[sqlite3.Connection]:
         if self.readonly:
             raise StoreError(f"{self.path}: opened read-only; nothing can be written to it")
-        with self._connection() as db:
+        with self._connection(kept) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -174,8 +199,17 @@ class FlowStore:
     # -- writing -------------------------------------------------------------------------------
     def record(self, observations: Iterable[Observation], labels_of_name: LabelsOfName) -> int:
         """Adds a batch of decisions in one transaction. Returns how many were written."""
-        with self._transaction() as db:
-            return _write(db, observations, labels_of_name)
+        batch = list(observations)
+        self.write_batch(encode_batch(batch, labels_of_name))
+        return len(batch)
+
+    def write_batch(self, batch: str | None, prune_at: float | None = None) -> None:
+        """Adds an encode_batch() text in one transaction; then prunes, with `prune_at`."""
+        if batch is not None:
+            with self._transaction(kept=True) as db:
+                _write(db, batch)
+        if prune_at is not None:
+            self.prune(prune_at)
 
     def import_observations(
         self,
@@ -201,9 +235,11 @@ class FlowStore:
             for observation in observations:
                 batch.append(observation)
                 if len(batch) >= 10_000:
-                    written += _write(db, batch, labels_of_name)
+                    _write(db, encode_batch(batch, labels_of_name))
+                    written += len(batch)
                     batch.clear()
-            written += _write(db, batch, labels_of_name)
+            _write(db, encode_batch(batch, labels_of_name))
+            written += len(batch)
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, description))
             return written
 
@@ -264,10 +300,9 @@ def _labels_json(labels: Mapping[str, str] | None) -> str | None:
     return None if labels is None else json.dumps(dict(labels), sort_keys=True)
 
 
-def _write(db: sqlite3.Connection, observations: Iterable[Observation], labels_of_name: LabelsOfName) -> int:
-    """The batch, summed per hour and edge first (one upsert each), and its raw rows."""
-    sums: dict[tuple, list] = {}
-    raw = []
+def encode_batch(observations: list[Observation], labels_of_name: LabelsOfName) -> str:
+    """Decisions as the one JSON text the batch statements read; labels as JSON text too (each
+    host's looked up once)."""
     labels: dict[str, str | None] = {}
 
     def labels_of(name: str, known: bool) -> str | None:
@@ -277,35 +312,20 @@ def _write(db: sqlite3.Connection, observations: Iterable[Observation], labels_o
             labels[name] = _labels_json(labels_of_name(name))
         return labels[name]
 
-    for o in observations:
-        port = NO_PORT if o.port is None else o.port
-        key = (int(o.time // BUCKET), o.src, o.dst, o.proto, port, o.verdict, o.rule or NO_RULE)
-        row = sums.get(key)
-        if row is None:
-            sums[key] = [o.src_known, o.dst_known, o.count, o.time, o.time, o]
-        else:
-            row[2] += o.count
-            row[3] = min(row[3], o.time)
-            row[4] = max(row[4], o.time)
-        raw.append((o.time, o.src, o.dst, o.src_ip, o.dst_ip, o.proto, o.port, o.verdict, o.rule, o.reason, o.count))
-    db.executemany(
-        _UPSERT,
+    return _encode(
         [
-            (
-                *key,
-                int(src_known),
-                int(dst_known),
-                flows,
-                first,
-                last,
-                labels_of(o.src, src_known),
-                labels_of(o.dst, dst_known),
-            )
-            for key, (src_known, dst_known, flows, first, last, o) in sums.items()
-        ],
+            # 0-4: time, src, src_known, dst, dst_known; 5-10: proto, port, verdict, rule, reason,
+            # count; 11-14: src_ip, dst_ip, src_labels, dst_labels
+            (o.time, o.src, o.src_known, o.dst, o.dst_known, o.proto, o.port, o.verdict, o.rule, o.reason, o.count)
+            + (o.src_ip, o.dst_ip, labels_of(o.src, o.src_known), labels_of(o.dst, o.dst_known))
+            for o in observations
+        ]
     )
-    db.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", raw)
-    return len(raw)
+
+
+def _write(db: sqlite3.Connection, batch: str) -> None:
+    db.execute(_BATCH_EDGES, (batch,))
+    db.execute(_BATCH_DECISIONS, (batch,))
 
 
 def _cap(db: sqlite3.Connection, table: str, order: str, most: int) -> int:

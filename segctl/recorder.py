@@ -1,10 +1,10 @@
 """Live recording into the flow store, off the packet path.
 
 The event log hands every record it writes to `FlowRecorder.tap`, a bounded deque's append: the
-whole cost a decision pays. The controller's loop calls `flush` now and then: it copies the
-queue and looks up the labels of the hosts named in it in the directory of that moment (on the
-loop's thread, where the directory changes); the records become observations and are written
-through `run_blocking` (an OS thread under Ryu), so packet-ins are served meanwhile."""
+whole cost a decision pays. The controller's loop calls `flush` now and then: it turns the
+queue into one batch (with the labels of the directory of that moment, on the loop's thread,
+where the directory changes), and SQLite writes it through `run_blocking` (an OS thread under
+Ryu), so packet-ins are served meanwhile."""
 
 from __future__ import annotations
 
@@ -15,14 +15,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .core.flowlog import observation_of
-from .flowstore import FlowStore, StoreError
+from .flowstore import FlowStore, StoreError, encode_batch
 
 LOG = logging.getLogger("segctl.recorder")
 FLUSH_INTERVAL = 1.0  # seconds between writes
-FLUSH_SOONER = 1_000  # records pending that make a write due at once (small batches: short pauses)
+FLUSH_SOONER = 250  # records pending that make a write due at once (small batches: short pauses)
 MAX_PENDING = 200_000  # records held at most while the store is slow or failing; older ones go
 PRUNE_INTERVAL = 600.0  # seconds between prunes
-DECISION_KINDS = ("allow", "deny")  # the events observation_of reads
 PRUNE_AFTER = 100_000  # decisions written that make a prune due sooner (the caps hold in a flood)
 
 
@@ -59,41 +58,26 @@ class FlowRecorder:
         now = self._last_flush = self.clock()
         events = list(self.pending)  # no other green thread runs between these two lines
         self.pending.clear()
-        decisions, labels = self._labels(events)
+        observations = [o for o in map(observation_of, events) if o is not None]
+        # Encoded here, with the labels of the directory of this moment (this thread changes it);
+        # the writing thread then only runs SQLite, which lets the event loop run meanwhile.
+        batch = encode_batch(observations, self.labels_of_name) if observations else None
         prune = now - self._last_prune >= PRUNE_INTERVAL or self._written_since_prune >= PRUNE_AFTER
+        store = self.store
         try:
-            # The conversion runs in the writer's thread too: the event loop only copies the queue.
-            written = self.run_blocking(lambda: self._write(events, labels, now if prune else None))
+            self.run_blocking(lambda: store.write_batch(batch, now if prune else None))
         except StoreError as exc:
-            self.lost += decisions
+            self.lost += len(observations)
             if str(exc) != self.last_error:
-                LOG.warning("flow store: %s; %d decisions not recorded", exc, decisions)
+                LOG.warning("flow store: %s; %d decisions not recorded", exc, len(observations))
             self.last_error = str(exc)
             return 0
         if prune:
             self._last_prune, self._written_since_prune = now, 0
         self.last_error = None
-        self.written += written
-        self._written_since_prune += written
-        return written
-
-    def _labels(self, events: list[dict]) -> tuple[int, dict[str, Mapping[str, str] | None]]:
-        """How many decisions the events hold, and the labels of the hosts they name, from the
-        directory of this moment (read here, on the thread that changes it)."""
-        decisions, names = 0, set()
-        for event in events:
-            if event["kind"] in DECISION_KINDS:
-                decisions += 1
-                names.add(event.get("src"))
-                names.add(event.get("dst"))
-        return decisions, {name: self.labels_of_name(name) for name in names if isinstance(name, str)}
-
-    def _write(self, events: list[dict], labels: dict, prune_at: float | None) -> int:
-        observations = [o for o in map(observation_of, events) if o is not None]
-        written = self.store.record(observations, labels.get) if observations else 0
-        if prune_at is not None:
-            self.store.prune(prune_at)
-        return written
+        self.written += len(observations)
+        self._written_since_prune += len(observations)
+        return len(observations)
 
     def view(self) -> dict:
         """What GET /v1/health shows of the recording."""
