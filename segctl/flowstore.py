@@ -200,14 +200,15 @@ class FlowStore:
     def record(self, observations: Iterable[Observation], labels_of_name: LabelsOfName) -> int:
         """Adds a batch of decisions in one transaction. Returns how many were written."""
         batch = list(observations)
-        self.write_batch(encode_batch(batch, labels_of_name))
+        self.write_batch([encode_batch(batch, labels_of_name)])
         return len(batch)
 
-    def write_batch(self, batch: str | None, prune_at: float | None = None) -> None:
-        """Adds an encode_batch() text in one transaction; then prunes, with `prune_at`."""
-        if batch is not None:
+    def write_batch(self, batches: list[str], prune_at: float | None = None) -> None:
+        """Adds encode_batch() texts in one transaction; then prunes, with `prune_at`."""
+        if batches:
             with self._transaction(kept=True) as db:
-                _write(db, batch)
+                for batch in batches:
+                    _write(db, batch)
         if prune_at is not None:
             self.prune(prune_at)
 

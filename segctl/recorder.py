@@ -19,7 +19,8 @@ from .flowstore import FlowStore, StoreError, encode_batch
 
 LOG = logging.getLogger("segctl.recorder")
 FLUSH_INTERVAL = 1.0  # seconds between writes
-FLUSH_SOONER = 250  # records pending that make a write due at once (small batches: short pauses)
+FLUSH_SOONER = 1_000  # records pending that make a write due at once
+CHUNK = 200  # records encoded between two pauses of a flush (each about 1 ms of the event loop)
 MAX_PENDING = 200_000  # records held at most while the store is slow or failing; older ones go
 PRUNE_INTERVAL = 600.0  # seconds between prunes
 PRUNE_AFTER = 100_000  # decisions written that make a prune due sooner (the caps hold in a flood)
@@ -52,32 +53,39 @@ class FlowRecorder:
     def due(self) -> bool:
         return len(self.pending) >= FLUSH_SOONER or self.clock() - self._last_flush >= FLUSH_INTERVAL
 
-    def flush(self) -> int:
+    def flush(self, pause: Callable[[], None] | None = None) -> int:
         """Writes what is pending (and prunes when that is due). Never raises: a store that
-        fails is logged, and the batch counted as lost."""
+        fails is logged, and the batch counted as lost. `pause` lets the event loop serve
+        packet-ins between the chunks of a large batch (hub.sleep(0) under Ryu)."""
         now = self._last_flush = self.clock()
         events = list(self.pending)  # no other green thread runs between these two lines
         self.pending.clear()
-        observations = [o for o in map(observation_of, events) if o is not None]
         # Encoded here, with the labels of the directory of this moment (this thread changes it);
         # the writing thread then only runs SQLite, which lets the event loop run meanwhile.
-        batch = encode_batch(observations, self.labels_of_name) if observations else None
+        chunks, decisions = [], 0
+        for start in range(0, len(events), CHUNK):
+            observations = [o for o in map(observation_of, events[start : start + CHUNK]) if o is not None]
+            if observations:
+                chunks.append(encode_batch(observations, self.labels_of_name))
+                decisions += len(observations)
+            if pause is not None:
+                pause()
         prune = now - self._last_prune >= PRUNE_INTERVAL or self._written_since_prune >= PRUNE_AFTER
         store = self.store
         try:
-            self.run_blocking(lambda: store.write_batch(batch, now if prune else None))
+            self.run_blocking(lambda: store.write_batch(chunks, now if prune else None))
         except StoreError as exc:
-            self.lost += len(observations)
+            self.lost += decisions
             if str(exc) != self.last_error:
-                LOG.warning("flow store: %s; %d decisions not recorded", exc, len(observations))
+                LOG.warning("flow store: %s; %d decisions not recorded", exc, decisions)
             self.last_error = str(exc)
             return 0
         if prune:
             self._last_prune, self._written_since_prune = now, 0
         self.last_error = None
-        self.written += len(observations)
-        self._written_since_prune += len(observations)
-        return len(observations)
+        self.written += decisions
+        self._written_since_prune += decisions
+        return decisions
 
     def view(self) -> dict:
         """What GET /v1/health shows of the recording."""

@@ -9,7 +9,7 @@ from segctl.config import Sources
 from segctl.core.events import EventLog
 from segctl.core.flowlog import ALLOWED, DENIED
 from segctl.flowstore import FlowStore, StoreError
-from segctl.recorder import FLUSH_INTERVAL, FLUSH_SOONER, PRUNE_INTERVAL, FlowRecorder
+from segctl.recorder import CHUNK, FLUSH_INTERVAL, FLUSH_SOONER, PRUNE_INTERVAL, FlowRecorder
 from segctl.runtime import Runtime
 
 from ..fakenet import DB, DIRECTORY, POLICY, ROGUE, WEB, Net, tcp
@@ -61,6 +61,15 @@ def test_the_recorder_writes_in_batches_when_due(store):
     assert recorder.flush() == FLUSH_SOONER
     assert recorder.view() == {"pending": 0, "written": FLUSH_SOONER + 1, "lost": 0, "error": None}
     assert {(e.src, e.flows) for e in store.edges()} == {("02:00:00:00:00:99", 1), ("02:00:00:00:00:98", FLUSH_SOONER)}
+
+
+def test_a_large_batch_pauses_between_its_chunks_and_is_written_whole(store):
+    pauses = []
+    recorder = FlowRecorder(store, {}.get, lambda f: f(), Clock(1e6))
+    for i in range(2 * CHUNK + 1):
+        recorder.tap(deny(1e6, src=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}"))
+    assert recorder.flush(pause=lambda: pauses.append(len(recorder.pending))) == 2 * CHUNK + 1
+    assert len(pauses) == 3 and len(store.edges()) == 2 * CHUNK + 1
 
 
 def test_labels_are_those_of_the_directory_when_the_batch_is_written(store):
