@@ -207,3 +207,21 @@ def test_a_bad_retention_is_refused_saying_what_is_expected(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["run", "--directory", "d", "--policy", "p", "--retention", "a week"])
     assert "--retention: 'a week' is not a duration like 90s, 30m, 24h, 7d or 2w" in capsys.readouterr().err
+
+
+def test_at_exit_what_is_pending_is_written_inline(tmp_path):
+    from segctl.launch import flush_flows_at_exit
+
+    (tmp_path / "d.yaml").write_text(DIRECTORY)
+    (tmp_path / "p.yaml").write_text(POLICY)
+    store = FlowStore(str(tmp_path / "flows.sqlite"))
+
+    def no_thread_left(function):
+        raise RuntimeError("the OS thread pool is gone at exit")
+
+    events = EventLog()
+    sources = Sources(str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml"))
+    runtime = Runtime(sources, events, None, run_blocking=no_thread_left, store=store)
+    events.record("deny", src_mac="02:00:00:00:00:99", reason="not a directory host")
+    flush_flows_at_exit(runtime)
+    assert [e.flows for e in store.edges()] == [1]
