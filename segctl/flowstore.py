@@ -200,15 +200,17 @@ class FlowStore:
     def record(self, observations: Iterable[Observation], labels_of_name: LabelsOfName) -> int:
         """Adds a batch of decisions in one transaction. Returns how many were written."""
         batch = list(observations)
-        self.write_batch([encode_batch(batch, labels_of_name)])
+        text = encode_batch(batch, labels_of_name)
+        self.write_batch(lambda: [text])
         return len(batch)
 
-    def write_batch(self, batches: list[str], prune_at: float | None = None) -> None:
-        """Adds encode_batch() texts in one transaction; then prunes, with `prune_at`."""
-        if batches:
-            with self._transaction(kept=True) as db:
-                for batch in batches:
-                    _write(db, batch)
+    def write_batch(self, take: Callable[[], list[str]], prune_at: float | None = None) -> None:
+        """Adds the encode_batch() texts `take` returns in one transaction; then prunes, with
+        `prune_at`. `take` is called with the writer's lock held, so a batch handed over to
+        several writes (live recording's, and its last one at exit) is written once."""
+        with self._transaction(kept=True) as db:
+            for batch in take():
+                _write(db, batch)
         if prune_at is not None:
             self.prune(prune_at)
 

@@ -64,7 +64,7 @@ def flush_flows_at_exit(runtime) -> None:
     """The decisions not yet in the flow store, written inline (best effort: the process ends)."""
     if runtime.recorder is not None:
         runtime.recorder.run_blocking = lambda function: function()
-        runtime.recorder.flush()
+        runtime.recorder.flush(last=True)
 
 
 def tls_problem(args) -> str | None:

@@ -225,3 +225,41 @@ def test_at_exit_what_is_pending_is_written_inline(tmp_path):
     events.record("deny", src_mac="02:00:00:00:00:99", reason="not a directory host")
     flush_flows_at_exit(runtime)
     assert [e.flows for e in store.edges()] == [1]
+
+
+def test_the_last_flush_writes_a_batch_still_queued_and_the_queued_write_then_writes_nothing(store):
+    queued = []
+    recorder = FlowRecorder(store, {}.get, queued.append, Clock(1e6))  # writes wait in a queue
+    recorder.tap(deny(1e6))
+    recorder.flush()
+    recorder.tap(deny(1e6, src="02:00:00:00:00:98"))
+    recorder.run_blocking = lambda function: function()  # at exit: inline
+    recorder.flush(last=True)
+    assert sum(e.flows for e in store.edges()) == 2
+    queued[0]()  # the queued write runs after all
+    assert sum(e.flows for e in store.edges()) == 2
+
+
+def test_a_batch_written_by_its_own_write_is_not_written_again_at_exit(store):
+    queued = []
+    recorder = FlowRecorder(store, {}.get, queued.append, Clock(1e6))
+    recorder.tap(deny(1e6))
+    recorder.flush()
+    queued[0]()  # done, but the flush that queued it has not heard back yet
+    recorder.run_blocking = lambda function: function()
+    recorder.flush(last=True)
+    assert sum(e.flows for e in store.edges()) == 1
+
+
+def test_the_last_flush_writes_what_a_paused_flush_had_not_encoded_yet(store):
+    recorder = FlowRecorder(store, {}.get, lambda f: f(), Clock(1e6))
+    for i in range(CHUNK + 5):
+        recorder.tap(deny(1e6, src=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}"))
+
+    def signal_arrives():  # SIGTERM while the flush lets packet-ins through; the process then ends
+        recorder.flush(last=True)
+        raise SystemExit
+
+    with pytest.raises(SystemExit):
+        recorder.flush(pause=signal_arrives)
+    assert sum(e.flows for e in store.edges()) == CHUNK + 5
