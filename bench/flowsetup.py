@@ -28,12 +28,14 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def controller_command(kind: str, port: int, folder: str, files: tuple[str, str], api_port: int = 0) -> list[str]:
-    if kind in ("segctl", "segctl, no audit"):
+    if kind in ("segctl", "segctl, no audit", "segctl, no flow store"):
         directory, policy = files
         return [
             PYTHON, "-m", "segctl", "run", "--directory", directory, "--policy", policy,
             "--of-host", "127.0.0.1", "--of-port", str(port), "--api-port", str(api_port), "--state-dir", folder,
-        ] + (["--audit-interval", "0"] if kind == "segctl, no audit" else [])  # fmt: skip
+        ] + (["--audit-interval", "0"] if kind == "segctl, no audit" else []) + (
+            ["--retention", "0"] if kind == "segctl, no flow store" else []
+        )  # fmt: skip
     if kind == "simple_switch_13":
         return [
             PYTHON, "-m", "bench.ryuapp", "ryu.app.simple_switch_13",
@@ -181,6 +183,9 @@ CASES = [
     # The flow-table audit's cost: the same, with the audit off (it reads each switch's table,
     # which the emulated switches keep, every 30 s by default: one of the 16 every 1.9 s).
     ("segctl, 100% allowed, audit off", "segctl, no audit", 1.0),
+    # The flow store's cost: every row above records each decision (the default, --retention 7d);
+    # this one does not (--retention 0).
+    ("segctl, 100% allowed, flow store off", "segctl, no flow store", 1.0),
 ]
 MODES = [("throughput", 64), ("latency", 1)]
 

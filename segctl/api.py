@@ -315,7 +315,7 @@ class Api:
         if dry_run not in ("true", "false"):
             raise ApiError(400, f"dry_run must be true or false, not {dry_run[:40]!r}")
         if dry_run == "true":
-            report = _replayed(lambda: self.runtime.reload_dry_run(REPLAY_SINCE, DEFAULT_TOP))
+            report = _from_recorded(lambda: self.runtime.reload_dry_run(REPLAY_SINCE, DEFAULT_TOP))
             return (200, report) if report["ok"] else (400, dict(report, error="reload would be refused"))
         report = self.runtime.reload(by=who)
         return (200 if report["ok"] else 400), (
@@ -328,7 +328,7 @@ class Api:
         if verdict is not None and verdict not in VERDICTS:
             raise ApiError(400, f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
         by = _parsed("by", query["by"], parse_by) if "by" in query else DEFAULT_BY
-        return 200, self.runtime.flow_map(by, _since(query.get("since")), verdict)
+        return 200, _from_recorded(lambda: self.runtime.flow_map(by, _since(query.get("since")), verdict))
 
     def suggest(self, request, who):
         fields = {"by", "since", "min_flows", "exclude", "merge_gap"}
@@ -349,7 +349,7 @@ class Api:
             merge_gap=_whole(body, "merge_gap", 0, 0, 65535),
             since=None if since is None else str(since),
         )
-        return 200, self.runtime.suggest_policy(options, _since(since))
+        return 200, _from_recorded(lambda: self.runtime.suggest_policy(options, _since(since)))
 
     def simulate(self, request, who):
         query = dict(_query(request))
@@ -359,7 +359,7 @@ class Api:
             raise ApiError(400, "top must be a number from 1 to 100")
         text = self.draft_body(request)
         try:
-            return 200, _replayed(lambda: self.runtime.simulate(text, since, int(top)))
+            return 200, _from_recorded(lambda: self.runtime.simulate(text, since, int(top)))
         except ConfigError as exc:
             errors = [str(problem) for problem in exc.problems]
             return 400, {"error": f"draft refused: {len(errors)} problem(s), first: {errors[0]}", "errors": errors}
@@ -418,8 +418,9 @@ def _replay_since(raw: str | None) -> float:
     return since
 
 
-def _replayed(replay: Callable[[], dict]) -> dict:
+def _from_recorded(answer: Callable[[], dict]) -> dict:
+    """`answer()`, or 409 when there are no recorded flows to answer from."""
     try:
-        return replay()
+        return answer()
     except NoFlowStore as exc:
         raise ApiError(409, str(exc)) from None

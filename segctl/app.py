@@ -30,6 +30,7 @@ LOG = logging.getLogger("segctl.app")
 # OpenFlow 1.3's reasons for a FlowRemoved, by number, as the core names them.
 _REMOVED_REASONS = {0: "idle_timeout", 1: "hard_timeout", 2: "delete", 3: "group_delete", 4: "meter_delete"}
 EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
+FLOW_RECORD_TICK = 0.1  # seconds between two asks whether the flow store's batch is due
 AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
 
 
@@ -148,12 +149,25 @@ class SegctlApp(App):
         self.threads.append(hub.spawn(self._refresh_directory_forever))
         self.threads.append(hub.spawn(self._audit_forever))
         self.threads.append(hub.spawn(self._audit_answers_forever))
+        if self.runtime.recorder is not None:
+            self.threads.append(hub.spawn(self._record_flows_forever))
         return thread
 
     def _flush_events_forever(self):
         while True:
             hub.sleep(EVENTS_FLUSH_INTERVAL)
             self.runtime.events.flush()
+
+    def _record_flows_forever(self):
+        """Batches of decisions into the flow store: every second, sooner when many wait."""
+        recorder = self.runtime.recorder
+        while True:
+            hub.sleep(FLOW_RECORD_TICK)
+            if recorder is not None and recorder.due():
+                try:
+                    recorder.flush(pause=lambda: hub.sleep(0))
+                except Exception:  # noqa: BLE001 - a bug in recording must not stop enforcement
+                    LOG.exception("flow store: recording failed")
 
     @fail_fast
     def _discover_links_forever(self):

@@ -122,6 +122,19 @@ def cmd_run(args) -> int:
     return run(args)
 
 
+def cmd_import_events(args) -> int:
+    from .eventimport import run_import
+
+    return run_import(args)
+
+
+def duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def whole_number(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
@@ -156,13 +169,6 @@ def at_least_one(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
-
-
-def duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def top_count(text: str) -> int:
@@ -221,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"({AUDIT_INTERVAL:g}); 0 turns the audit off",
     )
     run.add_argument(
+        "--retention",
+        type=duration,
+        default="7d",
+        metavar="DURATION",
+        help="record every decision into STATE_DIR/flows.sqlite and keep this long (7d); 0 turns recording off",
+    )
+    run.add_argument(
         "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"
     )
     run.add_argument("--verbose", "-v", action="store_true")
@@ -240,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--icmp-type", default="echo-request", help="with --proto icmp: a type name or number (default echo-request)"
     )
     explain.set_defaults(func=cmd_explain)
+
+    imports = sub.add_parser("import-events", help="load events.jsonl files into a flow store")
+    imports.add_argument("files", nargs="+", metavar="FILE", help="events.jsonl, a rotated events.jsonl.N, or .gz")
+    imports.add_argument("--store", default="/var/lib/segctl/flows.sqlite", help="the flow store (%(default)s)")
+    imports.add_argument("--directory", help="label the hosts as this directory does (YAML file or LDAP)")
+    imports.add_argument(
+        "--retention", type=duration, default="7d", metavar="DURATION", help="keep decisions this recent (7d)"
+    )
+    imports.add_argument("--force", action="store_true", help="import a file even if this store has it already")
+    imports.set_defaults(func=cmd_import_events)
 
     def client(name, help_text):
         p = sub.add_parser(name, help=help_text)

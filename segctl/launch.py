@@ -14,6 +14,7 @@ from .config import Sources
 from .core.errors import ConfigError
 from .core.events import EventLog
 from .core.textsafe import PrintableFormatter, printable
+from .flowstore import open_for_run
 from .state import StateError, state_path
 
 LOOPBACK = ("127.", "::1", "localhost")
@@ -57,6 +58,13 @@ def api_tokens(args, state_dir: str) -> dict | None:
             handle.write(f"local:{secrets.token_urlsafe(32)}\n")
     LOG.info("API token for the local CLI: %s", path)
     return load_tokens(path)
+
+
+def flush_flows_at_exit(runtime) -> None:
+    """The decisions not yet in the flow store, written inline (best effort: the process ends)."""
+    if runtime.recorder is not None:
+        runtime.recorder.run_blocking = lambda function: function()
+        runtime.recorder.flush(last=True)
 
 
 def tls_problem(args) -> str | None:
@@ -104,10 +112,11 @@ def run(args) -> int:
         return 2
     events = open_events(args, state_dir)
     switches = OpenFlowSwitches()
+    store = open_for_run(state_dir, args.retention, LOG.warning)
 
     def start_runtime() -> Runtime:
         sources = Sources(args.directory, args.policy)
-        return Runtime(sources, events, state_dir, switches, framework.run_blocking, args.audit_interval)
+        return Runtime(sources, events, state_dir, switches, framework.run_blocking, args.audit_interval, store)
 
     try:
         runtime = start_runtime()
@@ -149,6 +158,7 @@ def run(args) -> int:
     def stop(signum, _frame):
         LOG.info("signal %d: stopping", signum)
         events.close()
+        flush_flows_at_exit(runtime)
         logging.shutdown()
         os._exit(0)
 

@@ -45,6 +45,24 @@ def _answers(*errors: str, **answers: dict) -> dict:
 
 
 _INTEGERS = _array({"type": "integer"})
+_FLOW_STORE = {  # GET /v1/health's flow_store: the recording of every decision (README: "The flow store")
+    "type": "object",
+    "required": ["status"],
+    "description": "status off: --retention 0; failing: see error (decisions are still enforced)",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "failing", "off"]},
+        "path": {"type": "string"},
+        "retention": {"type": "number", "description": "seconds"},
+        "edge_rows": {"type": "integer", "description": "per-edge sums kept, one row per edge and hour"},
+        "decisions": {"type": "integer", "description": "raw decisions kept"},
+        "oldest": {"type": "number", "nullable": True, "description": "time of the oldest raw decision"},
+        "bytes": {"type": "integer"},
+        "pending": {"type": "integer", "description": "decisions waiting for the next write (about 1 s)"},
+        "written": {"type": "integer", "description": "since the start"},
+        "lost": {"type": "integer", "description": "decisions a failed write could not record"},
+        "error": {"type": "string", "nullable": True},
+    },
+}
 _LOCATION = _obj(dpid={"type": "integer"}, port={"type": "integer"})
 _HOST_PARAM = {
     "name": "host",
@@ -247,6 +265,7 @@ OPENAPI = {
                                 packet_ins={"type": "integer"},
                                 drift_findings={"type": "integer"},
                                 directory=_obj(status={"type": "string"}, source={"type": "string"}),
+                                flow_store=_FLOW_STORE,
                             )
                         )
                     }

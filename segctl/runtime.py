@@ -27,6 +27,8 @@ from .core.reloading import would_revoke
 from .core.replay import replay
 from .core.suggest import SuggestOptions, suggest
 from .core.yamlsrc import load_yaml_text
+from .flowstore import FlowStore, StoreError
+from .recorder import FlowRecorder
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
@@ -34,7 +36,8 @@ IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a re
 
 
 class NoFlowStore(Exception):
-    """Nothing recorded to replay: the controller runs without a flow store."""
+    """No recorded flows to answer from: the controller runs without a flow store (recording
+    off), or its store cannot be read (the message says why)."""
 
 
 class Confirmation(TypedDict):
@@ -77,6 +80,7 @@ class Runtime:
         switches: Switches | None = None,
         run_blocking: Callable[[Callable[[], Any]], Any] = run_inline,
         audit_interval: float = AUDIT_INTERVAL,
+        store: FlowStore | None = None,
     ):
         self.sources = sources
         self.events = events
@@ -93,6 +97,11 @@ class Runtime:
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
+        # The flow store (None: recording off); the event log taps every decision into it.
+        self.store = store
+        self.recorder = FlowRecorder(store, self._labels_now, run_blocking) if store is not None else None
+        if self.recorder is not None:
+            events.tap = self.recorder.tap
 
     def apply(self, messages: list[Message]) -> None:
         """Carry out what the core returned: save the state if it asks, then send the rest."""
@@ -139,8 +148,11 @@ class Runtime:
             return None
         reach = self._reach_map().reach(found, hops, reverse)
         attached = {binding.host.name for binding in ledger.bindings.by_mac.values()}
-        flow_edges = getattr(self, "flow_edges", None)  # the flow store's, where there is one
-        return reach_json(reach, attached, flow_edges(since) if flow_edges is not None else None)
+        try:
+            seen = self.recorded_edges(since)
+        except NoFlowStore:
+            seen = None  # reach is the policy's; what was seen is shown where it is known
+        return reach_json(reach, attached, seen)
 
     def _reach_map(self) -> ReachMap:
         """The reach map of the directory, policy and quarantine in force; built again only
@@ -158,17 +170,17 @@ class Runtime:
 
     # -- recorded flows: the map and the suggested policy ------------------------------------
     def flow_map(self, by: tuple[str, ...], since: float | None, verdict: str | None) -> dict:
-        """The map of flows recorded since `since` seconds ago, with the running policy's status."""
-        directory = labels_in(self.controller.directory)
-        return build_map(self._recorded(since), by, self.controller.ledger.index, directory, verdict).to_json()
+        """The map of flows recorded since `since` seconds ago, with the running policy's
+        status (an index of its own: built in another thread). Raises NoFlowStore."""
+        edges = self.recorded_edges(since)
+        directory, policy = labels_in(self.controller.directory), self.controller.policy
+        return self.run_blocking(lambda: build_map(edges, by, DecisionIndex(policy), directory, verdict).to_json())
 
     def suggest_policy(self, options: SuggestOptions, since: float | None) -> dict:
-        return suggest(self._recorded(since), options, labels_in(self.controller.directory)).to_json()
-
-    def _recorded(self, since: float | None) -> list[FlowEdge]:
-        # flow_edges comes with the flow store (segctl.flowstore); without one nothing is recorded.
-        flow_edges = getattr(self, "flow_edges", None)
-        return flow_edges(since) if flow_edges is not None else []
+        """A draft policy from the flows recorded since `since` seconds ago. Raises NoFlowStore."""
+        edges = self.recorded_edges(since)
+        directory = labels_in(self.controller.directory)
+        return self.run_blocking(lambda: suggest(edges, options, directory).to_json())
 
     # -- actions -----------------------------------------------------------------------------
     def quarantine(self, host: str, reason: str, by: str) -> dict:
@@ -322,14 +334,52 @@ class Runtime:
 
     def recorded_edges(self, since: float | None) -> list[FlowEdge]:
         """The flow store's edges of the last `since` seconds. Raises NoFlowStore."""
-        edges = getattr(self, "flow_edges", None)  # the flow store's (segctl.flowstore) reader
-        if edges is None:
-            raise NoFlowStore("this controller keeps no flow store: run it with --state-dir to record flows")
-        return edges(since)
+        if self.store is None:
+            raise NoFlowStore("this controller records no flows: it runs with --retention 0")
+        try:
+            return self.flow_edges(since)
+        except StoreError as exc:
+            raise NoFlowStore(f"the flow store cannot be read: {exc}") from None
 
     def _reload_failed(self, errors: list[str], by: str) -> dict:
         self.events.record("reload", ok=False, errors=errors, by=by)
         return {"ok": False, "errors": errors}
+
+    # -- the flow store -----------------------------------------------------------------------
+    def _labels_now(self, name: str):
+        host = self.controller.directory.by_name.get(name)
+        return None if host is None else host.labels
+
+    def record_flows(self) -> None:
+        """Writes the decisions pending for the flow store (the app calls it every second)."""
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def flow_edges(self, since: float | None = None) -> list[FlowEdge]:
+        """The recorded edges seen in the last `since` seconds (all: None); [] with recording
+        off. Writes what is pending first. Raises StoreError, ValueError for a bad `since`."""
+        if self.store is None:
+            return []
+        self.record_flows()
+        store = self.store
+        return self.run_blocking(lambda: store.edges(since))
+
+    def flow_store_health(self) -> dict:
+        if self.store is None or self.recorder is None:
+            return {"status": "off"}
+        store = self.store
+        try:
+            stats = self.run_blocking(store.stats)
+        except StoreError as exc:
+            stats = {"path": store.path, "error": str(exc)}
+        recording = self.recorder.view()
+        failing = "error" in stats or recording["error"] is not None
+        return {
+            **stats,
+            **recording,
+            "status": "failing" if failing else "ok",
+            "error": stats.get("error") or recording["error"],
+        }
 
     def health(self) -> dict:
         c = self.controller
@@ -347,6 +397,7 @@ class Runtime:
             "packet_ins": c.packet_ins,
             "drift_findings": c.auditor.drift_findings,
             "directory": self.directory_health(),
+            "flow_store": self.flow_store_health(),
         }
 
     def directory_health(self) -> dict:

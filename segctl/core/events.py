@@ -178,6 +178,8 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
+        # Handed every record written (after folding): the flow recorder's deque append.
+        self.tap: Callable[[dict], None] | None = None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
@@ -209,8 +211,11 @@ class EventLog:
         _log(written)
 
     def _write(self, records: list[dict]) -> list[dict]:
+        tap = self.tap
         for event in records:
             self._ring.append(event)
+            if tap is not None:
+                tap(event)
             if self._file is not None:
                 self._file.write(_encode(event) + "\n")
         return records

@@ -43,15 +43,23 @@ class Observation:
     dst_ip: str | None = None
 
 
+LATEST_TIME = 1e11  # seconds since 1970 (the year 5138): later is a corrupt line, not a decision
+MOST_REPEATS = 10**9  # a folded summary never stands for more
+
+
 def _service(event: Mapping[str, Any]) -> tuple[str, int | None]:
-    proto = event.get("proto")
-    if not isinstance(proto, str):
+    proto = _text(event.get("proto"))
+    if proto is None:
         return "", None
     # ICMP: a FlowKey's source "port" is the type (segctl.core.connections).
     port = event.get("src_port") if proto == "icmp" else event.get("dst_port")
-    if proto not in SERVICE_PROTOCOLS or isinstance(port, bool) or not isinstance(port, int):
+    if proto not in SERVICE_PROTOCOLS or not _whole(port, 0, 65535):
         port = None
     return proto, port
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def observation_of(event: Mapping[str, Any]) -> Observation | None:
@@ -61,12 +69,14 @@ def observation_of(event: Mapping[str, Any]) -> Observation | None:
     when = event.get("time")
     if kind not in ("allow", "deny") or isinstance(when, bool) or not isinstance(when, (int, float)):
         return None
-    src_name, src_mac = event.get("src"), event.get("src_mac")
-    dst_name, dst_mac = event.get("dst"), event.get("dst_mac")
-    src = src_name if isinstance(src_name, str) else src_mac
-    if not isinstance(src, str):
+    if not 0 <= when < LATEST_TIME:  # NaN and infinities included (an imported line may hold them)
         return None
-    dst = dst_name if isinstance(dst_name, str) else (dst_mac if isinstance(dst_mac, str) else "")
+    src_name, src_mac = _text(event.get("src")), _text(event.get("src_mac"))
+    dst_name, dst_mac = _text(event.get("dst")), _text(event.get("dst_mac"))
+    src = src_name if src_name is not None else src_mac
+    if src is None:
+        return None
+    dst = dst_name if dst_name is not None else (dst_mac if dst_mac is not None else "")
     if kind == "allow":
         verdict = ALLOWED
     elif event.get("verdict") == "monitor" or event.get("would_deny") is True:
@@ -75,20 +85,19 @@ def observation_of(event: Mapping[str, Any]) -> Observation | None:
         verdict = DENIED
     repeats = event.get("repeats")
     # A folded summary stands for its repeats; the first of them was written (and counted) alone.
-    count = repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 1
+    count = repeats if isinstance(repeats, int) and _whole(repeats, 1, MOST_REPEATS) else 1
     proto, port = _service(event)
-    rule, reason = event.get("rule"), event.get("reason")
     return Observation(
         time=float(when),
         src=src,
-        src_known=isinstance(src_name, str),
+        src_known=src_name is not None,
         dst=dst,
-        dst_known=isinstance(dst_name, str),
+        dst_known=dst_name is not None,
         proto=proto,
         port=port,
         verdict=verdict,
-        rule=rule if isinstance(rule, str) else None,
-        reason=reason if isinstance(reason, str) else None,
+        rule=_text(event.get("rule")),
+        reason=_text(event.get("reason")),
         count=count,
         src_ip=_text(event.get("src_ip")),
         dst_ip=_text(event.get("dst_ip")),
@@ -96,7 +105,17 @@ def observation_of(event: Mapping[str, Any]) -> Observation | None:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+    """A string that is Unicode text; not one with a lone surrogate (JSON's \\ud800 gives one),
+    which could be neither stored nor printed."""
+    if not isinstance(value, str):
+        return None
+    if value.isascii():  # what the controller writes: no need to encode it to know
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 @dataclass(frozen=True, slots=True)

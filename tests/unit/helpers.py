@@ -19,3 +19,13 @@ def policy(text: str, file: str = "policy.yaml"):
 
 def problems(exc) -> list[str]:
     return [str(p) for p in exc.value.problems]
+
+
+class Clock:
+    """A clock that moves only when a test sets `now`."""
+
+    def __init__(self, now=100.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now

@@ -11,6 +11,8 @@ import pytest
 from segctl.cli import build_parser
 from segctl.core.events import EventLog
 
+from .helpers import Clock
+
 # A reason as an attacker would write it: a forged log record after a newline, a line separator,
 # a terminal escape and NEL (U+0085, a line break to str.splitlines).
 EVIL = "EDR alert\n2026-01-01 00:00:00,000 WARNING segctl.api: fake line\u2028more\x1b[2J\u0085end"
@@ -78,14 +80,6 @@ def test_json_lines_escape_line_separators_too(tmp_path):
 # -- repeated denials ----------------------------------------------------------------------------
 def deny(log, now, src=MAC, reason="unknown host", **fields):
     log.record("deny", now, src_mac=src, reason=reason, **fields)
-
-
-class Clock:
-    def __init__(self, now=100.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def test_the_first_denial_is_recorded_at_once_and_its_repeats_only_counted():
