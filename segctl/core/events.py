@@ -105,8 +105,8 @@ class Repeats:
 
     @staticmethod
     def _key(event: dict) -> tuple | None:
-        if event["kind"] not in FOLDED_KINDS:
-            return None
+        if event["kind"] not in FOLDED_KINDS or event.get("would_deny"):
+            return None  # (a monitored connection was forwarded: recorded like an allowed one)
         source = event.get("src_mac") or event.get("src")
         reason = event.get("reason")
         return None if source is None or reason is None else (source, reason)
@@ -178,12 +178,16 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
-        # Handed every record written (after folding): the flow recorder's deque append.
+        # Handed every event as recorded, before folding (the flow store counts each decision
+        # on its own edge; a folded summary names only the last one's destination).
         self.tap: Callable[[dict], None] | None = None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
         event.update((key, value) for key, value in fields.items() if value is not None)
+        tap = self.tap
+        if tap is not None:
+            tap(event)
         with self._lock:
             written = self._write(self._repeats.offer(event))
         _log(written)
@@ -211,11 +215,8 @@ class EventLog:
         _log(written)
 
     def _write(self, records: list[dict]) -> list[dict]:
-        tap = self.tap
         for event in records:
             self._ring.append(event)
-            if tap is not None:
-                tap(event)
             if self._file is not None:
                 self._file.write(_encode(event) + "\n")
         return records

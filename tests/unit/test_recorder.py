@@ -16,19 +16,23 @@ from ..fakenet import DB, DIRECTORY, POLICY, ROGUE, WEB, Net, tcp
 from .helpers import Clock
 
 
-def test_the_tap_gets_every_record_written_after_folding():
+def test_the_tap_gets_every_decision_before_folding_and_monitored_ones_are_not_folded():
     clock = Clock(1e6)
     tapped = []
     log = EventLog(clock=clock, repeat_interval=10)
     log.tap = tapped.append
     log.record("allow", src="web", dst="db")
-    for _ in range(4):  # the first passes, three are folded into one summary
-        log.record("deny", src_mac="m", reason="unknown")
+    for port in (22, 23, 24, 25):  # the log folds three into one summary; the tap sees each
+        log.record("deny", src_mac="m", reason="unknown", dst_port=port)
+    for port in (80, 81):  # forwarded to a monitored destination: written one by one
+        log.record("deny", src="web", reason="monitored", verdict="monitor", would_deny=True, dst_port=port)
     clock.now += 11
     log.flush()
-    assert [e["kind"] for e in tapped] == ["allow", "deny", "deny"]
-    assert tapped[-1]["repeats"] == 3
-    assert tapped == log.latest()
+    assert [e.get("dst_port") for e in tapped] == [None, 22, 23, 24, 25, 80, 81]
+    assert not any("repeats" in e for e in tapped)
+    written = log.latest()
+    assert [e.get("dst_port") for e in written] == [None, 22, 80, 81, 25]
+    assert written[-1]["repeats"] == 3  # the summary: the last of them, standing for three
 
 
 def deny(now, src="02:00:00:00:00:99"):
