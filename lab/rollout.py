@@ -89,7 +89,7 @@ def show(result) -> None:
     print((result.stdout or result.stderr).rstrip(), flush=True)
 
 
-def rollout(lab: Lab, policy_path: str, shipped: Policy, rounds: int = 6, gap: float = 8.0) -> int:
+def rollout(lab: Lab, policy_path: str, shipped: Policy, rounds: int = 5, gap: float = 11.0) -> int:
     """The journey, on a lab whose controller runs `policy_path` (at first monitor_everything());
     `shipped` is the policy whose services the hosts use. Returns the checks not as expected."""
     wrong = 0
