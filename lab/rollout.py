@@ -21,9 +21,12 @@ from .demo import CHECK, CROSS, matrix, print_matrix
 from .net import Lab
 
 # Traffic no rule of the shipped policy expects, sent once per run: the draft leaves it out
-# (--min-flows 2), and once enforced it is denied.
+# (MIN_FLOWS), and once enforced it is denied.
 STRAY = [("hr1", "db1", "tcp", 5432), ("printer1", "web1", "tcp", 80), ("web2", "hrapp1", "tcp", 443)]
 ENFORCED_FIRST = ("db", "app")  # the groups (by role) enforced first
+# A service is ruled once seen this often between two groups: more than the matrix's one-off
+# pings to a group of two hosts, fewer than the traffic rounds.
+MIN_FLOWS = 3
 
 
 def monitor_everything(shipped: Policy) -> str:
@@ -113,8 +116,8 @@ def rollout(lab: Lab, policy_path: str, shipped: Policy, rounds: int = 5, gap: f
     show(result)
     wrong += result.returncode != 0
 
-    step("4. segctl suggest --by role --min-flows 2 > draft.yaml")
-    result = lab.controller.cli("suggest", "--by", "role", "--min-flows", "2")
+    step(f"4. segctl suggest --by role --min-flows {MIN_FLOWS} > draft.yaml")
+    result = lab.controller.cli("suggest", "--by", "role", "--min-flows", str(MIN_FLOWS))
     draft = result.stdout
     wrong += result.returncode != 0
     draft_path = os.path.join(lab.state_dir, "draft.yaml")
