@@ -92,7 +92,8 @@ _REACHED = _obj(
     seen={
         "type": "array",
         "nullable": True,
-        "description": "recorded forwarded flows between HOST and this host; null beyond the first hop",
+        "description": "recorded forwarded flows between HOST and this host; null beyond the first hop, "
+        "and null when no flows are recorded (flows_recorded false)",
         "items": _obj(
             proto={"type": "string"},
             port={"type": "integer", "nullable": True},
