@@ -29,7 +29,7 @@ def offline_answer(args) -> tuple[int, dict]:
     """(200, the answer the API would give) or (400, {"error", "errors"}) saying what failed."""
     if args.api:
         return 400, {"error": "give --api or --store, not both"}
-    from .flowstore import FlowStore, StoreError  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    from .flowstore import FlowStore, StoreError
 
     try:
         labels_now = None
@@ -43,8 +43,8 @@ def offline_answer(args) -> tuple[int, dict]:
         return 400, {"error": "cannot read the files given", "errors": [str(p) for p in exc.problems]}
     except (DirectoryRefused, DirectoryUnavailable) as exc:
         return 400, {"error": f"{args.directory}: {exc}"}
-    except StoreError as exc:
-        return 400, {"error": f"{args.store}: {exc}"}
+    except StoreError as exc:  # its message names the file
+        return 400, {"error": str(exc)}
     if args.command == "map":
         return 200, build_map(edges, parse_by(args.by), index, labels_now, args.verdict).to_json()
     return 200, suggest(edges, options_of(args), labels_now).to_json()

@@ -92,7 +92,8 @@ _REACHED = _obj(
     seen={
         "type": "array",
         "nullable": True,
-        "description": "recorded forwarded flows between HOST and this host; null beyond the first hop",
+        "description": "recorded forwarded flows between HOST and this host; null beyond the first hop, "
+        "and null when no flows are recorded (flows_recorded false)",
         "items": _obj(
             proto={"type": "string"},
             port={"type": "integer", "nullable": True},
@@ -418,6 +419,8 @@ OPENAPI = {
         "/v1/map": {
             "get": {
                 "summary": "recorded flows between groups of hosts, with what the current policy does with them",
+                "description": "409 when the controller records no flows (--retention 0) or its flow store "
+                "cannot be read (`error` says why).",
                 "parameters": [
                     {"name": "by", "in": "query", "schema": _BY_TEXT},
                     {"name": "since", "in": "query", "schema": _DURATION_TEXT},
@@ -429,6 +432,7 @@ OPENAPI = {
                 ],
                 "responses": _answers(
                     "401",
+                    "409",
                     **{
                         "200": _ok(
                             _obj(by=_array({"type": "string"}), nodes=_array(_MAP_NODE), edges=_array(_MAP_EDGE))
@@ -440,6 +444,8 @@ OPENAPI = {
         "/v1/policy/suggest": {
             "post": {
                 "summary": "a draft policy (YAML text) that allows the recorded flows between directory hosts",
+                "description": "409 when the controller records no flows (--retention 0) or its flow store "
+                "cannot be read (`error` says why).",
                 "requestBody": {
                     "required": False,
                     "content": {
@@ -448,6 +454,7 @@ OPENAPI = {
                 },
                 "responses": _answers(
                     "401",
+                    "409",
                     "413",
                     **{
                         "200": _ok(

@@ -6,7 +6,6 @@ Exit status: 0 when no flow forwarded now would be denied by the draft, 3 when s
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -83,10 +82,8 @@ def _online(args) -> dict:
 
 
 def _offline(args, draft) -> dict:
-    try:
-        flowstore = importlib.import_module("segctl.flowstore")
-    except ImportError:
-        raise _Refused("this segctl has no flow store (segctl.flowstore); use --api") from None
+    from .flowstore import FlowStore, StoreError
+
     labels = None
     if args.directory:
         try:
@@ -101,9 +98,9 @@ def _offline(args, draft) -> dict:
             return host.labels if host is not None else None
 
     try:
-        edges = flowstore.FlowStore(args.store, readonly=True).edges(since=args.since, now=time.time())
-    except flowstore.StoreError as exc:
-        raise _Refused(f"--store {args.store}: {exc}") from None
+        edges = FlowStore(args.store, readonly=True).edges(since=args.since, now=time.time())
+    except StoreError as exc:  # its message names the file
+        raise _Refused(str(exc)) from None
     report = replay(edges, DecisionIndex(draft), None, labels)
     return dict(report.to_json(args.top), since=args.since, mode=draft.mode)
 

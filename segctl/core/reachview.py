@@ -57,7 +57,8 @@ def _seen(edges: list[FlowEdge]) -> list[dict]:
 def reach_json(reach: Reach, attached: Collection[str], edges: Iterable[FlowEdge] | None) -> dict:
     """The answer of `GET /v1/hosts/HOST/reach`. `attached`: names of the hosts bound now.
     `edges`: recorded flows (None: no flow store); the forwarded ones between the host and each
-    first-hop host are listed as `seen` (null beyond the first hop)."""
+    first-hop host are listed as `seen` (null beyond the first hop, and null without a store:
+    unknown, not "never")."""
     name = reach.host.name
     seen: dict[str, list[FlowEdge]] = {}
     for edge in edges or ():
@@ -82,7 +83,7 @@ def reach_json(reach: Reach, attached: Collection[str], edges: Iterable[FlowEdge
             "services": [services[rule.index] for rule in reached.rules],
             "monitored": reached.monitored,
             "attached": host.name in attached,
-            "seen": _seen(seen.get(host.name, [])) if reached.hop == 1 else None,
+            "seen": _seen(seen.get(host.name, [])) if reached.hop == 1 and edges is not None else None,
         }
 
     per_hop = [0] * reach.hops

@@ -1,23 +1,29 @@
-"""GET /v1/map and POST /v1/policy/suggest through the real WSGI app over a real runtime; the
-recorded flows come from a stand-in for the flow store's `runtime.flow_edges(since)`."""
+"""GET /v1/map and POST /v1/policy/suggest through the real WSGI app over a real runtime, which
+reads the recorded flows from a real flow store (SQLite, in the test's folder)."""
+
+import os
 
 import pytest
 import yaml
 
+from segctl.api import Api
+from segctl.core.events import EventLog
 from segctl.core.flowlog import ALLOWED, DENIED, MONITORED
 from segctl.core.policy import parse_policy
 from segctl.core.yamlsrc import load_yaml_text
+from segctl.runtime import Runtime
 
-from .flowedges import flow_edge
-from .test_api import api, call  # noqa: F401 - the fixture, and the caller
+from .flowedges import DAY, RECENT, flow_edge, recorded_store
+from .test_api import TOKEN, api, call  # noqa: F401 - the fixture, and the caller
 
 ROGUE = "02:00:00:00:99:99"
 
 
-def recorded(src, dst, port, verdict=ALLOWED, flows=1, proto="tcp"):
+def recorded(src, dst, port, verdict=ALLOWED, flows=1, proto="tcp", last=RECENT):
     # Recorded labels are stale on purpose: the running directory's must win.
     stale = None if src == ROGUE else {"role": "stale"}
-    return flow_edge(src, dst, port, proto, verdict, flows, stale, {"role": "stale"}, 1000.0, 2000.0)
+    first = last - 1000.0 if flows > 1 else last
+    return flow_edge(src, dst, port, proto, verdict, flows, stale, {"role": "stale"}, first, last)
 
 
 EDGES = [
@@ -28,19 +34,17 @@ EDGES = [
     recorded("hr1", "printer1", 631, verdict=MONITORED),
     recorded(ROGUE, "db1", 5432, verdict=DENIED, flows=4),
 ]
+# Three days old: inside the windows of 7 days and more (and with no window), outside 24 h and 2 days.
+OLD = recorded("web2", "db1", 5432, verdict=DENIED, last=RECENT - 3 * DAY)
 
 
 @pytest.fixture
 def flows(api):  # noqa: F811 - pytest's fixture by name
-    asked = []
-
-    def flow_edges(since):
-        asked.append(since)
-        return list(EDGES)
-
-    api.runtime.flow_edges = flow_edges
-    api.asked = asked
-    return api
+    """The API over a runtime of the shipped files whose flow store holds EDGES and OLD."""
+    directory, policy, state = api.paths
+    store = recorded_store(os.path.join(os.path.dirname(state), "flows.sqlite"), [*EDGES, OLD])
+    runtime = Runtime(api.runtime.sources, EventLog(), str(state), store=store)
+    return Api(runtime, {TOKEN: "soc-playbook"})
 
 
 def by_label(body):
@@ -50,9 +54,9 @@ def by_label(body):
 
 def test_map_groups_by_the_running_directory_and_judges_by_the_running_policy(flows):
     status, body = call(flows, "GET", "/v1/map?by=role&since=24h")
-    assert status == 200 and flows.asked == [86400.0]
-    assert body["by"] == ["role"]
+    assert status == 200 and body["by"] == ["role"]
     edges = by_label(body)
+    assert ("role=web", "role=db", "tcp", 5432) not in edges  # OLD: before the window
     web_app = edges[("role=web", "role=app", "tcp", 8080)]
     assert (web_app["flows"], web_app["pairs"], web_app["policy"]["status"]) == (10, 2, "allow")
     assert edges[("role=app", "role=web", "tcp", 22)]["policy"]["status"] == "deny"
@@ -63,8 +67,8 @@ def test_map_groups_by_the_running_directory_and_judges_by_the_running_policy(fl
 
 def test_map_filters_by_verdict_and_takes_two_keys(flows):
     body = call(flows, "GET", "/v1/map?verdict=denied&by=role,env")[1]
-    assert flows.asked == [None]  # no since: everything recorded
-    assert sorted(e["observed"]["denied"] for e in body["edges"]) == [2, 4]
+    # No since: everything recorded, OLD (web2 -> db1, once) too.
+    assert sorted(e["observed"]["denied"] for e in body["edges"]) == [1, 2, 4]
     assert "role=db,env=prod" in [node["label"] for node in body["nodes"]]
 
 
@@ -83,8 +87,8 @@ def test_map_refuses_bad_parameters_with_400(flows, query, message):
 
 
 def test_suggest_answers_a_draft_that_parses_and_allows_what_was_forwarded(flows):
-    status, body = call(flows, "POST", "/v1/policy/suggest", {"by": ["role"], "since": "7d"})
-    assert status == 200 and flows.asked == [7 * 86400.0]
+    status, body = call(flows, "POST", "/v1/policy/suggest", {"by": ["role"], "since": "2d"})
+    assert status == 200  # OLD is before the window: not counted below
     policy = parse_policy([(load_yaml_text(body["draft"], "draft.yaml"), "draft.yaml")])
     assert [(r.src_text, r.dst_text, r.proto, r.ports) for r in policy.rules] == [
         ("jump", "db", "tcp", ((22, 22),)),
@@ -99,7 +103,7 @@ def test_suggest_answers_a_draft_that_parses_and_allows_what_was_forwarded(flows
         "percent": 66.7,
     }
     assert body["left_out"] == {"not in the directory": 4, "denied": 2}
-    assert "# window: 7d; by: role;" in body["draft"]
+    assert "# window: 2d; by: role;" in body["draft"]
     assert yaml.safe_load(body["draft"])["mode"] == "enforce"
 
 
@@ -127,6 +131,19 @@ def test_suggest_refuses_bad_bodies_with_400(flows, body, message):
     assert call(flows, "POST", "/v1/policy/suggest", body) == (400, {"error": message})
 
 
-def test_without_a_flow_store_the_map_and_the_draft_are_empty(api):  # noqa: F811
-    assert call(api, "GET", "/v1/map") == (200, {"by": ["role"], "nodes": [], "edges": []})
-    assert call(api, "POST", "/v1/policy/suggest")[1]["rules"] == 0
+def test_without_a_flow_store_the_map_and_the_draft_are_refused_with_409(api):  # noqa: F811
+    refused = (409, {"error": "this controller records no flows: it runs with --retention 0"})
+    assert call(api, "GET", "/v1/map") == refused
+    assert call(api, "POST", "/v1/policy/suggest") == refused
+    assert call(api, "POST", "/v1/policy/suggest", {"min_flows": 0})[0] == 400  # a bad body is still a 400
+
+
+def test_a_flow_store_that_cannot_be_read_is_a_409_that_says_why(flows):
+    path = flows.runtime.store.path
+    assert call(flows, "GET", "/v1/map")[0] == 200
+    with open(path, "wb") as handle:  # replaced under the running controller
+        handle.write(b"\x00not a flow store any more" * 500)
+    for method, target in (("GET", "/v1/map?since=1h"), ("POST", "/v1/policy/suggest")):
+        status, body = call(flows, method, target)
+        assert status == 409, body
+        assert body["error"].startswith(f"the flow store cannot be read: {path}: not a readable flow store (")

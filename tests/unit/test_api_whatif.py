@@ -1,7 +1,9 @@
-"""POST /v1/policy/simulate and POST /v1/policy/reload?dry_run=true through the real WSGI app."""
+"""POST /v1/policy/simulate and POST /v1/policy/reload?dry_run=true through the real WSGI app,
+replaying the flows of a real flow store."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import textwrap
 from pathlib import Path
@@ -9,13 +11,14 @@ from pathlib import Path
 import pytest
 from webob import Request
 
+from segctl import runtime as runtime_module
 from segctl.api import MAX_DRAFT, Api
 from segctl.config import Sources
 from segctl.core.events import EventLog
 from segctl.runtime import Runtime
 
 from ..fakenet import DB, DIRECTORY, POLICY, WEB, Net, tcp
-from .flowedges import SHIPPED_EDGES
+from .flowedges import HOUR, RECENT, SHIPPED_EDGES, edge, recorded_store
 from .test_api import ADMIN, ROOT, TOKEN, call
 
 # The shipped policy without admin-ssh: jump1 -> db1 on 22 would break.
@@ -25,13 +28,19 @@ DRAFT = DRAFT.replace(
 )
 
 
+# Three hours old: outside a window of 2 h, inside the default day. The draft allows it (web-to-app).
+OLD = dataclasses.replace(
+    edge("web1", "app1", 8080, flows=9, rule="web-to-app"), first_seen=RECENT - 4 * HOUR, last_seen=RECENT - 3 * HOUR
+)
+
+
 @pytest.fixture
 def api(tmp_path):
     for name in ("directory.yaml", "policy.yaml"):
         shutil.copy(f"{ROOT}/policies/{name}", tmp_path / name)
-    runtime = Runtime(Sources(str(tmp_path / "directory.yaml"), str(tmp_path / "policy.yaml")), EventLog(), None)
-    runtime.flow_edges = lambda since: SHIPPED_EDGES  # type: ignore[attr-defined]
-    return Api(runtime, {TOKEN: "ci"})
+    store = recorded_store(str(tmp_path / "flows.sqlite"), [*SHIPPED_EDGES, OLD])
+    sources = Sources(str(tmp_path / "directory.yaml"), str(tmp_path / "policy.yaml"))
+    return Api(Runtime(sources, EventLog(), None, store=store), {TOKEN: "ci"})
 
 
 def post_draft(api, text, path="/v1/policy/simulate", content_type="application/yaml"):
@@ -49,10 +58,11 @@ def test_simulate_lists_what_the_draft_would_break_by_the_rule_that_allows_it_no
     assert body["since"] == 7200 and body["breaks"] is True
     assert [(r["rule"], r["flows"], r["pairs"]) for r in body["newly_denied"]["by_rule"]] == [("admin-ssh", 3, 1)]
     assert body["newly_denied"]["top"] == [{"src": "jump1", "dst": "db1", "proto": "tcp", "port": 22, "flows": 3}]
-    assert body["unchanged"]["flows"] == 67 and body["newly_allowed"]["flows"] == 0
+    assert body["unchanged"]["flows"] == 67 and body["newly_allowed"]["flows"] == 0  # OLD left out
     shipped = Path(f"{ROOT}/policies/policy.yaml").read_text()
-    status, body = post_draft(api, shipped, content_type="text/plain")
+    status, body = post_draft(api, shipped, content_type="text/plain")  # the last day: OLD's 9 flows in
     assert status == 200 and body["breaks"] is False and body["newly_denied"]["flows"] == 0
+    assert body["since"] == 86400 and body["unchanged"]["flows"] == 70 + 9
 
 
 def test_a_draft_with_problems_is_refused_with_draft_line_messages(api):
@@ -92,18 +102,19 @@ def test_bad_since_or_top_is_a_400_naming_it(api, query):
     assert status == 400 and query.split("=")[0] in body["error"], body
 
 
-def test_without_a_flow_store_simulate_says_so(api):
-    del api.runtime.flow_edges
-    status, body = post_draft(api, DRAFT)
-    assert status == 409 and "no flow store" in body["error"]
+def test_without_a_flow_store_simulate_and_the_dry_run_say_so_with_409(api):
+    api.runtime.store = None  # as `segctl run --retention 0` starts it
+    refused = (409, {"error": "this controller records no flows: it runs with --retention 0"})
+    assert post_draft(api, DRAFT) == refused
+    assert call(api, "POST", "/v1/policy/reload?dry_run=true") == refused
 
 
 def controller_api(tmp_path):
     """A runtime over the fake net's directory and policy, with web -> db connected."""
     (tmp_path / "d.yaml").write_text(textwrap.dedent(DIRECTORY))
     (tmp_path / "p.yaml").write_text(textwrap.dedent(POLICY))
-    runtime = Runtime(Sources(str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml")), EventLog(), None)
-    runtime.flow_edges = lambda since: []  # type: ignore[attr-defined]
+    store = recorded_store(str(tmp_path / "flows.sqlite"), [])
+    runtime = Runtime(Sources(str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml")), EventLog(), None, store=store)
     net = Net(core=runtime.controller)
     net.announce()
     net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))
@@ -165,8 +176,26 @@ def test_reload_dry_run_keeps_its_answer_to_a_broken_file_and_refuses_other_para
     assert call(api, "POST", "/v1/policy/reload?since=1h")[1] == {"error": "unknown query parameter(s): since"}
 
 
-def test_the_replay_runs_through_run_blocking_off_the_switches_event_loop(api):
-    ran = []
-    api.runtime.run_blocking = lambda function: ran.append(function) or function()
+def test_the_replay_runs_through_run_blocking_off_the_switches_event_loop(api, monkeypatch):
+    inside, ran = [], []
+
+    def blocking(function):
+        inside.append(function)
+        try:
+            return function()
+        finally:
+            inside.pop()
+
+    def watched(name, function):
+        def call(*args, **kwargs):
+            ran.append((name, bool(inside)))
+            return function(*args, **kwargs)
+
+        return call
+
+    api.runtime.run_blocking = blocking
+    store = api.runtime.store
+    monkeypatch.setattr(store, "edges", watched("store read", store.edges))
+    monkeypatch.setattr(runtime_module, "replay", watched("replay", runtime_module.replay))
     assert post_draft(api, DRAFT)[0] == 200
-    assert len(ran) == 1
+    assert ran == [("store read", True), ("replay", True)]

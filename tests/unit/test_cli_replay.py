@@ -1,13 +1,13 @@
 """`segctl replay`, the real command: against a real API server (a thread serving the WSGI app
-over HTTP), and offline from a store."""
+over HTTP) whose runtime reads a real flow store, and offline from a real store file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 import threading
-import types
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -18,7 +18,7 @@ from segctl.config import Sources
 from segctl.core.events import EventLog
 from segctl.runtime import Runtime
 
-from .flowedges import SHIPPED_EDGES
+from .flowedges import DAY, HOUR, RECENT, SHIPPED_EDGES, edge, recorded_store
 from .test_api import ROOT
 from .test_api_whatif import DRAFT
 
@@ -31,10 +31,22 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+# jump1 -> db1 on 22, three hours before the recent flows: in the default window (the last day),
+# not in one of 2 h. The draft denies it, as it denies the recent admin-ssh flows.
+OLD_SSH = dataclasses.replace(
+    edge("jump1", "db1", 22, flows=5, rule="admin-ssh"), first_seen=RECENT - 4 * HOUR, last_seen=RECENT - 3 * HOUR
+)
+# Two days old: outside the default window.
+OLDER = dataclasses.replace(
+    edge("web1", "app1", 8080, flows=8, rule="web-to-app"), first_seen=RECENT - 2 * DAY, last_seen=RECENT - 2 * DAY
+)
+RECORDED = [*SHIPPED_EDGES, OLD_SSH, OLDER]
+
+
 @pytest.fixture(scope="module")
-def api_url():
-    runtime = Runtime(Sources(f"{ROOT}/policies/directory.yaml", SHIPPED_POLICY), EventLog(), None)
-    runtime.flow_edges = lambda since: SHIPPED_EDGES  # type: ignore[attr-defined]
+def api_url(tmp_path_factory):
+    store = recorded_store(str(tmp_path_factory.mktemp("store") / "flows.sqlite"), RECORDED)
+    runtime = Runtime(Sources(f"{ROOT}/policies/directory.yaml", SHIPPED_POLICY), EventLog(), None, store=store)
     server = make_server("127.0.0.1", 0, Api(runtime, {TOKEN: "ci"}), handler_class=_Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -61,7 +73,7 @@ def test_a_draft_that_breaks_recorded_flows_exits_3_and_says_what_breaks(api_url
     result = segctl("--policy", str(tmp_path / "draft.yaml"), "--api", api_url, "--since", "2h", token_file=token)
     assert result.returncode == 3, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("replayed 70 flow(s) between 4 host pair(s) recorded in the last 7200 s")
+    assert lines[0].startswith("replayed 70 flow(s) between 4 host pair(s) recorded in the last 7200 s")  # no OLD_SSH
     assert "  admin-ssh: 3 flow(s), 1 host pair(s)" in lines
     assert "    jump1 -> db1 tcp/22: 3 flow(s)" in lines
     assert lines[-1] == "the draft would deny 3 flow(s) forwarded now (exit status 3)"
@@ -71,7 +83,7 @@ def test_a_draft_that_breaks_nothing_exits_0_and_json_is_the_api_answer(api_url,
     result = segctl("--policy", SHIPPED_POLICY, "--api", api_url, "--json", "--top", "1", token_file=token)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert body["newly_denied"]["flows"] == 0 and body["unchanged"]["flows"] == 70
+    assert body["newly_denied"]["flows"] == 0 and body["unchanged"]["flows"] == 70 + 5  # the last day: OLD_SSH in
     assert len(body["unchanged"]["top"]) == 1
 
 
@@ -99,39 +111,36 @@ def test_an_unreachable_api_or_a_wrong_token_exits_1(tmp_path, api_url):
     assert wrong.returncode == 1 and "wrong bearer token" in wrong.stderr
 
 
-def fake_store(monkeypatch, edges, error=None):
-    """segctl.flowstore as the store helper defines it: FlowStore(path, readonly=...).edges()."""
-    module = types.ModuleType("segctl.flowstore")
-
-    class StoreError(Exception):
-        pass
-
-    class FlowStore:
-        def __init__(self, path, retention=None, readonly=False):
-            assert readonly
-            if error:
-                raise StoreError(error)
-
-        def edges(self, since=None, now=None):
-            return edges
-
-    module.FlowStore, module.StoreError = FlowStore, StoreError  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "segctl.flowstore", module)
+@pytest.fixture
+def store(tmp_path):
+    """A real flow store file holding RECORDED."""
+    path = tmp_path / "flows.sqlite"
+    recorded_store(str(path), RECORDED)
+    return str(path)
 
 
-def test_offline_the_recorded_verdicts_stand_for_the_running_policy(monkeypatch, capsys, tmp_path):
-    fake_store(monkeypatch, SHIPPED_EDGES)
+def test_offline_the_recorded_verdicts_stand_for_the_running_policy(store, capsys, tmp_path):
     (tmp_path / "draft.yaml").write_text(DRAFT)
     directory = f"{ROOT}/policies/directory.yaml"
-    assert (
-        cli.main(["replay", "--policy", str(tmp_path / "draft.yaml"), "--store", "f.db", "--directory", directory]) == 3
-    )
+    argv = ["replay", "--policy", str(tmp_path / "draft.yaml"), "--store", store, "--directory", directory]
+    assert cli.main([*argv, "--since", "2h"]) == 3
     assert "  admin-ssh: 3 flow(s), 1 host pair(s)" in capsys.readouterr().out.splitlines()
-    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", "f.db", "--json"]) == 0
+    assert cli.main(argv) == 3  # the last day: OLD_SSH's flows too
+    assert "  admin-ssh: 8 flow(s), 1 host pair(s)" in capsys.readouterr().out.splitlines()
+    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", store, "--json", "--since", "2h"]) == 0
     assert json.loads(capsys.readouterr().out)["unchanged"]["flows"] == 70
+    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", store, "--json", "--since", "1w"]) == 0
+    assert json.loads(capsys.readouterr().out)["unchanged"]["flows"] == 70 + 5 + 8  # OLDER too
 
 
-def test_offline_a_store_that_cannot_be_read_exits_1_naming_it(monkeypatch, capsys):
-    fake_store(monkeypatch, [], error="not a segctl flow store")
-    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", "f.db"]) == 1
-    assert "--store f.db: not a segctl flow store" in capsys.readouterr().err
+def test_offline_a_store_that_cannot_be_read_exits_1_naming_it(capsys, tmp_path):
+    garbage = tmp_path / "flows.sqlite"
+    garbage.write_bytes(b"\x00\x01 not an SQLite file" * 400)
+    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", str(garbage)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"segctl replay: {garbage}: not a readable flow store (file is not a database); move it aside"
+    )
+    missing = tmp_path / "nowhere.sqlite"
+    assert cli.main(["replay", "--policy", SHIPPED_POLICY, "--store", str(missing)]) == 1
+    assert capsys.readouterr().err.startswith(f"segctl replay: {missing}: no flow store here; ")
+    assert not missing.exists()

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from segctl.core.flowlog import ALLOWED, DENIED, MONITORED, Observation, observation_of
 from segctl.flowstore import BUCKET, FlowStore, StoreError, open_for_run
 
+from .flowedges import DAY, RECENT, SHIPPED_EDGES, flow_edge, recorded_store
+
 HOUR = BUCKET
 T0 = 1_700_000_000.0 - 1_700_000_000.0 % HOUR  # the start of an hour
 LABELS = {"web": {"role": "web"}, "db": {"role": "db", "env": "prod"}}
@@ -208,3 +210,20 @@ def test_any_json_object_is_a_decision_or_none_and_the_store_takes_every_decisio
     before = sum(e.flows for e in one_store.edges())
     one_store.record(observations, lambda name: {"any": name})
     assert sum(e.flows for e in one_store.edges()) == before + sum(o.count for o in observations)
+
+
+def test_the_edges_the_api_tests_record_read_back_as_they_were_given(path):
+    rogue, web = "02:00:00:00:99:99", {"role": "web"}
+    over_days = flow_edge("web1", rogue, 8, "icmp", DENIED, 5, web, None, RECENT - 3 * DAY, RECENT)
+    old = flow_edge("web1", "db1", None, "udp", MONITORED, 2, web, {"role": "db"}, RECENT - 3 * DAY, RECENT - 3 * DAY)
+    edges = [*SHIPPED_EDGES, over_days, old]
+    store = recorded_store(path, edges)
+
+    def key(edge):
+        return (edge.src, edge.dst, edge.proto, -1 if edge.port is None else edge.port, edge.verdict, edge.rule or "")
+
+    assert sorted(store.edges(), key=key) == sorted(edges, key=key)
+    recent = FlowStore(path, readonly=True).edges(since=DAY)
+    assert old not in recent and len(recent) == len(SHIPPED_EDGES) + 1
+    with pytest.raises(ValueError, match="seen at two times, so it needs two flows or more"):
+        recorded_store(path, [flow_edge("web1", "db1", 22, first=RECENT - 1, last=RECENT)])

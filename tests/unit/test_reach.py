@@ -97,6 +97,7 @@ def test_hops_out_of_range_are_refused_with_the_range(hops):
 def test_services_are_shown_with_port_ranges_and_icmp_types():
     answer = reach_json(REACH.reach(HOSTS.find("jump1")), attached={"db1"}, edges=None)
     db1 = next(entry for entry in answer["reached"] if entry["host"] == "db1")
+    assert answer["flows_recorded"] is False and db1["seen"] is None  # no store: unknown, not "never"
     assert [s["text"] for s in db1["services"]] == ["tcp/22", "icmp echo-request,timestamp-request"]
     assert db1["services"][1]["icmp_types"] == [[8, 8], [13, 13]] and db1["attached"] is True
     web = reach_json(REACH.reach(HOSTS.find("web1")), attached=(), edges=None)["reached"]

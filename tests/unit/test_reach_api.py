@@ -10,12 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segctl.api import Api
+from segctl.core.events import EventLog
 from segctl.core.flowlog import FlowEdge
 from segctl.core.policy import load_policy
 from segctl.core.textsafe import printable
 from segctl.reachshow import dot_quoted, reach_dot, reach_text
+from segctl.runtime import Runtime
 
 from . import test_api
+from .flowedges import HOUR, RECENT, recorded_store
 from .test_api import ROOT, TOKEN, call
 
 api = test_api.api  # the fixture: the API over a runtime of the shipped files
@@ -66,20 +70,33 @@ def test_a_reload_answers_from_the_new_policy(api):
     assert reached(call(api, "GET", "/v1/hosts/web1/reach")[1])[0] == (1, "app1", "web1", ["web-to-app"])
 
 
-def test_flows_seen_come_from_the_flow_store_over_the_window_asked(api):
-    asked = []
-
-    def flow_edges(since):
-        asked.append(since)
-        return [FlowEdge("web1", True, "app1", True, "tcp", 8080, "allowed", "web-to-app", 12, 5.0, 9.0)]
-
-    api.runtime.flow_edges = flow_edges
-    body = call(api, "GET", "/v1/hosts/web1/reach?since=2h")[1]
-    assert asked == [7200.0] and body["flows_recorded"] is True
+def test_flows_seen_come_from_the_flow_store_over_the_window_asked(api, tmp_path):
+    web_app = FlowEdge("web1", True, "app1", True, "tcp", 8080, "allowed", "web-to-app", 12, RECENT - 60, RECENT)
+    # Three hours old: outside a window of 2 h.
+    web_mon = FlowEdge(
+        "web1", True, "mon1", True, "udp", 514, "allowed", "syslog", 2, RECENT - 4 * HOUR, RECENT - 3 * HOUR
+    )
+    store = recorded_store(str(tmp_path / "flows.sqlite"), [web_app, web_mon])
+    recorded = Api(Runtime(api.runtime.sources, EventLog(), None, store=store), {TOKEN: "soc-playbook"})
+    status, body = call(recorded, "GET", "/v1/hosts/web1/reach?since=2h")
+    assert status == 200 and body["flows_recorded"] is True
+    assert [entry["host"] for entry in body["reached"]] == ["app1", "mon1"]
     assert body["reached"][0]["seen"] == [
-        {"proto": "tcp", "port": 8080, "flows": 12, "last_seen": 9.0, "verdict": "allowed", "rule": "web-to-app"}
+        {"proto": "tcp", "port": 8080, "flows": 12, "last_seen": RECENT, "verdict": "allowed", "rule": "web-to-app"}
     ]
     assert body["reached"][1]["seen"] == []
+    syslog = {"proto": "udp", "port": 514, "flows": 2, "last_seen": RECENT - 3 * HOUR, "verdict": "allowed"}
+    assert call(recorded, "GET", "/v1/hosts/web1/reach")[1]["reached"][1]["seen"] == [dict(syslog, rule="syslog")]
+
+
+def test_without_a_readable_flow_store_the_reach_still_answers_with_seen_null(api, tmp_path):
+    body = call(api, "GET", "/v1/hosts/web1/reach")[1]  # recording off
+    assert body["flows_recorded"] is False and body["reached"][0]["seen"] is None
+    path = tmp_path / "flows.sqlite"
+    runtime = Runtime(api.runtime.sources, EventLog(), None, store=recorded_store(str(path), []))
+    path.write_bytes(b"\x00 not a flow store any more" * 400)  # replaced under the running controller
+    status, unreadable = call(Api(runtime, {TOKEN: "soc-playbook"}), "GET", "/v1/hosts/web1/reach")
+    assert (status, unreadable) == (200, body)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ turn, undeclared methods) and random fuzzing, positive and negative, with a vali
 response must be non-5xx and match the document (status code, content type, body schema); bad
 input must be refused; a 405 must carry an `Allow` header that matches the document."""
 
+import atexit
 import os
+import tempfile
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -15,15 +17,21 @@ from segctl.config import Sources
 from segctl.core.events import EventLog
 from segctl.runtime import Runtime
 
-from .flowedges import SHIPPED_EDGES
+from .flowedges import SHIPPED_EDGES, recorded_store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "s3cret-token-for-schemathesis"
 
 # Built at collection: the pytest integration wants the schema then. The shipped files are only
-# read (a reload re-reads them), and no state folder means nothing is written.
-RUNTIME = Runtime(Sources(f"{ROOT}/policies/directory.yaml", f"{ROOT}/policies/policy.yaml"), EventLog(), None)
-RUNTIME.flow_edges = lambda since: SHIPPED_EDGES  # type: ignore[attr-defined]  # recorded flows to replay
+# read (a reload re-reads them), and no state folder means no state is written; the flow store
+# (recorded flows to map, suggest from and replay; the fuzzed calls' decisions go there too) is
+# a real one in a folder of its own, removed at exit.
+_FOLDER = tempfile.TemporaryDirectory(prefix="segctl-schema-fuzz-")
+atexit.register(_FOLDER.cleanup)
+_STORE = recorded_store(os.path.join(_FOLDER.name, "flows.sqlite"), SHIPPED_EDGES)
+RUNTIME = Runtime(
+    Sources(f"{ROOT}/policies/directory.yaml", f"{ROOT}/policies/policy.yaml"), EventLog(), None, store=_STORE
+)
 CONFIG = schemathesis.Config.from_dict(
     {
         "auth": {"openapi": {"bearer": {"bearer": TOKEN}}},

@@ -23,7 +23,7 @@ DAY = 86400.0
 
 
 def edge(src, dst, port, proto="tcp", verdict=ALLOWED, flows=1, src_labels=WEB, dst_labels=APP):
-    return flow_edge(src, dst, port, proto, verdict, flows, src_labels, dst_labels)
+    return flow_edge(src, dst, port, proto, verdict, flows, src_labels, dst_labels, first=DAY, last=DAY)
 
 
 def parsed(text):
