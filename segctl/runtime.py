@@ -298,7 +298,8 @@ class Runtime:
     def simulate(self, draft_text: str, since: float | None, top: int) -> dict:
         """The draft policy (YAML text, its problems named `draft:LINE`) replayed against the
         flows recorded in the last `since` seconds. Raises ConfigError; applies nothing."""
-        draft = parse_policy([(load_yaml_text(draft_text, "draft"), "draft")])
+        # In an OS thread under Ryu: a MiB of YAML takes seconds, which the switches must not wait.
+        draft = self.run_blocking(lambda: parse_policy([(load_yaml_text(draft_text, "draft"), "draft")]))
         return self._replay(draft, self.controller.directory, since, top)
 
     def reload_dry_run(self, since: float | None, top: int) -> dict:
