@@ -182,12 +182,18 @@ class FlowStore:
         return StoreError(f"{self.path}: {exc}")
 
     def _check_schema(self, db: sqlite3.Connection) -> None:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables and not self.readonly:
+        objects = db.execute("SELECT type, name FROM sqlite_master").fetchall()
+        if not objects and not self.readonly:
             db.executescript(_SCHEMA)
             db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+        tables = {name for kind, name in objects if kind == "table"}
+        # segctl makes neither views nor triggers: one in the file would run SQL of its own on
+        # every read or write (an endless recursive query, say), so the file is not ours.
+        foreign = any(kind not in ("table", "index") for kind, _ in objects)
+        row = None
+        if not foreign and {"meta", "edges", "decisions"} <= tables:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             raise StoreError(f"{self.path}: an SQLite file, but not a segctl flow store", "name another --store")
         if row[0] != str(SCHEMA_VERSION):
