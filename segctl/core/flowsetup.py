@@ -58,16 +58,16 @@ class FlowSetup:
                 event["dst"] = verdict.dst
             return self._deny(dpid, in_port, key, now, event, verdict.reason)
         event["dst"] = verdict.dst.name
+        if isinstance(verdict, Hold):  # (decided again, and recorded, when it is released)
+            return self.edge.hold(verdict.dst, dpid, in_port, data, src, key.src_ip, key.dst_ip, now)
+        if isinstance(verdict, Unreachable):
+            ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", enforced=True, **event)
+            return []
         if verdict.would_deny:
             # Forwarded: its destination is monitored. Still a `deny` record (what enforce would do).
             ledger.events.record(
                 "deny", now, verdict="monitor", reason=verdict.would_deny, enforced=False, would_deny=True, **event
             )
-        if isinstance(verdict, Hold):
-            return self.edge.hold(verdict.dst, dpid, in_port, data, src, key.src_ip, key.dst_ip, now)
-        if isinstance(verdict, Unreachable):
-            ledger.events.record("deny", now, reason=f"no path to {verdict.dst.name}", enforced=True, **event)
-            return []
         connection = self._open(verdict, now, event)
         return [*plan_connection(connection), first_packet_out(connection, data)]
 

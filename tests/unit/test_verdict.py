@@ -23,6 +23,9 @@ def test_monitor_mode_notes_what_it_would_deny_while_the_destination_is_located(
     allowed = verdict(net, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40000, 5432))
     assert isinstance(allowed, Hold) and allowed.would_deny is None
     net.send(1, 1, SYN_TO_SSH)
+    # held, not yet forwarded: nothing recorded; decided again (and recorded once) on its release
+    assert [e for e in net.core.events.latest(100) if e["kind"] in ("allow", "deny")] == []
+    net.send(2, 1, arp_request(DB, "10.0.0.2", "10.0.0.2"))
     (event,) = [e for e in net.core.events.latest(100) if e["kind"] == "deny"]
     assert (event["verdict"], event["reason"], event["dst"]) == ("monitor", MONITOR_ONLY, "db")
 
