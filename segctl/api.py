@@ -24,7 +24,7 @@ from .core.flowmap import DEFAULT_BY, parse_by
 from .core.macs import NotAHostMac
 from .core.reach import MAX_HOPS
 from .core.replay import DEFAULT_TOP
-from .core.suggest import SuggestOptions, parse_selector
+from .core.suggest import MAX_PORTS, SuggestOptions, parse_selector
 from .openapi import OPENAPI, SINCE_PATTERN
 from .runtime import NoFlowStore
 
@@ -331,7 +331,7 @@ class Api:
         return 200, _from_recorded(lambda: self.runtime.flow_map(by, _since(query.get("since")), verdict))
 
     def suggest(self, request, who):
-        fields = {"by", "since", "min_flows", "exclude", "merge_gap"}
+        fields = {"by", "since", "min_flows", "exclude", "merge_gap", "max_ports"}
         has_body = request.content_length or request.headers.get("Transfer-Encoding")
         body = self.json_body(request, fields) if has_body else {}
         for name in sorted(name for name, value in body.items() if value is None):
@@ -347,6 +347,7 @@ class Api:
             min_flows=_whole(body, "min_flows", 1, 1, 10**9),
             exclude=tuple(_parsed("exclude", item, parse_selector) for item in exclude),
             merge_gap=_whole(body, "merge_gap", 0, 0, 65535),
+            max_ports=_whole(body, "max_ports", MAX_PORTS, 0, 65535),
             since=None if since is None else str(since),
         )
         return 200, _from_recorded(lambda: self.runtime.suggest_policy(options, _since(since)))

@@ -15,7 +15,7 @@ from .core.explain import explain_first_packet
 from .core.flowlog import VERDICTS
 from .core.flowmap import parse_by
 from .core.policy import ICMP_TYPES
-from .core.suggest import parse_selector
+from .core.suggest import MAX_PORTS, parse_selector
 from .core.textsafe import printable
 from .core.verdict import Allow, Deny
 
@@ -322,6 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     draft.add_argument(
         "--merge-gap", type=whole_number, default=0, metavar="N", help="join ports at most N unseen ports apart (0)"
+    )
+    draft.add_argument(
+        "--max-ports",
+        type=whole_number,
+        default=MAX_PORTS,
+        metavar="N",
+        help=f"list, not rule, two groups seen on more than N ports of a protocol: a scan? ({MAX_PORTS}; 0: no limit)",
     )
     replay = client("replay", "what-if: recorded flows decided by the running policy and by a draft")
     replay.add_argument(

@@ -205,7 +205,13 @@ def run_client(args) -> int:
             query = {"by": args.by, "since": args.since, "verdict": args.verdict}
             status, body = call(args, "GET", "/v1/map?" + urllib.parse.urlencode({k: v for k, v in query.items() if v}))
         elif command == "suggest":
-            options = {"by": args.by, "since": args.since, "min_flows": args.min_flows, "merge_gap": args.merge_gap}
+            options = {
+                "by": args.by,
+                "since": args.since,
+                "min_flows": args.min_flows,
+                "merge_gap": args.merge_gap,
+                "max_ports": args.max_ports,
+            }
             options = {k: v for k, v in options.items() if v is not None}
             status, body = call(args, "POST", "/v1/policy/suggest", dict(options, exclude=args.exclude))
         else:

@@ -21,6 +21,7 @@ def options_of(args) -> SuggestOptions:
         min_flows=args.min_flows,
         exclude=tuple(parse_selector(text) for text in args.exclude),
         merge_gap=args.merge_gap,
+        max_ports=args.max_ports,
         since=args.since,
     )
 

@@ -147,6 +147,7 @@ _SUGGEST_BODY = {
         "min_flows": {"type": "integer", "minimum": 1, "maximum": 1000000000},
         "exclude": _array(_SELECTOR_TEXT),
         "merge_gap": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "max_ports": {"type": "integer", "minimum": 0, "maximum": 65535},
     },
 }
 _NO_BODY = {

@@ -37,6 +37,8 @@ NO_SERVICE = "no protocol and port a rule can name"
 DENIED_FLOWS = "denied"
 MISSING_LABEL = "a host lacks a --by label"
 BELOW_MIN_FLOWS = "below --min-flows"
+TOO_MANY_PORTS = "more ports between two groups than --max-ports (a scan of a monitored group?)"
+MAX_PORTS = 32  # distinct ports of one protocol between two groups before it looks like a scan
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class SuggestOptions:
     min_flows: int = 1
     exclude: tuple[Selector, ...] = ()
     merge_gap: int = 0
+    # Past this many distinct ports of one protocol between two groups, list instead of rule:
+    # monitor mode forwards a port scan, which would otherwise become a rule (0: no limit).
+    max_ports: int = MAX_PORTS
     since: str | None = None  # the window, as the user gave it: only shown in the header
 
 
@@ -218,8 +223,16 @@ def suggest(edges: Sequence[FlowEdge], options: SuggestOptions, labels_now: Labe
                 between = _pair_text(options.by, src_values, dst_values)
                 line = f"{between} {_service_text(proto, port)}: {seen.describe()}"
                 unruled.setdefault(BELOW_MIN_FLOWS, []).append((seen.flows, line))
+    for key in [key for key, ports in kept.items() if options.max_ports and len(ports) > options.max_ports]:
+        seen = _Seen()
+        for one in kept.pop(key).values():
+            seen = seen.merged(one)
+        src_values, dst_values, proto = key
+        line = f"{_pair_text(options.by, src_values, dst_values)} {proto}: {seen.describe()}"
+        unruled.setdefault(TOO_MANY_PORTS, []).append((seen.flows, line))
     body, groups = _body(kept, options)
-    for reason in (NOT_IN_DIRECTORY, EXCLUDED, NO_SERVICE, DENIED_FLOWS, MISSING_LABEL, BELOW_MIN_FLOWS):
+    reasons = (NOT_IN_DIRECTORY, EXCLUDED, NO_SERVICE, DENIED_FLOWS, MISSING_LABEL, BELOW_MIN_FLOWS, TOO_MANY_PORTS)
+    for reason in reasons:
         body += _listing(reason, unruled.get(reason, []))
     text = "\n".join(body) + "\n"
     index = DecisionIndex(parse_policy([(load_yaml_text(text, DRAFT_FILE), DRAFT_FILE)]))
@@ -293,7 +306,8 @@ def _header(options: SuggestOptions, coverage: dict) -> list[str]:
     return [
         "# Policy suggested by segctl from observed flows: review it, then `segctl replay` and `segctl check` it.",
         f"# window: {_comment(options.since or 'everything recorded')}; by: {_comment(','.join(options.by))}; "
-        f"min flows: {options.min_flows}; merge gap: {options.merge_gap}; excluded: {excluded}",
+        f"min flows: {options.min_flows}; merge gap: {options.merge_gap}; "
+        f"max ports: {options.max_ports or 'no limit'}; excluded: {excluded}",
         f"# coverage: this draft allows {coverage['allowed']} of {coverage['observed']} connections observed "
         f"({coverage['percent']}%); {coverage['forwarded_allowed']} of the {coverage['forwarded']} forwarded",
     ]

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from segctl.core.decision import ALLOW, DecisionIndex
 from segctl.core.flowlog import ALLOWED, DENIED, MONITORED, FlowEdge
 from segctl.core.policy import _NAME_RE, parse_policy
-from segctl.core.suggest import LISTED, SuggestOptions, parse_selector, port_ranges, suggest
+from segctl.core.suggest import LISTED, TOO_MANY_PORTS, SuggestOptions, parse_selector, port_ranges, suggest
 from segctl.core.yamlsrc import load_yaml_text
 
 from .flowedges import flow_edge
@@ -159,7 +159,7 @@ def test_coverage_counts_the_connections_the_draft_allows():
     assert draft.coverage == {"observed": 10, "allowed": 6, "forwarded": 6, "forwarded_allowed": 6, "percent": 60.0}
     assert "# coverage: this draft allows 6 of 10 connections observed (60.0%); 6 of the 6 forwarded" in draft.text
     assert draft.text.splitlines()[1] == (
-        "# window: everything recorded; by: role; min flows: 1; merge gap: 0; excluded: none"
+        "# window: everything recorded; by: role; min flows: 1; merge gap: 0; max ports: 32; excluded: none"
     )
 
 
@@ -235,6 +235,7 @@ def recorded(draw):
         min_flows=draw(st.sampled_from([1, 1, 2, 4])),
         exclude=tuple(parse_selector(",".join(f"{k}={v}" for k, v in d.items())) for d in exclude),
         merge_gap=draw(st.integers(0, 3)),
+        max_ports=draw(st.sampled_from([0, 2, 32])),
     )
     return opts, hosts if relabelled else None, edges
 
@@ -246,7 +247,7 @@ def _plain(labels):
 def ruled(edges, opts, labels_now=None):
     """The (edge, source labels, destination labels) the draft must forward: forwarded flows
     between directory hosts with every --by key, not excluded, whose service was seen at least
-    min_flows times between the two groups."""
+    min_flows times between the two groups, on at most max_ports ports."""
     service_flows = {}
     wanted = []
     for e in edges:
@@ -266,7 +267,13 @@ def ruled(edges, opts, labels_now=None):
         key = (tuple(src[k] for k in opts.by), tuple(dst[k] for k in opts.by), e.proto, e.port)
         service_flows[key] = service_flows.get(key, 0) + e.flows
         wanted.append((key, e, src, dst))
-    return [(e, src, dst) for key, e, src, dst in wanted if service_flows[key] >= opts.min_flows]
+    kept = [(key, e, src, dst) for key, e, src, dst in wanted if service_flows[key] >= opts.min_flows]
+    # ... and whose group pair and protocol are not seen on more than max_ports ports (a scan)
+    ports = {}
+    for key, *_ in kept:
+        ports.setdefault(key[:3], set()).add(key[3])
+    too_many = {pair for pair, seen in ports.items() if opts.max_ports and len(seen) > opts.max_ports}
+    return [(e, src, dst) for key, e, src, dst in kept if key[:3] not in too_many]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -289,3 +296,17 @@ def test_the_draft_parses_and_forwards_every_flow_above_the_thresholds(found):
     # stranger's or excluded flow is allowed unless another flow between the same groups was.
     assert draft.coverage["allowed"] <= draft.coverage["observed"]
     assert draft.rules == len(policy.rules)
+
+
+def test_a_port_scan_forwarded_by_monitor_mode_is_listed_not_ruled():
+    scan = [
+        flow_edge("web1", "db1", port, src_labels={"role": "web"}, dst_labels={"role": "db"}) for port in range(1, 201)
+    ]
+    real = [flow_edge("web1", "app1", 8080, flows=5, src_labels={"role": "web"}, dst_labels={"role": "app"})]
+    draft = suggest(scan + real, SuggestOptions())
+    policy = parsed(draft.text)
+    assert [(r.src_text, r.dst_text, r.ports) for r in policy.rules] == [("web", "app", ((8080, 8080),))]
+    assert "role=web -> role=db tcp: 200 flow(s), 1 host pair(s)" in draft.text
+    assert draft.left_out[TOO_MANY_PORTS] == 200
+    everything = parsed(suggest(scan + real, SuggestOptions(max_ports=0)).text)
+    assert ("web", "db", ((1, 200),)) in [(r.src_text, r.dst_text, r.ports) for r in everything.rules]
