@@ -138,7 +138,11 @@ def rollout(lab: Lab, policy_path: str, shipped: Policy, rounds: int = 5, gap: f
     step("7. the draft, enforced everywhere")
     _apply(lab, policy_path, with_modes(draft, "enforce", {}))
     check_matrix("enforced")
-    step("8. the traffic mix again: expected services pass, stray traffic is denied at its destination")
+    step("8. the blast radius now: segctl reach jump1 --hops 2 (where an intruder on the jump host could go)")
+    result = lab.controller.cli("reach", "jump1", "--hops", "2")
+    show(result)
+    wrong += result.returncode != 0
+    step("9. the traffic mix again: expected services pass, stray traffic is denied at its destination")
     seen = lab.outcomes(expected + STRAY)
     bad = [c for c, s in zip(expected, seen) if s != "allow"] + [
         c for c, s in zip(STRAY, seen[len(expected) :]) if s != "deny"
