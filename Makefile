@@ -2,6 +2,7 @@
 # machine first (as root): Debian packages, Open vSwitch, and the virtualenv in .venv.
 # FRAMEWORK=os-ken: the same on os-ken instead of Ryu, in a virtualenv of its own (.venv-os-ken);
 # there `make test` runs the unit tests and the Mininet smoke test (README: "Ryu or os-ken").
+# SCENARIO=rollout: `make lab` takes the lab from monitor to enforce (map, suggest, replay).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 FRAMEWORK ?= ryu
