@@ -24,7 +24,7 @@ APT_PACKAGES := openvswitch-switch mininet iputils-ping iputils-arping iperf3 et
 OVS_CTL := /usr/share/openvswitch/scripts/ovs-ctl
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: all setup apt venv ovs lab test lint format unit e2e smoke fuzz mutate bench clean
+.PHONY: all setup apt venv ovs lab test lint format unit e2e smoke fuzz mutate bench bench-mininet clean
 
 all: test
 
@@ -106,6 +106,12 @@ mutate: venv
 # Benchmarks (not part of `make test`): rewrites the results block of BENCHMARKS.md.
 bench: venv
 	$(PY) -m bench
+
+# Connection setup through real Open vSwitch in Mininet (issue 16): OVS NORMAL, simple_switch_13
+# and segctl (about 3 minutes, as root; not part of `make bench` nor `make test`). Prints a table;
+# BENCH_ARGS=--save also writes bench/results/ and a section of BENCHMARKS.md.
+bench-mininet: setup ovs
+	$(PY) -m bench.connections $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .venv-os-ken *.egg-info .pytest_cache .hypothesis mutants

@@ -4,6 +4,7 @@ traffic.py serve --tcp 22,8080 --udp 514      listen; UDP datagrams are echoed b
 traffic.py check ID:IP:PROTO:PORT ...         try each target at once, print one JSON line each
 traffic.py stream IP PORT --out FILE          one busy TCP connection, each echo's time to FILE
 traffic.py connect-times IP PORT N            N new TCP connections one after another; their setup times
+traffic.py connections IP PORT N [--seconds S]  N short TCP connections back to back, as fast as it can
 traffic.py flood IP PORT SECONDS [--rate R]   R new UDP flows a second, each from a fresh source port
 traffic.py capture IFACE ETHERTYPE OUT        save the next frame of that ethertype arriving on IFACE
 traffic.py inject IFACE FILE... [--count N --rate R]  send the frames saved in each FILE out of IFACE
@@ -161,6 +162,32 @@ def connect_times(ip: str, port: int, count: int, gap: float = 0.05) -> None:
     print(json.dumps(times))
 
 
+def connections(ip: str, port: int, count: int, seconds: float, timeout: float) -> None:
+    """Open `count` short TCP connections back to back (connect, send a byte, read its echo,
+    close), stopping early after `seconds`; print one JSON line: each connect()'s duration in
+    seconds ("setup"), how many completed ("ok") or failed, the wall time of the whole run and
+    this process's CPU time (is the client the bottleneck?)."""
+    setup: list[float] = []
+    failed = 0
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for _ in range(count):
+        if time.perf_counter() - started > seconds:
+            break
+        begin = time.perf_counter()
+        try:
+            with socket.create_connection((ip, port), timeout=timeout) as conn:
+                connected = time.perf_counter()
+                conn.sendall(b"x")
+                if conn.recv(1) != b"x":
+                    raise OSError("no echo")
+            setup.append(connected - begin)
+        except OSError:
+            failed += 1
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    print(json.dumps({"setup": setup, "ok": len(setup), "failed": failed, "elapsed": elapsed, "cpu": cpu}), flush=True)
+
+
 def flood(ip: str, port: int, seconds: float, rate: float, scan: bool = False) -> None:
     """A storm of new flows, `rate` per second: every datagram from a new source port, to
     `port` or, with `scan`, to a random port (random services: what a scan looks like)."""
@@ -316,6 +343,12 @@ def main() -> None:
     ct.add_argument("port", type=int)
     ct.add_argument("count", type=int)
     ct.add_argument("--gap", type=float, default=0.05)
+    cn = sub.add_parser("connections")
+    cn.add_argument("ip")
+    cn.add_argument("port", type=int)
+    cn.add_argument("count", type=int)
+    cn.add_argument("--seconds", type=float, default=60.0, help="stop after this long")
+    cn.add_argument("--timeout", type=float, default=2.0, help="per connection")
     f = sub.add_parser("flood")
     f.add_argument("ip")
     f.add_argument("port", type=int)
@@ -351,6 +384,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "connect-times":
         connect_times(args.ip, args.port, args.count, args.gap)
+    elif args.command == "connections":
+        connections(args.ip, args.port, args.count, args.seconds, args.timeout)
     elif args.command == "flood":
         flood(args.ip, args.port, args.seconds, args.rate, args.scan)
     elif args.command == "watch":
