@@ -25,10 +25,16 @@ def _seen(entry: dict) -> str | None:
         return None
     if not entry["seen"]:
         return "never"
+    # One line per service: the JSON keeps allowed and monitored flows (and their rules) apart.
+    services: dict[tuple, list] = {}
+    for s in entry["seen"]:
+        total = services.setdefault((s["proto"], s["port"]), [0, s["last_seen"]])
+        total[0] += s["flows"]
+        total[1] = max(total[1], s["last_seen"])
     return "; ".join(
-        f"{s['proto']}" + ("" if s["port"] is None else f"/{s['port']}") + f" {s['flows']}×, last "
-        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(s['last_seen']))}"
-        for s in entry["seen"]
+        proto + ("" if port is None else f"/{port}") + f" {flows}×, last "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(last))}"
+        for (proto, port), (flows, last) in services.items()
     )
 
 

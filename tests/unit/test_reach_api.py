@@ -213,3 +213,15 @@ def test_any_name_or_label_value_reads_back_from_its_dot_string(name, value):
 def test_reach_tables_print_one_row_per_host_whatever_a_name_holds():
     text = reach_text(body_with(EVIL, EVIL))
     assert len(text.splitlines()) == 5 and "\x1b" not in text and "\u2028" not in text
+
+
+def test_the_text_shows_one_seen_line_per_service_whatever_the_verdicts():
+    from segctl.reachshow import _seen
+
+    seen = [
+        {"proto": "tcp", "port": 22, "flows": 5, "last_seen": 100.0, "verdict": "monitored", "rule": None},
+        {"proto": "tcp", "port": 22, "flows": 2, "last_seen": 200.0, "verdict": "allowed", "rule": "ssh"},
+        {"proto": "icmp", "port": 8, "flows": 1, "last_seen": 50.0, "verdict": "monitored", "rule": None},
+    ]
+    text = _seen({"seen": seen})
+    assert text.count("tcp/22") == 1 and "tcp/22 7×" in text and "icmp/8 1×" in text
