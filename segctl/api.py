@@ -264,10 +264,7 @@ class Api:
             raise ApiError(400, f"hops must be a number from 1 to {MAX_HOPS}")
         if direction not in ("from", "to"):
             raise ApiError(400, "direction must be 'from' (what HOST may reach) or 'to' (who may reach HOST)")
-        try:
-            since = parse_duration(query["since"]) if "since" in query else None
-        except ValueError as exc:
-            raise ApiError(400, f"since: {exc}") from None
+        since = _duration("since", query["since"]) if "since" in query else None
         view = self.runtime.reach_view(host, int(hops), direction == "to", since)
         if view is None:
             raise ApiError(404, f"no host {host!r} in the directory")
@@ -406,14 +403,19 @@ def _whole(body: dict, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
+def _duration(name: str, raw: str) -> float:
+    """A query parameter's duration (seconds, or 90s, 30m, 24h, 7d, 2w); 400 naming it otherwise."""
+    try:
+        return parse_duration(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}") from None
+
+
 def _replay_since(raw: str | None) -> float:
     """The replay window: `since` is seconds or a duration (90s, 30m, 24h, 7d, 2w)."""
     if raw is None:
         return REPLAY_SINCE
-    try:
-        since = parse_duration(raw[:40])
-    except ValueError as exc:
-        raise ApiError(400, f"since: {exc}") from None
+    since = _duration("since", raw[:40])
     if since <= 0 or len(raw) > 40:
         raise ApiError(400, f"since must be a duration longer than 0 s, like 3600 or 24h, not {raw[:40]!r}")
     return since

@@ -9,7 +9,8 @@ from .config import open_directory
 from .core.decision import DecisionIndex
 from .core.durations import parse_duration
 from .core.errors import ConfigError, DirectoryRefused, DirectoryUnavailable
-from .core.flowmap import build_map, labels_in, parse_by
+from .core.flowlog import labels_in
+from .core.flowmap import build_map, parse_by
 from .core.policy import load_policy
 from .core.suggest import SuggestOptions, parse_selector, suggest
 

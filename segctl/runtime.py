@@ -17,8 +17,8 @@ from .core.dircache import DirectoryCache
 from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
-from .core.flowlog import FlowEdge
-from .core.flowmap import build_map, labels_in
+from .core.flowlog import FlowEdge, labels_in
+from .core.flowmap import build_map
 from .core.messages import Message, SwitchMessage, for_switches
 from .core.policy import Policy, parse_policy
 from .core.reach import ReachMap
@@ -317,10 +317,7 @@ class Runtime:
         return dict(report, ok=True, dry_run=True, revoked=revoked, hosts=len(directory), rules=len(policy.rules))
 
     def _replay(self, draft: Policy, directory: Directory, since: float | None, top: int) -> dict:
-        def labels(name: str):
-            host = directory.by_name.get(name)
-            return host.labels if host is not None else None
-
+        labels = labels_in(directory)
         edges = self.recorded_edges(since)
         running = self.controller.policy
 
@@ -348,6 +345,7 @@ class Runtime:
 
     # -- the flow store -----------------------------------------------------------------------
     def _labels_now(self, name: str):
+        # The directory of the moment the recorder writes (a reload swaps it), not of the start.
         host = self.controller.directory.by_name.get(name)
         return None if host is None else host.labels
 

@@ -14,6 +14,7 @@ import time
 from .config import open_directory
 from .core.decision import DecisionIndex
 from .core.errors import ConfigError, DirectoryRefused, DirectoryUnavailable
+from .core.flowlog import labels_in
 from .core.policy import load_policy
 from .core.replay import BREAKS_EXIT_STATUS, replay
 from .core.textsafe import printable
@@ -93,9 +94,7 @@ def _offline(args, draft) -> dict:
         except (DirectoryUnavailable, DirectoryRefused) as exc:
             raise _Refused(f"--directory {args.directory}: {exc}") from None
 
-        def labels(name: str):
-            host = directory.by_name.get(name)
-            return host.labels if host is not None else None
+        labels = labels_in(directory)
 
     try:
         edges = FlowStore(args.store, readonly=True).edges(since=args.since, now=time.time())

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .directory import Directory
+
 # What happened to a connection's first packet.
 ALLOWED = "allowed"  # a rule allowed it; forwarded
 MONITORED = "monitored"  # no rule allowed it; forwarded because its destination is monitored
@@ -169,3 +171,13 @@ def labels_of(edge: FlowEdge, side: str, directory_labels: LabelsNow | None = No
         if labels is not None:
             return labels
     return edge.src_labels if side == "src" else edge.dst_labels
+
+
+def labels_in(directory: Directory) -> LabelsNow:
+    """`labels_of`'s look-up of a host's labels in `directory` (None for a host it lacks)."""
+
+    def labels(name: str) -> Mapping[str, str] | None:
+        host = directory.by_name.get(name)
+        return host.labels if host is not None else None
+
+    return labels

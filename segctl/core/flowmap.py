@@ -8,12 +8,11 @@ each distinct host pair is asked once (DecisionIndex.outcome) and the answers ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from .decision import ALLOW, DENY, MONITOR, DecisionIndex
-from .directory import Directory
 from .flowlog import SERVICE_PROTOCOLS, VERDICTS, FlowEdge, LabelsNow, labels_of
 
 OUTCOMES = (ALLOW, MONITOR, DENY)
@@ -168,13 +167,3 @@ def build_map(
         if pair not in service.pairs:
             service.pairs[pair] = _outcome(edge, index, labels_now, proto)
     return FlowMap(tuple(by), nodes, list(found.values()))
-
-
-def labels_in(directory: Directory) -> LabelsNow:
-    """`labels_of`'s look-up of a host's labels in `directory` (None for a host it lacks)."""
-
-    def labels(name: str) -> Mapping[str, str] | None:
-        host = directory.by_name.get(name)
-        return host.labels if host is not None else None
-
-    return labels

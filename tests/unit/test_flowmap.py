@@ -3,8 +3,8 @@
 import re
 
 from segctl.core.decision import DecisionIndex
-from segctl.core.flowlog import ALLOWED, DENIED, MONITORED
-from segctl.core.flowmap import build_map, labels_in, parse_by
+from segctl.core.flowlog import ALLOWED, DENIED, MONITORED, labels_in
+from segctl.core.flowmap import build_map, parse_by
 from segctl.mapview import dot_string, map_dot, map_table
 
 from .flowedges import flow_edge
