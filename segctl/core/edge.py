@@ -120,7 +120,6 @@ class Edge:
         )
         return admitted, [PacketOut(dpid, in_port, reply)]
 
-    # -- first packets waiting for their destination -----------------------------------------
     def _may_resolve(self, asker: Host, target: Host) -> bool:
         """Whether `asker` learns `target`'s MAC: some rule lets one open a connection to the
         other, or one of them is monitored (then connections to it are forwarded, and it must
@@ -132,6 +131,7 @@ class Edge:
             or index.mode_of(asker.labels) == "monitor"
         )
 
+    # -- first packets waiting for their destination -----------------------------------------
     def hold(
         self, dst: Host, dpid: int, in_port: int, data: bytes, src: Host, src_ip: str, dst_ip: str, now: float
     ) -> list[Message]:
