@@ -101,6 +101,7 @@ _OXM = {
     "icmpv4_code": (OFPXMC_OPENFLOW_BASIC, 20, _U8),
     "ip_frag": (OFPXMC_NXM_1, 26, _U8),
     "tcp_flags_nxm": (OFPXMC_NXM_1, 34, _U16),
+    "ct_state": (OFPXMC_NXM_1, 105, _U32),
 }
 
 
@@ -137,6 +138,22 @@ def encode_match(match: tuple) -> bytes:
     return struct.pack("!HH", 1, length) + fields + b"\0" * (-length % 8)
 
 
+# Open vSwitch's connection tracking action (NXAST_CT): a Nicira experimenter action, 24 bytes with
+# no nested actions: type, length, vendor, subtype, flags, zone source (0: the zone is immediate),
+# zone, table to carry on in (NX_CT_RECIRC_NONE: none, go on with the action list), pad, ALG.
+OFPAT_EXPERIMENTER = 0xFFFF
+NX_VENDOR_ID = 0x00002320
+NXAST_CT = 35
+NX_CT_F_COMMIT = 1
+NX_CT_RECIRC_NONE = 0xFF
+_CT = struct.Struct("!HHIHHIHB3xH")
+
+
+def _ct(commit: bool, zone: int, table: int) -> bytes:
+    flags = NX_CT_F_COMMIT if commit else 0
+    return _CT.pack(OFPAT_EXPERIMENTER, _CT.size, NX_VENDOR_ID, NXAST_CT, flags, 0, zone, table, 0)
+
+
 def _actions(actions: tuple) -> bytes:
     out = []
     for action in actions:
@@ -144,6 +161,10 @@ def _actions(actions: tuple) -> bytes:
             out.append(_OUTPUT.pack(0, 16, action[1], 0))
         elif action[0] == "controller":
             out.append(_OUTPUT.pack(0, 16, OFPP_CONTROLLER, OFPCML_NO_BUFFER))
+        elif action[0] == "ct_commit":
+            out.append(_ct(True, action[1], NX_CT_RECIRC_NONE))
+        elif action[0] == "ct_track":
+            out.append(_ct(False, action[1], action[2]))
     return b"".join(out)
 
 
@@ -166,7 +187,7 @@ def encode(message) -> bytes:
         flags = OFPFF_SEND_FLOW_REM if message.notify_removed else 0
         length = _FLOW_MOD.size + len(match) + len(instructions)
         head = _FLOW_MOD.pack(
-            VERSION, OFPT_FLOW_MOD, length, 0, message.cookie, 0, 0, OFPFC_ADD,
+            VERSION, OFPT_FLOW_MOD, length, 0, message.cookie, 0, message.table_id, OFPFC_ADD,
             message.idle_timeout, message.hard_timeout, message.priority, OFP_NO_BUFFER, 0, 0, flags,
         )  # fmt: skip
         return head + match + instructions
@@ -295,6 +316,8 @@ def _decode_instructions(raw: bytes) -> tuple[tuple, int | None]:
                 if action == OFPAT_OUTPUT:
                     (port,) = struct.unpack_from("!I", raw, at + 4)
                     actions.append(("controller",) if port == OFPP_CONTROLLER else ("output", port))
+                elif action == OFPAT_EXPERIMENTER and action_length == _CT.size and at + _CT.size <= len(raw):
+                    actions.append(_decode_ct(raw[at : at + _CT.size]))
                 else:
                     actions.append((f"action:{action}",))
                 at += action_length
@@ -302,6 +325,17 @@ def _decode_instructions(raw: bytes) -> tuple[tuple, int | None]:
             actions.append((f"instruction:{kind}",))
         offset += length
     return tuple(actions), meter
+
+
+def _decode_ct(raw: bytes) -> tuple:
+    """A Nicira conntrack action as segctl writes it, in FlowAdd's terms; anything else named."""
+    _, _, vendor, subtype, flags, zone_src, zone, table, alg = _CT.unpack(raw)
+    if (vendor, subtype, zone_src, alg) == (NX_VENDOR_ID, NXAST_CT, 0, 0):
+        if flags == NX_CT_F_COMMIT and table == NX_CT_RECIRC_NONE:
+            return ("ct_commit", zone)
+        if flags == 0 and table != NX_CT_RECIRC_NONE:
+            return ("ct_track", zone, table)
+    return (f"action:{OFPAT_EXPERIMENTER}:{raw.hex()}",)
 
 
 def decode_flow_stats(
@@ -343,16 +377,18 @@ def decode_flow_stats(
     return bool(flags & OFPMPF_REPLY_MORE), entries
 
 
-def encode_flow_stats_reply(entries: list, xid: int = 0, more: bool = False, table_id: int = 0) -> bytes:
-    """What a switch answers a flow-stats request with, for FlowAdd-like entries (the emulator
-    and the tests play switches with it; segctl itself only decodes such replies)."""
+def encode_flow_stats_reply(entries: list, xid: int = 0, more: bool = False, table_id: int | None = None) -> bytes:
+    """What a switch answers a flow-stats request with, for FlowAdd-like entries, each in its
+    own table unless `table_id` says (the emulator and the tests play switches with it; segctl
+    itself only decodes such replies)."""
     records = []
     for entry in entries:
+        table = getattr(entry, "table_id", 0) if table_id is None else table_id
         match = encode_match(entry.match)
         instructions = encode_instructions(entry.actions, entry.meter)
         size = _FLOW_STATS.size + len(match) + len(instructions)
         fixed = _FLOW_STATS.pack(
-            size, table_id, 0, 0, entry.priority, entry.idle_timeout, entry.hard_timeout, 0, entry.cookie, 0, 0
+            size, table, 0, 0, entry.priority, entry.idle_timeout, entry.hard_timeout, 0, entry.cookie, 0, 0
         )
         records.append(fixed + match + instructions)
     body = b"".join(records)

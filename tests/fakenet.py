@@ -201,7 +201,7 @@ class Net:
 
     def follow(self, packet_out):
         """Where a packet the controller sent out (a PacketOut of an IPv4 frame) ends up."""
-        return self.fabric.follow(packet_out.dpid, packet_out.port, packet_fields(packet_out.data))
+        return self.fabric.follow(packet_out.dpid, packet_out.port, packet_fields(packet_out.data), packet_out.in_port)
 
     def disagreements(self) -> list[str]:
         """Where the switches and the controller's connection table disagree: an entry of a

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from segctl import ofmsg
 from segctl.core.flows import (
+    TABLE_PORT,
     Barrier,
     EntryDelete,
     FlowAdd,
@@ -67,6 +68,66 @@ class FlowRemoved:
     reason: str  # idle_timeout | hard_timeout | delete | meter_delete
     priority: int
     match: tuple
+
+
+def _slot(entry: FlowAdd) -> tuple:
+    """What an entry replaces: one with the same table, priority and match (OF1.3 6.4)."""
+    return (entry.table_id, entry.priority, entry.match)
+
+
+# Open vSwitch's ct_state bits (segctl.core.pipeline names them too).
+CT_NEW, CT_EST, CT_RPL, CT_INV, CT_TRK = 0x01, 0x02, 0x08, 0x10, 0x20
+TCP_SYN, TCP_ACK = 0x02, 0x10
+ICMP_REPLY = {8: 0, 13: 14, 15: 16, 17: 18}
+
+
+class FakeConntrack:
+    """A switch's connection tracker, as much of it as segctl's stateful pipeline relies on:
+    a connection is committed by its first packet's direction; a later packet is +est in that
+    direction, +est+rpl in the other; a TCP SYN against a connection's direction, or a SYN+ACK
+    that opens nothing, is +inv; anything else is +new. Zones keep their connections apart."""
+
+    def __init__(self) -> None:
+        self.connections: set[tuple] = set()  # (zone, the opening direction's tuple)
+
+    @staticmethod
+    def tuples(fields: dict) -> tuple[tuple, tuple] | None:
+        """(this direction's tuple, the other direction's), None for a packet it cannot track."""
+        proto = fields.get("ip_proto")
+        src, dst = fields.get("ipv4_src"), fields.get("ipv4_dst")
+        if proto == 1:
+            kind = fields.get("icmpv4_type")
+            replies = {reply: request for request, reply in ICMP_REPLY.items()}
+            if kind in ICMP_REPLY:
+                return (src, dst, 1, kind), (dst, src, 1, ICMP_REPLY[kind])
+            if kind in replies:
+                return (src, dst, 1, kind), (dst, src, 1, replies[kind])
+            return None
+        names = {6: ("tcp_src", "tcp_dst"), 17: ("udp_src", "udp_dst")}.get(proto)
+        if names is None or fields.get(names[0]) is None:
+            return None
+        sport, dport = fields[names[0]], fields[names[1]]
+        return (src, dst, proto, sport, dport), (dst, src, proto, dport, sport)
+
+    def state(self, zone: int, fields: dict) -> int:
+        tuples = self.tuples(fields)
+        if tuples is None:
+            return CT_TRK | CT_INV
+        here, there = tuples
+        flags = fields.get("tcp_flags_nxm", 0) if fields.get("ip_proto") == 6 else 0
+        syn_only = flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+        if (zone, here) in self.connections:
+            return CT_TRK | CT_EST
+        if (zone, there) in self.connections:
+            return CT_TRK | (CT_INV if syn_only else CT_EST | CT_RPL)
+        if flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK:
+            return CT_TRK | CT_INV
+        return CT_TRK | CT_NEW
+
+    def commit(self, zone: int, fields: dict) -> None:
+        tuples = self.tuples(fields)
+        if tuples is not None and self.state(zone, fields) & CT_NEW:
+            self.connections.add((zone, tuples[0]))
 
 
 def _field_matches(packet_value, entry_value) -> bool:
@@ -115,7 +176,8 @@ class FakeTable:
         self.clock = clock or (lambda: 0.0)
         self.removed = removed if removed is not None else []
         self.errors = errors if errors is not None else []
-        self._times: dict[tuple, list[float]] = {}  # (priority, match) -> [added, last matched]
+        self._times: dict[tuple, list[float]] = {}  # (table, priority, match) -> [added, last matched]
+        self.conntrack = FakeConntrack()
         self.reads = 0  # flow-stats requests taken
         self.other_tables: list[tuple[int, FlowAdd]] = []  # (table, entry) written by hand
         self.frag_mode = "normal"  # until a SwitchConfig: fragments' transport fields read as zero
@@ -128,13 +190,13 @@ class FakeTable:
             return
         self.entries = [e for e in self.entries if (e.priority, e.match) != (entry.priority, entry.match)]
         self.entries.append(entry)
-        self._times[(entry.priority, entry.match)] = [self.clock(), self.clock()]
+        self._times[_slot(entry)] = [self.clock(), self.clock()]
 
     def flow_stats(self, per_part: int = 50) -> list[bytes]:
         """The table as the switch reports it to a flow-stats request: parts of `per_part`
         entries, each but the last flagged "more"."""
         entries = [as_reported(entry) for entry in self.entries]
-        parts = [(0, entries[at : at + per_part]) for at in range(0, len(entries), per_part)] or [(0, [])]
+        parts: list = [(None, entries[at : at + per_part]) for at in range(0, len(entries), per_part)] or [(0, [])]
         parts += [(table_id, [entry]) for table_id, entry in self.other_tables]
         return [
             ofmsg.encode_flow_stats_reply(part, more=n < len(parts) - 1, table_id=table_id)
@@ -150,16 +212,14 @@ class FakeTable:
                 self.errors.append((self.dpid, "unknown meter", message))  # OFPMMFC_UNKNOWN_METER
                 return
             # An add with the same match and priority replaces the entry, without a FlowRemoved.
-            self.entries = [
-                e for e in self.entries if not (e.priority == message.priority and e.match == message.match)
-            ]
+            self.entries = [e for e in self.entries if _slot(e) != _slot(message)]
             self.entries.append(message)
-            self._times[(message.priority, message.match)] = [now, now]
+            self._times[_slot(message)] = [now, now]
         elif isinstance(message, EntryDelete):  # strict: table, priority, match and cookie
             match = ofmsg.decode_match(message.raw_match)
             wanted = (message.table_id, message.priority, match, message.cookie)
             self.other_tables = [(t, e) for t, e in self.other_tables if (t, e.priority, e.match, e.cookie) != wanted]
-            self._remove([e for e in self.entries if (0, e.priority, e.match, e.cookie) == wanted], "delete")
+            self._remove([e for e in self.entries if (e.table_id, e.priority, e.match, e.cookie) == wanted], "delete")
         elif isinstance(message, FlowStatsRequest):
             self.reads += 1
         elif isinstance(message, FlowDelete):
@@ -192,13 +252,13 @@ class FakeTable:
         ids = {id(e) for e in gone}
         self.entries = [e for e in self.entries if id(e) not in ids]
         for entry in gone:
-            self._times.pop((entry.priority, entry.match), None)
+            self._times.pop(_slot(entry), None)
             if entry.notify_removed:
                 self.removed.append(FlowRemoved(self.dpid, entry.cookie, reason, entry.priority, entry.match))
 
     def deadline(self, entry: FlowAdd) -> tuple[float, str]:
         """When the entry times out, and why."""
-        added, used = self._times[(entry.priority, entry.match)]
+        added, used = self._times[_slot(entry)]
         hard = added + entry.hard_timeout if entry.hard_timeout else NEVER
         idle = used + entry.idle_timeout if entry.idle_timeout else NEVER
         return (hard, "hard_timeout") if hard <= idle else (idle, "idle_timeout")
@@ -217,10 +277,12 @@ class FakeTable:
             return fields
         return dict(fields, **dict.fromkeys(TRANSPORT_FIELDS.get(fields.get("ip_proto"), ()), 0))
 
-    def lookup(self, fields: dict) -> FlowAdd | None:
+    def lookup(self, fields: dict, table_id: int = 0) -> FlowAdd | None:
         fields = self.seen(fields)
         best = None
         for entry in self.entries:
+            if entry.table_id != table_id:
+                continue
             matches = all(_field_matches(fields.get(k), v) for k, v in entry.match)
             if matches and (best is None or entry.priority > best.priority):
                 best = entry
@@ -230,7 +292,7 @@ class FakeTable:
         """A packet matched `entry`: it counts as traffic for the idle timeout. False when the
         entry's meter drops the packet."""
         now = self.clock()
-        self._times[(entry.priority, entry.match)][1] = now
+        self._times[_slot(entry)][1] = now
         if entry.meter is None:
             return True
         return self.meters[entry.meter].admit(now)
@@ -339,25 +401,48 @@ class FakeFabric:
 
     def trace(self, dpid: int, in_port: int, fields: dict, max_hops: int = 16) -> tuple:
         """Send a packet in at (dpid, in_port): ("out", dpid, port) when it leaves the fabric,
-        ("controller", dpid) or ("drop", dpid). The entries it matches count it as traffic."""
+        ("controller", dpid) or ("drop", dpid). The entries it matches count it as traffic;
+        its connection-tracking actions change the switch's tracker."""
         self.expire()
         for _ in range(max_hops):
             table = self.tables.get(dpid)
-            entry = table.lookup(dict(fields, in_port=in_port)) if table else None
-            if entry is None or not table.hit(entry) or not entry.actions:
-                return ("drop", dpid)
-            action = entry.actions[0]
-            if action[0] == "controller":
-                return ("controller", dpid)
-            port = action[1]
+            port = self._through(table, dict(fields, in_port=in_port)) if table else None
+            if port is None or port == "controller":
+                return ("drop", dpid) if port is None else ("controller", dpid)
             if (dpid, port) not in self.links:
                 return ("out", dpid, port)
             dpid, in_port = self.links[(dpid, port)]
         return ("loop", dpid)
 
-    def follow(self, dpid: int, port: int, fields: dict) -> tuple:
+    @staticmethod
+    def _through(table: FakeTable, fields: dict, table_id: int = 0):
+        """A packet through one switch's tables: the port it leaves by, "controller", or None
+        (dropped)."""
+        while True:
+            entry = table.lookup(fields, table_id)
+            if entry is None or not table.hit(entry):
+                return None
+            for action in entry.actions:
+                if action[0] == "controller":
+                    return "controller"
+                if action[0] == "output":
+                    return action[1]
+                if action[0] == "ct_commit":
+                    table.conntrack.commit(action[1], fields)
+                elif action[0] == "ct_track":
+                    fields = dict(fields, ct_state=table.conntrack.state(action[1], fields))
+                    table_id = action[2]
+                    break
+            else:
+                return None  # no output: dropped
+            continue
+
+    def follow(self, dpid: int, port: int, fields: dict, in_port: int | None = None) -> tuple:
         """Where a packet the controller sends out of (dpid, port) ends up: out of that port if
-        it faces a host, else on through the switch at the other end of the link."""
+        it faces a host, else on through the switch at the other end of the link; sent to the
+        switch's table (TABLE_PORT), as if it came in at `in_port`."""
+        if port == TABLE_PORT:
+            return self.trace(dpid, in_port, fields)
         if (dpid, port) not in self.links:
             return ("out", dpid, port)
         return self.trace(*self.links[(dpid, port)], fields)

@@ -130,7 +130,7 @@ class Auditor:
                     audit.good[id(entry)] = hit
                     continue
             key = entry.key()
-            if entry.table_id == 0 and key in required:
+            if key in required:
                 audit.seen.add(key)
                 audit.good[id(entry)] = (entry, None, key)
                 continue
@@ -184,11 +184,13 @@ class Auditor:
 
     def _why_unexpected(self, dpid: int, entry: ObservedEntry, key: tuple, now: float) -> str | None:
         """Why an entry that is not a required one must go, None when it may stay."""
-        if entry.table_id != 0:
-            return f"segctl uses table 0 only, not table {entry.table_id}"
         band = band_of(entry.cookie)
         if band is None:
-            return "not written by segctl"
+            return (
+                "not written by segctl" if entry.table_id == 0 else f"segctl writes nothing in table {entry.table_id}"
+            )
+        if entry.table_id != band.table:
+            return f"the {band.name} band's entries go in table {band.table}, not {entry.table_id}"
         if band.kind in TRANSIENT_KINDS:
             problem = band.problem(_as_flow_add(dpid, entry))
             if problem is not None:

@@ -54,6 +54,13 @@ class FlowKey(NamedTuple):
             )
         return FlowKey(self.dst_mac, self.src_mac, self.dst_ip, self.src_ip, self.proto, self.dst_port, self.src_port)
 
+    def service(self) -> FlowKey:
+        """The key of every connection of this one's service: the client's side left open (its
+        port, or an ICMP request's code). The stateful pipeline's unit (segctl.core.pipeline)."""
+        if self.proto == IP_PROTO_ICMP:
+            return self._replace(dst_port=None)
+        return self._replace(src_port=None)
+
     @property
     def pair(self) -> tuple:
         """What a later fragment of this direction shows: addresses and protocol, no ports."""
@@ -99,6 +106,9 @@ class Connection:
     cookie: int = 0
     monitor_only: bool = False
     reply_key: FlowKey | None = field(default=None)
+    # On the stateful pipeline: `key` is a service's (FlowKey.service()), and the switches'
+    # connection trackers keep its connections.
+    stateful: bool = False
 
     def directions(self) -> list[FlowKey]:
         """The key of each direction: forward, then the replies' (if any)."""
@@ -128,6 +138,7 @@ class Connection:
             switches=self.switches,
             since=self.created,
             monitor_only=self.monitor_only,
+            pipeline="stateful" if self.stateful else "reactive",
             cookie=f"{self.cookie:#x}",  # what its entries carry on the switches
         )
         return view
@@ -142,6 +153,7 @@ class ConnectionTable:
         self.by_key: dict[FlowKey, int] = {}
         self.by_pair: dict[tuple, set[int]] = {}
         self.by_mac: dict[str, set[int]] = {}
+        self.services = 0  # how many are a service's on the stateful pipeline
         # A run's first id is random: a switch's FlowRemoved about an entry of an earlier run
         # then almost never carries the cookie of a connection this run made.
         self._next_id = secrets.randbelow(0xFFFFFFFF) + 1
@@ -167,13 +179,23 @@ class ConnectionTable:
             self.by_pair.setdefault(key.pair, set()).add(connection.id)
         for mac in (connection.key.src_mac, connection.key.dst_mac):
             self.by_mac.setdefault(mac, set()).add(connection.id)
+        self.services += connection.stateful
 
     def involving(self, mac: str) -> list[Connection]:
         """The connections from or to `mac`, without looking at any other."""
         return [self.by_id[ident] for ident in sorted(self.by_mac.get(mac, ()))]
 
     def find(self, key: FlowKey) -> Connection | None:
-        ident = self.by_key.get(key)
+        """The live connection `key` (a packet's) belongs to: the one of exactly that key, else
+        the stateful service it is a connection of, in either direction."""
+        by_key = self.by_key
+        ident = by_key.get(key)
+        if ident is None and self.services:
+            # A service's key leaves the client's side open: its port (the source going, the
+            # destination coming back), or an ICMP message's code.
+            ident = by_key.get(key._replace(src_port=None))
+            if ident is None:
+                ident = by_key.get(key._replace(dst_port=None))
         return self.by_id.get(ident) if ident is not None else None
 
     def find_pair(self, pair: tuple) -> Connection | None:
@@ -190,6 +212,7 @@ class ConnectionTable:
                 _discard(self.by_pair, key.pair, ident)
             for mac in (connection.key.src_mac, connection.key.dst_mac):
                 _discard(self.by_mac, mac, ident)
+            self.services -= connection.stateful
         return connection
 
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True, unsafe_hash=True)
 class FlowAdd:
-    """Install an entry. `actions` is a tuple of ("output", port) / ("controller",); empty drops."""
+    """Install an entry in table `table_id`. `actions` is a tuple of ("output", port),
+    ("controller",), ("ct_commit", zone) (commit the packet's connection to the switch's
+    connection tracker, then go on) and ("ct_track", zone, table) (look the packet up in the
+    connection tracker and carry on in `table`, where ct_state tells what it found); empty drops."""
 
     dpid: int
     priority: int
@@ -27,6 +30,7 @@ class FlowAdd:
     hard_timeout: int = 0
     notify_removed: bool = False
     meter: int | None = None  # pass the entry's packets through this meter first
+    table_id: int = 0
 
     def match_dict(self) -> dict:
         return dict(self.match)
@@ -105,7 +109,16 @@ class ObservedEntry:
 
     def key(self) -> tuple:
         """What makes two entries the same entry, as segctl writes them (see entry_key)."""
-        return (self.priority, self.cookie, self.match, self.actions, self.meter, self.idle_timeout, self.hard_timeout)
+        return (
+            self.table_id,
+            self.priority,
+            self.cookie,
+            self.match,
+            self.actions,
+            self.meter,
+            self.idle_timeout,
+            self.hard_timeout,
+        )
 
     def describe(self) -> str:
         """One line, ovs-ofctl-like: what an engineer reads in a drift event."""
@@ -126,15 +139,23 @@ RESERVED_PORTS = {
 }
 
 
+TABLE_PORT = 0xFFFFFFF9  # a packet-out to it goes through the switch's own table, as if it came in
+
+
 def _action_text(action: tuple) -> str:
     if action[0] == "output" and action[1] in RESERVED_PORTS:
         return f"output:{RESERVED_PORTS[action[1]]}"
+    if action[0] == "ct_commit":
+        return f"ct(commit,zone={action[1]})"
+    if action[0] == "ct_track":
+        return f"ct(table={action[2]},zone={action[1]})"
     return ":".join(str(part) for part in action)
 
 
 def entry_key(entry: FlowAdd) -> tuple:
     """The identity of an entry segctl writes, comparable with ObservedEntry.key()."""
     return (
+        entry.table_id,
         entry.priority,
         entry.cookie,
         entry.match,

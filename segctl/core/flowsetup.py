@@ -8,11 +8,11 @@ from .connections import Connection, FlowKey
 from .directory import Host
 from .edge import Edge
 from .flood import FloodGuard
-from .flows import PacketOut
+from .flows import TABLE_PORT, PacketOut
 from .ledger import Ledger
 from .messages import SAVE_STATE, Message
 from .packets import Frame
-from .pipeline import Kind, make_cookie, parse_cookie
+from .pipeline import CONNECTION_MASK, Kind, make_cookie, parse_cookie
 from .planner import first_packet_out, plan_connection, plan_deny, plan_later_fragments, plan_revoke
 from .quarantine import Quarantines
 from .topology import reverse_hops
@@ -74,20 +74,24 @@ class FlowSetup:
     # -- connections -------------------------------------------------------------------------
     def _open(self, allow: Allow, now: float, event: dict) -> Connection:
         ledger = self.ledger
+        key = allow.key.service() if allow.stateful else allow.key
         connection = Connection(
             id=ledger.connections.new_id(),
-            key=allow.key,
+            key=key,
             src=allow.src,
             dst=allow.dst,
             rule=allow.rule.name if allow.rule else None,
             path=allow.path,
             created=now,
             monitor_only=allow.would_deny is not None,
-            reply_key=allow.key.reverse(),
+            reply_key=key.reverse(),
+            stateful=allow.stateful,
         )
         connection.cookie = make_cookie(Kind.CONNECTION, ledger.host_id(allow.src.name), connection.id)
         ledger.connections.add(connection)
         if allow.rule is not None:
+            if allow.stateful:  # its later connections are the switches' alone
+                event["pipeline"] = "stateful"
             ledger.events.record(
                 "allow", now, rule=allow.rule.name, switches=connection.switches, enforced=allow.enforced, **event
             )
@@ -99,6 +103,10 @@ class FlowSetup:
         event["adopted"] = "reply seen first"
         connection = self._open(allow, now, event)
         back = reverse_hops(connection.path)[0]
+        if connection.stateful:
+            # The reply goes through the switch's tracker: on if it knows the connection (the
+            # switch outlived the controller), else dropped, as a reply to nothing must be.
+            return [*plan_connection(connection), PacketOut(dpid, TABLE_PORT, data, in_port)]
         return [*plan_connection(connection), PacketOut(dpid, back.out_port, data, in_port)]
 
     def _transit(self, verdict: Transit, dpid: int, in_port: int, data: bytes) -> list[Message]:
@@ -108,6 +116,14 @@ class FlowSetup:
         messages: list[Message] = []
         if verdict.key is None:  # a later fragment: its direction gets fragment entries
             messages += plan_later_fragments(connection, verdict.pair)
+        elif connection.stateful:
+            # Its entries on this switch are missing (they idled out, or the packet overtook
+            # them): back in place, then the packet goes through them, so that this switch's
+            # tracker sees it. At the direction's ingress, the whole path's are put back.
+            at_ingress = (hops[0].dpid, hops[0].in_port) == (dpid, in_port)
+            entries = plan_connection(connection)
+            messages += entries if at_ingress else [entry for entry in entries if entry.dpid == dpid]
+            return [*messages, PacketOut(dpid, TABLE_PORT, data, in_port)]
         elif (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
             # At the direction's own ingress: its entries are gone (a reply direction idles out
             # alone while the other stays busy). Put the connection back on the switches.
@@ -135,11 +151,11 @@ class FlowSetup:
         if reason not in ("idle_timeout", "hard_timeout"):
             return []
         parsed = parse_cookie(cookie)
-        if parsed is None or parsed[0] != Kind.CONNECTION:
+        if parsed is None or parsed[0] not in (Kind.CONNECTION, Kind.SERVICE):
             return []
         ledger = self.ledger
         connection = ledger.connections.by_id.get(parsed[2])
-        if connection is None or connection.cookie != cookie or connection.path[0].dpid != dpid:
+        if connection is None or (connection.cookie ^ cookie) & CONNECTION_MASK or connection.path[0].dpid != dpid:
             return []
         ledger.connections.remove(connection.id)
         ledger.events.record(

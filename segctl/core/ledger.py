@@ -49,6 +49,7 @@ class Ledger:
         self.strangers: dict[str, dict] = {}
         self.flooding_until: dict[tuple[int, int], float] = {}
         self.packet_ins = 0
+        self.conntrack_switches: set[int] = set()  # switches known to track connections (Open vSwitch)
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
 
@@ -76,6 +77,14 @@ class Ledger:
             return host.ip
         binding = self.bindings.by_mac.get(host.mac)
         return binding.ip if binding else None
+
+    def tracks_connections(self, path) -> bool:
+        """Whether a connection along `path` goes on the stateful pipeline: the policy's
+        `pipeline`, and for `auto`, every switch of the path tracks connections."""
+        pipeline = self.policy.pipeline
+        if pipeline == "auto":
+            return all(hop.dpid in self.conntrack_switches for hop in path)
+        return pipeline == "stateful"
 
     def switches(self) -> list[int]:
         """The connected switches' datapath ids, in order."""

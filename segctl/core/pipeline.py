@@ -16,9 +16,12 @@ Cookie layout (64 bits)::
 The magic marks segctl's entries. The kind names the band: each band has its own. The kind's top
 bit (8, `CONNECTION_SCOPED`) marks the bands whose entries belong to one connection, and make it
 work or keep it honest: its direction entries (8), its TCP server-side drop (9) and its later
-fragments (10); 11 to 15 are free for more. Kinds 1 to 7 are switch-wide bands; 0 is never used.
+fragments (10); on the stateful pipeline, a service's entries that commit its connections (11),
+send its replies through the connection tracker (12) and forward the replies it knows (13);
+14 and 15 are free for more. Kinds 1 to 7 are switch-wide bands; 0 is never used.
 The host id is the connection's client, or the quarantined host; the connection id is the
-connection's. Entries of any other band carry 0 in both.
+connection's (on the stateful pipeline, a "connection" is an allowed service between two hosts:
+every connection of it the switch tracks). Entries of any other band carry 0 in both.
 
 Masks (a FlowDelete takes every entry with ``entry.cookie & mask == cookie & mask``):
 
@@ -69,6 +72,9 @@ class Kind(IntEnum):
     CONNECTION = CONNECTION_SCOPED | 0
     SERVER_DROP = CONNECTION_SCOPED | 1
     FRAGMENTS = CONNECTION_SCOPED | 2
+    SERVICE = CONNECTION_SCOPED | 3
+    SERVICE_TRACK = CONNECTION_SCOPED | 4
+    SERVICE_REPLY = CONNECTION_SCOPED | 5
 
     @property
     def connection_scoped(self) -> bool:
@@ -157,11 +163,22 @@ CONFIGURED = None  # a timeout the configuration sets (protection.flood_hold): a
 # The order fields are listed in (OpenFlow's field numbers, then the Nicira extensions).
 FIELDS = (
     "in_port", "eth_dst", "eth_src", "eth_type", "ip_proto", "ipv4_src", "ipv4_dst", "tcp_src", "tcp_dst",
-    "udp_src", "udp_dst", "icmpv4_type", "icmpv4_code", "ip_frag", "tcp_flags_nxm",
+    "udp_src", "udp_dst", "icmpv4_type", "icmpv4_code", "ip_frag", "tcp_flags_nxm", "ct_state",
 )  # fmt: skip
 ADDRESSES = frozenset({"eth_src", "eth_dst", "eth_type", "ipv4_src", "ipv4_dst", "ip_proto"})
 PORTS = frozenset({"tcp_src", "tcp_dst", "udp_src", "udp_dst", "icmpv4_type", "icmpv4_code"})
-ACTIONS = ("drop", "output", "controller")
+ACTIONS = ("drop", "output", "controller", "commit-output", "track")
+
+# The stateful pipeline (Open vSwitch's connection tracker, Nicira extensions). One zone holds
+# segctl's connections; replies go through the tracker and on to REPLY_TABLE, where only those
+# of connections it committed (+trk+est+rpl, not +inv) are forwarded. Anything else there
+# misses, and OpenFlow 1.3 drops a packet that misses a table.
+CONNTRACK_ZONE = 0x5E
+REPLY_TABLE = 1
+CT_NEW, CT_EST, CT_REL, CT_RPL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+ESTABLISHED_REPLY = (CT_TRK | CT_EST | CT_RPL, CT_TRK | CT_EST | CT_RPL | CT_INV)
+COMMIT = ("ct_commit", CONNTRACK_ZONE)
+TRACK = ("ct_track", CONNTRACK_ZONE, REPLY_TABLE)
 
 
 class OutsideBand(ValueError):
@@ -175,7 +192,7 @@ class Band:
     name: str
     priority: int
     kind: Kind
-    action: str  # drop (no actions) | output (one port) | controller
+    action: str  # drop (no actions) | output (one port) | controller | commit-output | track
     description: str
     required: frozenset = frozenset()  # match fields every entry has
     optional: frozenset = frozenset()  # match fields an entry may have
@@ -186,6 +203,7 @@ class Band:
     hard: tuple | None = (0,)  # the same for hard timeouts
     notifies: bool = False  # its entries may report their removal (OFPFF_SEND_FLOW_REM)
     ids: str = ""  # what its cookies carry: "" nothing, "host" a host id, "connection" both ids
+    table: int = 0  # the flow table its entries go in
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS or self.ids not in ("", "host", "connection"):
@@ -212,6 +230,8 @@ class Band:
             actions = self._actions
             if actions is None:
                 raise OutsideBand(f"{self.name} band: name the port its entries output to")
+        elif self.action == "commit-output":
+            actions = (COMMIT, *actions)  # (given: where to, after the commit)
         # (make_cookie and the timeouts' defaults written out: this runs for every entry of
         # every connection, on the packet path)
         cookie = (
@@ -223,7 +243,7 @@ class Band:
             idle = self._timeout("idle", self.idle)
         if hard is None:
             hard = self._timeout("hard", self.hard)
-        return FlowAdd(dpid, self.priority, match, actions, cookie, idle, hard, notify, meter)
+        return FlowAdd(dpid, self.priority, match, actions, cookie, idle, hard, notify, meter, self.table)
 
     def _timeout(self, which: str, declared: tuple | None) -> int:
         if declared is None or len(declared) != 1:
@@ -241,6 +261,8 @@ class Band:
         checked before it is encoded, on the packet path: this is kept cheap.)"""
         if entry.priority != self.priority:
             return f"priority {entry.priority}, not {self.priority}"
+        if entry.table_id != self.table:
+            return f"table {entry.table_id}, not {self.table}"
         cookie = entry.cookie
         if cookie >> _KIND_SHIFT != self._cookie_top:
             return f"cookie {cookie:#x} is not of kind {self.kind.name}"
@@ -262,6 +284,9 @@ class Band:
         if self.action == "output":
             if len(actions) != 1 or len(actions[0]) != 2 or actions[0][0] != "output":
                 return f"actions {actions!r}, not one output"
+        elif self.action == "commit-output":
+            if len(actions) != 2 or actions[0] != COMMIT or len(actions[1]) != 2 or actions[1][0] != "output":
+                return f"actions {actions!r}, not a commit to zone {CONNTRACK_ZONE} and one output"
         elif actions != self._actions:
             return f"actions {actions!r}, not {self.action}"
         if (entry.meter is not None) != self.metered:
@@ -310,7 +335,7 @@ class Band:
     @cached_property
     def _actions(self) -> tuple | None:
         """The actions the band fixes; None for an output band, whose entries each name a port."""
-        return {"drop": (), "controller": (("controller",),)}.get(self.action)
+        return {"drop": (), "controller": (("controller",),), "track": (TRACK,)}.get(self.action)
 
     @cached_property
     def _idle(self):
@@ -404,6 +429,58 @@ FRAGMENTS = Band(
     idle=_CONNECTION_IDLE,
     ids="connection",
 )
+# The stateful pipeline's entries of one allowed service (a client host, a server host, a
+# protocol and the server's port or ICMP type): its connections from the client are committed and
+# forwarded; its replies are looked up; those of committed connections are forwarded. Below the
+# per-connection entries, so that a rule with `scope: connection` keeps its exact entries.
+_SERVICE_PORTS = frozenset({"tcp_dst", "udp_dst", "icmpv4_type"})
+_REPLY_PORTS = frozenset({"tcp_src", "udp_src", "icmpv4_type"})
+_SERVICE_VALUES = (("eth_type", (ETH_TYPE_IPV4,)), ("ip_frag", (NOT_A_FRAGMENT,)))
+SERVICE = Band(
+    "service",
+    19100,
+    Kind.SERVICE,
+    "commit-output",
+    "stateful pipeline: one allowed service (client, server, protocol, server port or ICMP type) at one switch; "
+    "each packet commits its connection to the connection tracker and goes on; only the client's ingress entry "
+    "reports its expiry",
+    required=frozenset({"in_port"}) | ADDRESSES,
+    one_of=_SERVICE_PORTS,
+    optional=frozenset({"ip_frag"}),
+    values=_SERVICE_VALUES,
+    idle=_CONNECTION_IDLE,
+    notifies=True,
+    ids="connection",
+)
+SERVICE_TRACK = Band(
+    "service-track",
+    19000,
+    Kind.SERVICE_TRACK,
+    "track",
+    "stateful pipeline: the replies of one allowed service (from the server's port or ICMP reply type) at one "
+    f"switch, looked up in the connection tracker and sent on to table {REPLY_TABLE}",
+    required=frozenset({"in_port"}) | ADDRESSES,
+    one_of=_REPLY_PORTS,
+    optional=frozenset({"ip_frag"}),
+    values=_SERVICE_VALUES,
+    idle=_CONNECTION_IDLE,
+    ids="connection",
+)
+SERVICE_REPLY = Band(
+    "service-reply",
+    19000,
+    Kind.SERVICE_REPLY,
+    "output",
+    f"table {REPLY_TABLE}, stateful pipeline: a reply of a connection the tracker knows (+trk+est+rpl-inv) of one "
+    f"allowed service, forwarded; anything else in table {REPLY_TABLE} misses and is dropped",
+    required=frozenset({"in_port", "ct_state"}) | ADDRESSES,
+    one_of=_REPLY_PORTS,
+    optional=frozenset({"ip_frag"}),
+    values=(*_SERVICE_VALUES, ("ct_state", (ESTABLISHED_REPLY,))),
+    idle=_CONNECTION_IDLE,
+    ids="connection",
+    table=REPLY_TABLE,
+)
 FLOOD = Band(
     "flood",
     10000,
@@ -435,7 +512,10 @@ PUNT = Band(
 )
 MISS = Band("miss", 0, Kind.MISS, "drop", "everything else")
 
-PIPELINE = (QUARANTINE, GUARD, DENY, SERVER_DROP, CONNECTION, FRAGMENTS, FLOOD, PUNT_METERED, PUNT, MISS)
+PIPELINE = (
+    QUARANTINE, GUARD, DENY, SERVER_DROP, CONNECTION, FRAGMENTS, SERVICE, SERVICE_TRACK, FLOOD, PUNT_METERED, PUNT,
+    MISS, SERVICE_REPLY,
+)  # fmt: skip
 CONNECTION_BANDS = tuple(band for band in PIPELINE if band.kind.connection_scoped)
 _BY_COOKIE_TOP = {band._cookie_top: band for band in PIPELINE}
 
@@ -501,16 +581,23 @@ def _timeouts_cell(band: Band) -> str:
     return "; ".join(parts) or "none"
 
 
+_ACTION_TEXT = {
+    "commit-output": f"ct(commit, zone={CONNTRACK_ZONE}), output",
+    "track": f"ct(zone={CONNTRACK_ZONE}, table={REPLY_TABLE})",
+}
+
+
 def pipeline_table_markdown() -> str:
     """README.md's table of the pipeline: one row per band, highest priority first."""
     rows = [
-        "| priority | band | entries | match | action | timeouts | cookie: kind, ids |",
+        "| (table:) priority | band | entries | match | action | timeouts | cookie: kind, ids |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for band in PIPELINE:
-        action = band.action + (" through the port's meter" if band.metered else "")
+        action = _ACTION_TEXT.get(band.action, band.action) + (" through the port's meter" if band.metered else "")
         ids = {"": "", "host": ", host", "connection": ", host, connection"}[band.ids]
-        cells = (band.priority, band.name, band.description, _match_cell(band), action, _timeouts_cell(band))
+        priority = f"{band.table}: {band.priority}" if band.table else str(band.priority)
+        cells = (priority, band.name, band.description, _match_cell(band), action, _timeouts_cell(band))
         rows.append("| " + " | ".join(map(str, cells)) + f" | {int(band.kind)}{ids} |")
     return "\n".join(rows) + "\n"
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .connections import Connection, FlowKey
-from .flows import Barrier, FlowAdd, FlowDelete, MeterSet, PacketOut, match_of
+from .flows import TABLE_PORT, Barrier, FlowAdd, FlowDelete, MeterSet, PacketOut, match_of
 from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_ICMP, IP_PROTO_TCP
 from .pipeline import (
     CONNECTION,
     DENY,
+    ESTABLISHED_REPLY,
     FLOOD,
     FRAGMENTS,
     GUARD,
@@ -23,6 +24,9 @@ from .pipeline import (
     PUNT_METERED,
     QUARANTINE,
     SERVER_DROP,
+    SERVICE,
+    SERVICE_REPLY,
+    SERVICE_TRACK,
     Kind,
     connection_cookie,
     connections_cookie,
@@ -35,11 +39,15 @@ from .topology import Hop, reverse_hops
 METER_ID_MAX = 0xFFFF0000  # OpenFlow meter ids above are reserved; a port's meter id is its number
 
 
-def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
+def _fields(key: FlowKey) -> dict:
     fields = key.match_fields()
     if key.proto == IP_PROTO_ICMP:
         fields["ip_frag"] = NOT_A_FRAGMENT
-    return _along(CONNECTION, hops, fields, cookie, idle, notify)
+    return fields
+
+
+def _direction(key: FlowKey, hops: list[Hop], cookie: int, idle: int, notify: bool) -> list[FlowAdd]:
+    return _along(CONNECTION, hops, _fields(key), cookie, idle, notify)
 
 
 def _along(band, hops: list[Hop], fields: dict, cookie: int, idle: int, notify: bool = False) -> list[FlowAdd]:
@@ -65,6 +73,8 @@ def _along(band, hops: list[Hop], fields: dict, cookie: int, idle: int, notify: 
 def plan_connection(connection: Connection) -> list[FlowAdd]:
     """Entries for both directions of an allowed connection along its path. Only the forward
     direction's ingress entry reports its expiry: that ends the connection."""
+    if connection.stateful:
+        return plan_service(connection)
     idle = IDLE_TIMEOUTS[connection.key.proto_name]
     entries = _direction(connection.key, connection.path, connection.cookie, idle, True)
     if connection.reply_key is not None:
@@ -76,12 +86,36 @@ def plan_connection(connection: Connection) -> list[FlowAdd]:
     return entries
 
 
+def plan_service(connection: Connection) -> list[FlowAdd]:
+    """The stateful pipeline's entries for an allowed service (`connection.key` is a service's
+    key): on each switch of the path, the client's packets of the service commit their
+    connection to the connection tracker and go on; the server's packets from the service's port
+    go through the tracker to the reply table, where those of committed connections go on, and
+    anything else (a SYN back, a segment of a connection never opened) misses and is dropped.
+    The replies' entries come first, then the way there from the far end back."""
+    idle = IDLE_TIMEOUTS[connection.key.proto_name]
+    host_id, connection_id = cookie_ids(connection.cookie)
+    reply_hops = reverse_hops(connection.path)
+    reply_fields = _fields(connection.reply_key) if connection.reply_key is not None else None
+    entries: list[FlowAdd] = []
+    if reply_fields is not None:
+        established = dict(reply_fields, ct_state=ESTABLISHED_REPLY)
+        entries += _along(SERVICE_REPLY, reply_hops, established, connection.cookie, idle)
+        entries += [
+            SERVICE_TRACK.entry(
+                hop.dpid, match_of(in_port=hop.in_port, **reply_fields), None, host_id, connection_id, idle=idle
+            )
+            for hop in reversed(reply_hops)
+        ]
+    return entries + _along(SERVICE, connection.path, _fields(connection.key), connection.cookie, idle, True)
+
+
 def plan_server_drop(connection: Connection) -> FlowAdd | None:
     """A segment from the server side of a TCP connection with neither ACK nor RST (a SYN,
     say), dropped where the server is attached (nothing from there reaches a later switch). It
     lives as long as the connection: deleted with it, by its cookie. None for other protocols."""
-    if connection.reply_key is None or connection.key.proto != IP_PROTO_TCP:
-        return None
+    if connection.reply_key is None or connection.key.proto != IP_PROTO_TCP or connection.stateful:
+        return None  # (on the stateful pipeline, the tracker drops what no reply is)
     server_edge = reverse_hops(connection.path)[0]
     fields = connection.reply_key.match_fields()
     match = match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields)
@@ -108,9 +142,14 @@ def plan_later_fragments(connection: Connection, pair: tuple) -> list[FlowAdd]:
 
 
 def first_packet_out(connection: Connection, data: bytes) -> PacketOut:
-    """The packet that opened the connection, sent on out of its first switch's exit port."""
+    """The packet that opened the connection, sent on out of its first switch's exit port; on
+    the stateful pipeline, through the switch's table, whose new entry commits its connection
+    (a packet the controller sends straight out would leave the tracker without it, and the
+    replies to it would find nothing)."""
     hop = connection.path[0]
-    return PacketOut(dpid=hop.dpid, port=hop.out_port, data=data, in_port=hop.in_port)
+    return PacketOut(
+        dpid=hop.dpid, port=TABLE_PORT if connection.stateful else hop.out_port, data=data, in_port=hop.in_port
+    )
 
 
 def plan_revoke(connection: Connection) -> list:

@@ -15,7 +15,15 @@ from .yamlsrc import LDict, load_yaml_file
 
 PROTOCOLS = ("tcp", "udp", "icmp", "any")
 MODES = ("enforce", "monitor")
-_TOP_KEYS = {"mode", "modes", "groups", "rules", "protection"}
+# How allowed connections are installed (segctl.core.pipeline): `reactive`, exact entries per
+# connection, each set up by the controller; `stateful`, entries per allowed service that commit
+# its connections to the switch's connection tracker, so that later connections of the service
+# never reach the controller; `auto`, stateful on switches that track connections (Open vSwitch).
+PIPELINES = ("reactive", "stateful", "auto")
+# A rule's `scope`: `service` (the pipeline's choice) or `connection` (exact entries per
+# connection even on the stateful pipeline: every connection of the service is seen and logged).
+SCOPES = ("service", "connection")
+_TOP_KEYS = {"mode", "modes", "pipeline", "groups", "rules", "protection"}
 _PROTECTION_KEYS = {
     "packet_in_rate",
     "packet_in_burst",
@@ -25,7 +33,7 @@ _PROTECTION_KEYS = {
     "scan_quarantine",
     "meters",
 }
-_RULE_KEYS = {"name", "from", "to", "proto", "ports", "icmp_types", "description"}
+_RULE_KEYS = {"name", "from", "to", "proto", "ports", "icmp_types", "scope", "description"}
 ICMP_TYPES = {
     "echo-reply": 0,
     "destination-unreachable": 3,
@@ -84,6 +92,7 @@ class Rule:
     file: str
     line: int
     icmp_types: tuple | None = None  # inclusive (low, high) ranges; None: DEFAULT_ICMP_TYPES
+    scope: str = "service"  # SCOPES
 
     def service_ranges(self, proto: str) -> tuple | None:
         """The destination ports (tcp, udp) or ICMP types this rule allows for `proto`; None
@@ -126,6 +135,7 @@ class Policy:
     # Destination group name -> its mode, overriding `mode` for connections to that group's
     # hosts; enforce wins where several groups of one host disagree (segctl.core.decision).
     modes: Mapping[str, str] = field(default_factory=dict)
+    pipeline: str = "reactive"  # PIPELINES
 
     def group_modes(self) -> list[tuple[Selector, str]]:
         """(selector, mode) of every group with a mode of its own."""
@@ -269,6 +279,8 @@ class _PolicyBuilder:
         self.protection: Protection | None = None
         self.protection_origin = ""
         self.modes: dict[str, str] = {}
+        self.pipeline: str | None = None
+        self.pipeline_origin = ""
         self.mode_origin_of: dict[str, str] = {}
         # (group name, line, problems): checked in build(), once every file's groups are known.
         self.mode_groups: list[tuple[str, int | None, Problems]] = []
@@ -291,6 +303,13 @@ class _PolicyBuilder:
             top.problem("mode", f"mode {mode} contradicts mode {self.mode} set at {self.mode_origin}")
         elif mode is not None:
             self.mode, self.mode_origin = mode, f"{file}:{top.line_of('mode')}"
+        pipeline = top.choice("pipeline", PIPELINES, name_value=True)
+        if pipeline is not None and self.pipeline not in (None, pipeline):
+            top.problem(
+                "pipeline", f"pipeline {pipeline} contradicts pipeline {self.pipeline} set at {self.pipeline_origin}"
+            )
+        elif pipeline is not None:
+            self.pipeline, self.pipeline_origin = pipeline, f"{file}:{top.line_of('pipeline')}"
         self._add_groups(top.child("groups", name="", expected="'groups' must be a mapping of name: {label: value}"))
         if "modes" in top:
             self._add_modes(top.child("modes", name="modes", expected="'modes' must be a mapping of group: mode"))
@@ -372,9 +391,10 @@ class _PolicyBuilder:
         rule.choice("proto", PROTOCOLS, name_value=True)
         proto = rule.get("proto", "any")
         ports, icmp_types = _services(rule, proto)
+        scope = rule.choice("scope", SCOPES, "service", name_value=True)
         if len(problems.items) != before or not isinstance(name, str) or src is None or dst is None:
             return None
-        return Rule(name, 0, src, dst, src_text, dst_text, proto, ports, file, line, icmp_types)
+        return Rule(name, 0, src, dst, src_text, dst_text, proto, ports, file, line, icmp_types, scope)
 
     def build(self) -> Policy:
         rules: list[Rule] = []
@@ -399,6 +419,7 @@ class _PolicyBuilder:
             sources=tuple(sources),
             protection=self.protection or Protection(),
             modes=dict(self.modes),
+            pipeline=self.pipeline or "reactive",
         )
 
 

@@ -26,6 +26,7 @@ from .packets import (
 from .policy import Rule
 from .topology import Hop
 
+STATEFUL_PROTOCOLS = (IP_PROTO_TCP, IP_PROTO_UDP, IP_PROTO_ICMP)
 MONITOR_ONLY = "would be denied in enforce mode (monitor mode forwards it)"
 ENFORCE, MONITOR = "enforce", "monitor"
 
@@ -45,6 +46,7 @@ class Allow:
     would_deny: str | None = None
     adopted: bool = False
     enforced: bool = True
+    stateful: bool = False  # set up on the stateful pipeline: the service's entries, not the connection's
 
 
 @dataclass(slots=True)
@@ -113,7 +115,7 @@ def flow_key(frame: Frame) -> FlowKey | None:
 def opens_backwards(connection: Connection, key: FlowKey, ip: IPv4) -> bool:
     """A segment from the server side of a TCP connection that no reply is: neither ACK nor
     RST (a SYN, which would open a connection back; a bare FIN that probes a port)."""
-    return key != connection.key and strays_from_server(ip)
+    return key.pair != connection.key.pair and strays_from_server(ip)
 
 
 def decide_transit(ledger: Ledger, frame: Frame) -> Transit | Ignore:
@@ -183,7 +185,16 @@ def decide(
     path = ledger.topology.path(at, location)
     if path is None:
         return Unreachable(key, dst, would_deny)
-    return Allow(key, src, dst, rule, path, would_deny, enforced=enforced)
+    # Stateful: a rule's service whose replies the trackers can tell (not a monitored pass,
+    # logged per connection; nor a rule that asks for exact entries per connection).
+    stateful = (
+        rule is not None
+        and rule.scope == "service"
+        and key.proto in STATEFUL_PROTOCOLS
+        and key.reverse() is not None
+        and ledger.tracks_connections(path)
+    )
+    return Allow(key, src, dst, rule, path, would_deny, enforced=enforced, stateful=stateful)
 
 
 def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> Deliver | None:

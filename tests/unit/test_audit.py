@@ -121,7 +121,7 @@ def test_entries_in_other_tables_go_and_a_missing_server_side_drop_comes_back():
     assert drop in sent and drop in net.fabric.entries(drop.dpid) and table.other_tables == []
     assert [m.table_id for m in sent if isinstance(m, EntryDelete)] == [3]
     assert sorted(e["action"] for e in drift(rec.new())) == [
-        "deleted: segctl uses table 0 only, not table 3",
+        "deleted: segctl writes nothing in table 3",
         "reinstalled: missing",
     ]
 

@@ -80,6 +80,7 @@ def test_authenticate_allow_and_expire_record_who_where_and_what():
             "switches": connection.switches,
             "since": net.now,
             "monitor_only": False,
+            "pipeline": "reactive",
             "cookie": f"{connection.cookie:#x}",
         }
     ]

@@ -44,8 +44,10 @@ LINKS = [(1, 10, 101, 1), (2, 10, 101, 2)]
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def connection(host_id=3, ident=77, sport=40000, proto=6) -> Connection:
+def connection(host_id=3, ident=77, sport=40000, proto=6, stateful=False) -> Connection:
     key = FlowKey(WEB, DB, "10.0.0.1", "10.0.0.2", proto, sport, 5432)
+    if stateful:
+        key = key.service()
     return Connection(
         id=ident,
         key=key,
@@ -56,12 +58,14 @@ def connection(host_id=3, ident=77, sport=40000, proto=6) -> Connection:
         created=0.0,
         cookie=make_cookie(Kind.CONNECTION, host_id, ident),
         reply_key=key.reverse(),
+        stateful=stateful,
     )
 
 
 def samples() -> dict:
     """One entry of each band, as the planner makes it."""
     tcp = connection()
+    service = {band_of(e.cookie).name: e for e in planner.plan_connection(connection(stateful=True))}
     return {
         "quarantine": planner.plan_quarantine(1, 3, WEB)[0],
         "guard": planner.plan_guard(1, 2, WEB, "10.0.0.1"),
@@ -69,6 +73,9 @@ def samples() -> dict:
         "server-drop": planner.plan_connection(tcp)[0],
         "connection": planner.plan_connection(tcp)[1],
         "fragments": planner.plan_later_fragments(tcp, tcp.key.pair)[0],
+        "service": service["service"],
+        "service-track": service["service-track"],
+        "service-reply": service["service-reply"],
         "flood": planner.plan_flood_drop(1, 1, 5),
         "punt-metered": planner.plan_metered_punts(1, 1, 10, 5)[1],
         "punt": planner.plan_switch_base(1)[1],
@@ -81,11 +88,13 @@ BANDS = {band.name: band for band in PIPELINE}
 
 
 def test_the_pipeline_is_ordered_by_priority_and_each_band_has_its_own_kind():
-    assert [b.priority for b in PIPELINE] == sorted((b.priority for b in PIPELINE), reverse=True)
+    assert [(b.table, -b.priority) for b in PIPELINE] == sorted((b.table, -b.priority) for b in PIPELINE)
     assert sorted(b.kind for b in PIPELINE) == sorted(Kind)
     assert len(BANDS) == len(PIPELINE) == len(SAMPLES)
-    assert [b.kind.name for b in CONNECTION_BANDS] == ["SERVER_DROP", "CONNECTION", "FRAGMENTS"]
-    assert [b.ids for b in CONNECTION_BANDS] == ["connection"] * 3
+    assert [b.kind.name for b in CONNECTION_BANDS] == [
+        "SERVER_DROP", "CONNECTION", "FRAGMENTS", "SERVICE", "SERVICE_TRACK", "SERVICE_REPLY",
+    ]  # fmt: skip
+    assert [b.ids for b in CONNECTION_BANDS] == ["connection"] * 6
 
 
 def test_a_band_declared_wrong_is_refused_at_once():
@@ -126,6 +135,7 @@ def mutations(band, entry):
         )
         yield "both", dataclasses.replace(entry, match=match_of(**dict(match, **dict.fromkeys(band.one_of, WEB))))
     yield "priority", dataclasses.replace(entry, priority=entry.priority + 1)
+    yield "table", dataclasses.replace(entry, table_id=entry.table_id + 1)
     for kind in Kind:
         if kind != band.kind:
             yield f"kind {kind.name}", dataclasses.replace(entry, cookie=make_cookie(kind, *cookie_ids(entry.cookie)))
@@ -134,7 +144,13 @@ def mutations(band, entry):
         yield "connection id", dataclasses.replace(entry, cookie=entry.cookie | 1)
     if not band.ids:
         yield "host id", dataclasses.replace(entry, cookie=entry.cookie | 1 << 32)
-    other_action = {"drop": (("output", 2),), "output": (), "controller": ()}[band.action]
+    other_action = {
+        "drop": (("output", 2),),
+        "output": (),
+        "controller": (),
+        "commit-output": (("output", 2),),  # forwarded, never committed
+        "track": (("ct_track", 1, 1),),  # another zone
+    }[band.action]
     yield "action", dataclasses.replace(entry, actions=other_action)
     yield "two actions", dataclasses.replace(entry, actions=entry.actions * 2 or (("output", 2),) * 2)
     yield "meter", dataclasses.replace(entry, meter=None if band.metered else 1)
@@ -157,9 +173,10 @@ def test_an_entry_outside_its_band_raises(name):
 PROBLEMS = {
     "stray field": "match has [",
     "no ": "match lacks [",
-    "none of": "match has not exactly one of ['eth_dst', 'eth_src']",
-    "both": "match has not exactly one of ['eth_dst', 'eth_src']",
+    "none of": "match has not exactly one of [",
+    "both": "match has not exactly one of [",
     "priority": "priority ",
+    "table": "table ",
     "kind ": "cookie 0x",
     "foreign cookie": "cookie 0x",
     "connection id": "cookie 0x",

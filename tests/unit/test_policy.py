@@ -50,7 +50,7 @@ def test_every_validation_error_has_its_line():
             unknown: 1
         """)
     assert problems(exc) == [
-        "policy.yaml:18: unknown key 'unknown' (allowed: groups, mode, modes, protection, rules)",
+        "policy.yaml:18: unknown key 'unknown' (allowed: groups, mode, modes, pipeline, protection, rules)",
         "policy.yaml:2: mode 'strict' is not one of enforce, monitor",
         "policy.yaml:5: group empty: an empty selector would match every host; write 'any'",
         "policy.yaml:6: group name 'any' is not allowed",
@@ -59,7 +59,8 @@ def test_every_validation_error_has_its_line():
         "policy.yaml:10: rule c: port 70000 is out of range 1-65535",
         "policy.yaml:11: rule d: ports only apply to tcp or udp, not icmp",
         "policy.yaml:12: duplicate rule name 'a' (first at policy.yaml:8)",
-        "policy.yaml:13: rule f: unknown key 'colour' (allowed: description, from, icmp_types, name, ports, proto, to)",
+        "policy.yaml:13: rule f: unknown key 'colour' "
+        "(allowed: description, from, icmp_types, name, ports, proto, scope, to)",
         "policy.yaml:14: rule g: port range '90-80' runs backwards",
         "policy.yaml:15: rule h: 'from' is required",
         "policy.yaml:16: rule i: port 'http' is not a number or a range like \"8000-8080\"",

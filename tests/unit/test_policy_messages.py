@@ -15,7 +15,7 @@ from segctl.core.protection import Protection
 from segctl.core.yamlsrc import load_yaml_text
 
 ICMP_NAMES = ", ".join(ICMP_TYPES)
-RULE_KEYS = "description, from, icmp_types, name, ports, proto, to"
+RULE_KEYS = "description, from, icmp_types, name, ports, proto, scope, to"
 NAME_RULE = "'name' is required (letters, digits, '.', '_', ':' or '-')"
 
 
