@@ -34,6 +34,13 @@ FLOW_RECORD_TICK = 0.1  # seconds between two asks whether the flow store's batc
 AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
 
 
+def _text(field: Any) -> str:
+    """A description field as Ryu gives it (bytes padded with NULs, or str)."""
+    if isinstance(field, bytes):
+        field = field.split(b"\0", 1)[0].decode("ascii", "replace")
+    return str(field)
+
+
 def fail_fast(handler):
     """Ryu logs a handler's exception and carries on, which could silently skip a revocation.
     A segctl handler that raises stops the controller instead: switches are fail-secure."""
@@ -214,8 +221,17 @@ class SegctlApp(App):
                 and not p.config & ofp.OFPPC_PORT_DOWN
             ]
             self.runtime.apply(self.core.switch_up(datapath.id, ports, time.time()))
+            # What it is: Open vSwitch tracks connections (the stateful pipeline's `auto`).
+            datapath.send(ofmsg.encode_desc_request())
         elif self.switches.disconnected(datapath.id, datapath):
             self.runtime.apply(self.core.switch_down(datapath.id, time.time()))
+
+    @set_ev_cls(ofp_event.EventOFPDescStatsReply, MAIN_DISPATCHER)
+    @fail_fast
+    def _description(self, ev):
+        body = ev.msg.body
+        hardware, software = (_text(body.hw_desc), _text(body.sw_desc)) if body is not None else ("", "")
+        self.runtime.apply(self.core.switch_described(ev.msg.datapath.id, hardware, software, time.time()))
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def _features(self, ev):

@@ -33,7 +33,7 @@ from .core.pipeline import check_entry
 VERSION = 4
 OFPT_SET_CONFIG, OFPT_PACKET_OUT, OFPT_FLOW_MOD, OFPT_BARRIER_REQUEST, OFPT_METER_MOD = 9, 13, 14, 20, 29
 OFPT_MULTIPART_REQUEST, OFPT_MULTIPART_REPLY = 18, 19
-OFPMP_FLOW = 1
+OFPMP_DESC, OFPMP_FLOW = 0, 1
 OFPMPF_REPLY_MORE = 1
 OFPC_FRAG_NX_MATCH = 3  # Open vSwitch: fragments keep their transport fields (first) or have none
 OFPMC_ADD, OFPMC_DELETE = 0, 2
@@ -229,6 +229,11 @@ def encode_barrier() -> tuple[int, bytes]:
     """(xid, bytes) of a barrier request; the reply carries the same xid."""
     xid = next(_xids) & 0xFFFFFFFF
     return xid, _HEADER.pack(VERSION, OFPT_BARRIER_REQUEST, _HEADER.size, xid)
+
+
+def encode_desc_request() -> bytes:
+    """A request for the switch's description (maker, hardware, software: what it can do)."""
+    return _MULTIPART.pack(VERSION, OFPT_MULTIPART_REQUEST, _MULTIPART.size, next(_xids) & 0xFFFFFFFF, OFPMP_DESC, 0)
 
 
 def encode_flow_stats_request() -> tuple[int, bytes]:

@@ -102,6 +102,10 @@ class Controller:
         return self.fabric.discovery
 
     # -- the fabric --------------------------------------------------------------------------
+    def switch_described(self, dpid: int, hardware: str, software: str, now: float) -> list[Message]:
+        """The switch's answer to the description request sent when it connected."""
+        return self.fabric.switch_described(dpid, hardware, software, now)
+
     def switch_up(self, dpid: int, ports: Iterable[int], now: float) -> list[Message]:
         """A switch (re)connected: every entry it holds deleted, then its pipeline, every
         quarantine, and link probes."""

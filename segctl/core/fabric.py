@@ -19,6 +19,22 @@ METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the control
 Link = tuple[int, int, int, int]
 
 
+OVS_CONNTRACK_SINCE = (2, 6)  # Open vSwitch tracks connections in both datapaths from 2.6
+
+
+def tracks_connections(hardware: str, software: str) -> bool:
+    """Whether a switch that describes itself so (OpenFlow's switch description: hw_desc,
+    sw_desc) runs Open vSwitch's connection tracker, which the stateful pipeline needs."""
+    if hardware.strip() != "Open vSwitch":
+        return False
+    numbers = []
+    for part in software.strip().split(".")[:2]:
+        if not part.isdigit():
+            return False
+        numbers.append(int(part))
+    return tuple(numbers) >= OVS_CONNTRACK_SINCE
+
+
 def link_key(a: int, a_port: int, b: int, b_port: int) -> Link:
     """A link the same whichever end it is named from (the order Topology.links() uses)."""
     return (a, a_port, b, b_port) if (a, a_port) < (b, b_port) else (b, b_port, a, a_port)
@@ -74,8 +90,23 @@ class Fabric:
                 entries += [m for m in self._metered_punts(dpid, port) if isinstance(m, FlowAdd)]
         return entries
 
+    def switch_described(self, dpid: int, hardware: str, software: str, now: float) -> list[Message]:
+        """The switch's description arrived: whether it tracks connections (pipeline `auto`
+        sets up connections through it on the stateful pipeline only then)."""
+        ledger = self.ledger
+        if dpid not in ledger.topology.ports:
+            return []  # (an answer to a connection of the switch now gone)
+        conntrack = tracks_connections(hardware, software)
+        if conntrack:
+            ledger.conntrack_switches.add(dpid)
+        ledger.events.record(
+            "switch-described", now, dpid=dpid, hardware=hardware, software=software, conntrack=conntrack
+        )
+        return []
+
     def _forget_switch(self, dpid: int, now: float) -> list[Message]:
         ledger = self.ledger
+        ledger.conntrack_switches.discard(dpid)  # (until it describes itself again)
         messages: list[Message] = []
         for connection in ledger.connections:
             if dpid in connection.switches:

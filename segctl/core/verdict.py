@@ -185,16 +185,21 @@ def decide(
     path = ledger.topology.path(at, location)
     if path is None:
         return Unreachable(key, dst, would_deny)
-    # Stateful: a rule's service whose replies the trackers can tell (not a monitored pass,
-    # logged per connection; nor a rule that asks for exact entries per connection).
-    stateful = (
+    stateful = _stateful(ledger, rule, key, path)
+    return Allow(key, src, dst, rule, path, would_deny, enforced=enforced, stateful=stateful)
+
+
+def _stateful(ledger: Ledger, rule: Rule | None, key: FlowKey, path: list[Hop]) -> bool:
+    """Whether an allowed connection goes on the stateful pipeline: a rule's service whose
+    replies the trackers can tell (not a monitored pass, logged per connection; nor a rule that
+    asks for exact entries per connection), along switches that track connections."""
+    return (
         rule is not None
         and rule.scope == "service"
         and key.proto in STATEFUL_PROTOCOLS
         and key.reverse() is not None
         and ledger.tracks_connections(path)
     )
-    return Allow(key, src, dst, rule, path, would_deny, enforced=enforced, stateful=stateful)
 
 
 def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> Deliver | None:
@@ -232,6 +237,6 @@ def _adopted_reply(
     path = ledger.topology.path(client_at, at)
     if path is None:
         return None
-    return Allow(
-        reverse, client, server, rule, path, adopted=True, enforced=ledger.index.mode_of(server.labels) == ENFORCE
-    )
+    enforced = ledger.index.mode_of(server.labels) == ENFORCE
+    stateful = _stateful(ledger, rule, reverse, path)
+    return Allow(reverse, client, server, rule, path, adopted=True, enforced=enforced, stateful=stateful)

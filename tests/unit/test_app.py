@@ -47,7 +47,7 @@ LIVE, OTHER, LINK_DOWN, ADMIN_DOWN = 1, 2, 3, 4  # the fake datapaths' ports
 # What a switch coming up is sent, a run of one kind named once: two live ports, two meters.
 # The barrier goes last (segctl.ofmsg.order), after the probes the core planned after it.
 SWITCH_UP = ["config", "delete", "meter-delete", "meter-add", "meter-delete", "meter-add", "add"]
-SWITCH_UP += ["packet-out", "barrier"]
+SWITCH_UP += ["packet-out", "barrier", "describe"]
 WIRE_TIMEOUT = 0.05  # seconds a test waits for a barrier nobody answers
 
 
@@ -189,6 +189,8 @@ def _rebuilt(datapath, msg_type: int, body: bytes):
             _parts(parser.OFPAction, body[16 : 16 + actions_len]),
             body[16 + actions_len :],
         )
+    if msg_type == ofp.OFPT_MULTIPART_REQUEST and body[:2] == b"\0\0":  # OFPMP_DESC
+        return parser.OFPDescStatsRequest(datapath, struct.unpack_from("!H", body, 2)[0])
     if msg_type == ofp.OFPT_MULTIPART_REQUEST:
         kind, flags, table_id, out_port, out_group, cookie, mask = struct.unpack_from("!HH4xB3xII4xQQ", body)
         assert kind == ofp.OFPMP_FLOW and flags == 0
@@ -221,6 +223,7 @@ def kind(message) -> str:
         return "delete-strict"
     return {
         parser.OFPFlowStatsRequest: "flow-stats",
+        parser.OFPDescStatsRequest: "describe",
         parser.OFPSetConfig: "config",
         parser.OFPBarrierRequest: "barrier",
         parser.OFPPacketOut: "packet-out",
@@ -304,6 +307,7 @@ def test_every_handler_is_registered_for_the_states_the_framework_sends_its_even
         "EventOFPFlowRemoved": [MAIN],
         "EventOFPErrorMsg": sorted([CONFIG, MAIN]),
         "EventOFPFlowStatsReply": [MAIN],
+        "EventOFPDescStatsReply": [MAIN],
     }
 
 
@@ -638,3 +642,20 @@ def test_the_flow_table_audit_reads_a_switch_and_deletes_what_segctl_did_not_wri
     deliver(app, from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, last[8:], request.xid + 1))
     app._audit_answer(*app.answers.get())
     assert datapath.sent() == []
+
+
+def description(datapath, hardware: str, software: str):
+    """A switch's answer to the description request (OFPMP_DESC), as its bytes."""
+    fields = (b"Nicira, Inc.", hardware.encode(), software.encode(), b"None", b"None")
+    body = struct.pack("!HH4x", ofp.OFPMP_DESC, 0) + struct.pack("!256s256s256s32s256s", *fields)
+    return from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, body)
+
+
+@pytest.mark.parametrize("hardware, software, tracks", [("Open vSwitch", "3.1.0", True), ("Pica8", "3.1.0", False)])
+def test_a_switch_that_describes_itself_as_open_vswitch_tracks_connections(app, hardware, software, tracks):
+    datapath = Datapath(1)
+    connect(app, datapath)
+    assert deliver(app, description(datapath, hardware, software)) == 1
+    assert (1 in app.core.ledger.conntrack_switches) is tracks
+    (event,) = [e for e in app.core.events.latest(50) if e["kind"] == "switch-described"]
+    assert (event["hardware"], event["software"], event["conntrack"]) == (hardware, software, tracks)
