@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from .conftest import POLICY
 from .test_attacks import ACK, FIN_ACK, RST, SYN_ACK, _forge_then_open
@@ -17,7 +18,7 @@ from .test_quarantine import echoes, wait_for_echoes
 
 def stateful_policy(tmp_path, text: str | None = None) -> str:
     path = tmp_path / "policy-auto.yaml"
-    path.write_text("pipeline: auto\n" + (text if text is not None else open(POLICY).read()))
+    path.write_text("pipeline: auto\n" + (text if text is not None else Path(POLICY).read_text()))
     return str(path)
 
 
@@ -85,7 +86,7 @@ def test_a_server_opens_nothing_back_running_or_after_a_restart(make_lab, tmp_pa
 
 
 def test_revocation_and_quarantine_cut_live_streams_and_a_restart_does_not(make_lab, tmp_path):
-    text = open(POLICY).read()
+    text = Path(POLICY).read_text()
     policy = stateful_policy(tmp_path, text)
     lab = make_lab("linear", policy=policy)
     wait_described(lab)
