@@ -6,7 +6,7 @@ and reload do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .core.directory import Directory, parse_directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
@@ -19,6 +19,7 @@ from .core.yamlsrc import LDict, load_yaml_file
 class Sources:
     directory: str
     policy: str
+    pipeline: str | None = None  # `segctl run --pipeline`: in force over the policy's `pipeline`
 
 
 class YamlDirectorySource:
@@ -63,6 +64,8 @@ def open_sources(sources: Sources):
         problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
+    if sources.pipeline is not None and policy is not None:
+        policy = replace(policy, pipeline=sources.pipeline)
     return directory, policy
 
 

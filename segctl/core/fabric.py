@@ -19,6 +19,12 @@ METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the control
 Link = tuple[int, int, int, int]
 
 
+# Seconds after any switch (re)connects during which no sender is bound at a port not known to be
+# a link. A link is known once a probe crossed it, a second or so after both its switches are up;
+# meanwhile a neighbour still forwarding on the entries of a controller before this one (switches
+# fail secure, and reconnect one by one) delivers its hosts' packets on such a port, and binding
+# them there would lock them out of their own port and hide the link for good.
+EDGE_SETTLE = 2.5
 OVS_CONNTRACK_SINCE = (2, 6)  # Open vSwitch tracks connections in both datapaths from 2.6
 
 
@@ -56,6 +62,7 @@ class Fabric:
         ledger = self.ledger
         messages: list[Message] = self._forget_switch(dpid, now)
         ledger.topology.add_switch(dpid, ports)
+        ledger.settling_until = now + EDGE_SETTLE
         messages.append(SwitchConfig(dpid))
         messages.append(plan_wipe(dpid))
         messages += plan_switch_base(dpid)

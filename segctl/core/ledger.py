@@ -49,7 +49,10 @@ class Ledger:
         self.strangers: dict[str, dict] = {}
         self.flooding_until: dict[tuple[int, int], float] = {}
         self.packet_ins = 0
-        self.conntrack_switches: set[int] = set()  # switches known to track connections (Open vSwitch)
+        self.conntrack_switches: set[int] = set()
+        # Until then no sender is bound at a port that is not a known link: a switch just
+        # (re)connected, and a probe may not have crossed every link yet (see Edge.admit).
+        self.settling_until = 0.0  # switches known to track connections (Open vSwitch)
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
 

@@ -284,6 +284,7 @@ def connect(app: SegctlApp, datapath: Datapath) -> list:
     assert deliver(app, features(datapath), CONFIG) == 1
     assert datapath.writes == []
     assert deliver(app, state_change(datapath, MAIN)) == 1
+    app.core.ledger.settling_until = 0.0  # (its links known: see EDGE_SETTLE)
     return datapath.sent()
 
 
