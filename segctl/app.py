@@ -267,7 +267,8 @@ class SegctlApp(App):
     def _flow_removed(self, ev):
         msg = ev.msg
         reason = _REMOVED_REASONS.get(msg.reason, "other")
-        self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
+        counts = (msg.packet_count, msg.byte_count)
+        self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason, counts))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):

@@ -181,9 +181,12 @@ class Controller:
                 messages += self.setup.ipv4(held.dpid, held.in_port, frame, held.data, sender.host, now)
         return messages
 
-    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
-        """An entry left a switch; a connection's ingress entry timing out ends it."""
-        return self.setup.flow_removed(dpid, cookie, now, reason)
+    def flow_removed(
+        self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout", counts: tuple[int, int] | None = None
+    ) -> list[Message]:
+        """An entry left a switch; a connection's ingress entry timing out ends it. `counts`:
+        the entry's (packets, bytes), as the switch reported them."""
+        return self.setup.flow_removed(dpid, cookie, now, reason, counts)
 
     # -- the flow-table audit ----------------------------------------------------------------
     def audit_due(self, now: float) -> list[Message]:

@@ -143,7 +143,9 @@ class FlowSetup:
         return messages
 
     # -- expiry ------------------------------------------------------------------------------
-    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
+    def flow_removed(
+        self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout", counts: tuple[int, int] | None = None
+    ) -> list[Message]:
         """A connection's ingress entry timed out: the connection ended; delete the rest of it.
         `reason` is OpenFlow's: only a timeout ends a connection. A delete is segctl's own, of a
         connection it had already forgotten (possibly in a previous run, whose connection ids
@@ -158,9 +160,12 @@ class FlowSetup:
         if connection is None or (connection.cookie ^ cookie) & CONNECTION_MASK or connection.path[0].dpid != dpid:
             return []
         ledger.connections.remove(connection.id)
-        ledger.events.record(
-            "expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe()
-        )
+        event = dict(src=connection.src.name, dst=connection.dst.name, **connection.key.describe())
+        if counts is not None:  # what its opening direction carried at its first switch
+            event.update(packets=counts[0], bytes=counts[1])
+        if connection.stateful:
+            event["pipeline"] = "stateful"
+        ledger.events.record("expire", now, **event)
         return list(plan_revoke(connection))
 
 

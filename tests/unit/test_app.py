@@ -374,6 +374,8 @@ def test_a_connection_s_entry_timing_out_deletes_the_rest_and_a_port_going_down_
     assert [kind(m) for m in sent] == ["delete", "barrier"]
     assert (sent[0].cookie, sent[0].cookie_mask) == (connection.cookie & CONNECTION_MASK, CONNECTION_MASK)
     assert app.core.connections.by_id == {}
+    (expired,) = [e for e in app.core.events.latest(50) if e["kind"] == "expire"]
+    assert (expired["packets"], expired["bytes"]) == (1, 60)  # what the switch counted
     # a delete's FlowRemoved (segctl's own) changes nothing
     deliver(app, flow_removed(datapath, connection.cookie, ofp.OFPRR_DELETE))
     assert datapath.sent() == []
