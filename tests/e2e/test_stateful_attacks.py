@@ -7,6 +7,8 @@ import struct
 import subprocess
 import time
 
+import pytest
+
 from segctl.core.fabric import EDGE_SETTLE
 
 from . import frames
@@ -115,3 +117,24 @@ def test_a_switch_that_loses_its_controller_does_not_lock_its_hosts_out(make_lab
     links = [e for e in lab.controller.events() if e["kind"] in ("link-up", "link-down")]
     assert links[-1]["links"] == 2, f"the s1-s2 link stayed hidden: {links[-3:]}, web1 bound at {bound[-1:]}"
     assert lab.reaches("web1", "app1", "tcp", 8080), f"web1 locked out: bound at {bound[-1:]}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an ICMP error is delivered when it quotes a packet of a live connection; on the stateful "
+    "pipeline the controller knows the service, not which client ports the switch's tracker holds, so "
+    "the server can send errors quoting any client port (needs a band sending ICMP errors through the "
+    "tracker, forwarded on +rel+rpl)",
+)
+def test_a_server_cannot_send_icmp_errors_about_connections_its_client_never_opened(make_lab, tmp_path):
+    """app1 -> db1 tcp/5432 is a service. db1 sends port-unreachable errors to app1 quoting a
+    segment app1:40001 -> db1:5432 that app1 never sent: none arrives."""
+    lab = make_lab("linear", policy=stateful_policy(tmp_path))
+    wait_described(lab)
+    app1, db1 = lab.topology.host("app1"), lab.topology.host("db1")
+    assert lab.reaches("app1", "db1", "tcp", 5432)
+    watch = lab.watch("app1", 2.5, src=db1.ip, icmp_type=3)
+    for _ in range(3):
+        lab.inject("db1", [_quoting_icmp_error(db1, app1, 40001, 5432)], str(tmp_path))
+        time.sleep(0.3)
+    assert watch.count() == 0, "db1's forged ICMP error about a connection app1 never opened reached app1"
