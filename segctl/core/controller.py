@@ -150,7 +150,7 @@ class Controller:
         if frame.eth_type == ETH_TYPE_LLDP:
             return self.fabric.lldp(dpid, in_port, data, now)
         if ledger.topology.is_link_port(dpid, in_port):
-            return self.setup.transit(dpid, in_port, frame, data)
+            return self.setup.transit(dpid, in_port, frame, data, now)
         if frame.vlan is not None:
             return []
         if frame.arp is not None:

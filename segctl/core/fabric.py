@@ -141,6 +141,7 @@ class Fabric:
         peer = ledger.topology.link_ports.get((dpid, port))
         if peer is not None:
             messages += self.link_down(dpid, port, *peer, now)
+        ledger.former_link_ports.discard((dpid, port))  # (unplugged: whatever comes next may be a host)
         for binding in ledger.bindings.at_port(dpid, port):
             messages += ledger.unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
         return messages
@@ -193,6 +194,7 @@ class Fabric:
         """Nothing to send (a list, as every handler returns): the topology learns the link."""
         ledger = self.ledger
         self._link_seen[link_key(a, a_port, b, b_port)] = now
+        ledger.former_link_ports.difference_update({(a, a_port), (b, b_port)})
         if not ledger.topology.add_link(a, a_port, b, b_port):
             return []
         # (No host is bound at either end: lldp() refuses a probe that crossed a host's port.)
@@ -205,6 +207,7 @@ class Fabric:
         self._link_seen.pop(link_key(a, a_port, b, b_port), None)
         if not ledger.topology.remove_link(a, a_port, b, b_port):
             return []
+        ledger.former_link_ports.update({(a, a_port), (b, b_port)})
         messages: list[Message] = []
         for connection in ledger.connections:
             if connection.uses_link(a, a_port, b, b_port):

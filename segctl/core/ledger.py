@@ -53,6 +53,10 @@ class Ledger:
         # Until then no sender is bound at a port that is not a known link: a switch just
         # (re)connected, and a probe may not have crossed every link yet (see Edge.admit).
         self.settling_until = 0.0  # switches known to track connections (Open vSwitch)
+        # Ends of links that went down while their ports stayed up: a neighbour that lost its
+        # controller still forwards its hosts' packets there. No host is bound at one until the
+        # link is seen again or the port goes down (see Edge.admit).
+        self.former_link_ports: set[tuple[int, int]] = set()
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
 
