@@ -198,6 +198,12 @@ class ConnectionTable:
                 ident = by_key.get(key._replace(dst_port=None))
         return self.by_id.get(ident) if ident is not None else None
 
+    def find_exact(self, key: FlowKey) -> Connection | None:
+        """The live connection of exactly `key`: never a stateful service, whose connections
+        (its client ports) only the switches' trackers know."""
+        ident = self.by_key.get(key)
+        return self.by_id.get(ident) if ident is not None else None
+
     def find_pair(self, pair: tuple) -> Connection | None:
         """A live connection one of whose directions has these addresses and protocol."""
         ids = self.by_pair.get(pair)

@@ -105,7 +105,9 @@ def test_the_server_from_another_port_asks_the_controller_and_is_denied():
 
 
 @pytest.mark.parametrize("proto, port", [(17, 53), (1, 8)])
-def test_udp_and_icmp_services_answer_only_what_was_sent(proto, port):
+def test_udp_services_and_pings_answer_only_what_was_sent(proto, port):
+    """(A ping stays per connection on the stateful pipeline: its first fragment would match
+    no service entry.)"""
     net = stateful_net()
     sport = 8 if proto == 1 else 40000
     dport = 0 if proto == 1 else port
@@ -240,8 +242,10 @@ def test_auto_uses_the_stateful_pipeline_only_where_every_switch_tracks_connecti
     udp = next(c for c in net.core.connections if c.key.proto == 17)
     assert udp.stateful == (udp.switches == [1, 101, 2])  # the path may take spine 102, not described
     net.core.switch_described(102, "Open vSwitch", "3.1.0", net.now)
+    _, where = open_first(net, WEB, DB, 40001, 53, 17)
+    assert where == to(DB) and all(c.stateful for c in net.core.connections if c.key.src_port is None)
     _, where = open_first(net, WEB, DB, 8, 0, 1)
-    assert where == to(DB) and next(c for c in net.core.connections if c.key.proto == 1).stateful
+    assert where == to(DB) and not next(c for c in net.core.connections if c.key.proto == 1).stateful
 
 
 @pytest.mark.parametrize(
