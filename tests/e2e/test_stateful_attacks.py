@@ -7,7 +7,6 @@ import struct
 import subprocess
 import time
 
-
 from segctl.core.fabric import EDGE_SETTLE
 
 from . import frames
