@@ -30,7 +30,7 @@ def _quoting_icmp_error(src, dst, quoted_sport, quoted_dport, icmp_type=3, code=
 
 
 def test_a_server_sends_nothing_from_its_port_to_ports_its_client_never_opened(make_lab, tmp_path):
-    """app1 -> db1 tcp/5432 and mon1 -> db1 ping are services. db1 (compromised) sends from 5432,
+    """app1 -> db1 tcp/5432 is a service, mon1 -> db1 a ping. db1 (compromised) sends from 5432,
     over UDP and TCP, to app1's ports, and timestamp replies mon1 never asked for: none arrives."""
     lab = make_lab("linear", policy=stateful_policy(tmp_path))
     wait_described(lab)
