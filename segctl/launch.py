@@ -195,4 +195,5 @@ def run(args) -> int:
         framework.hub.joinall(services)
     finally:
         manager.close()
+        events.close()  # (the records of the last tenth of a second are written when flushed)
     return 0

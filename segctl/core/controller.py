@@ -234,15 +234,17 @@ class Controller:
                 messages += ledger.unbind(binding.host.mac, now, "directory changed")
             else:
                 binding.host = host
+        gone = []
         for connection in ledger.connections:
             kept = connection_kept(directory, ledger.index, ledger.bindings.by_mac, connection)
             if kept is None:
-                messages += ledger.revoke(connection, now, "policy reload")
+                gone.append(connection)
                 continue
             # (a group moved from monitor to enforce keeps what a rule allows, and only that)
             connection.src, connection.dst, outcome = kept
             connection.rule = outcome.rule.name if outcome.rule else None
             connection.monitor_only = outcome.rule is None
+        messages += ledger.revoke_all(gone, now, "policy reload")
         revoked = before - len(ledger.connections)
         for dpid in ledger.switches():  # cached denials and guards: the new policy decides afresh
             messages += plan_clear_kinds(dpid, (Kind.DENY, Kind.GUARD, Kind.FLOOD))

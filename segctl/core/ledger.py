@@ -18,6 +18,7 @@ from .messages import Message
 from .planner import plan_revoke
 from .policy import Policy
 from .protection import PortRateLimiter, Protection, ScanDetector
+from .revocations import plan_revocations
 from .topology import Topology
 
 STRANGERS_LIMIT = 1000  # devices not in the directory remembered for the hosts view, newest kept
@@ -34,6 +35,17 @@ class QuarantineEntry:
     def to_json(self) -> dict:
         """The quarantine as the API shows it and the state file keeps it."""
         return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since, "by": self.by}
+
+
+def _revoked(connection: Connection, reason: str) -> dict:
+    """What a connection's revoke record says besides its time."""
+    return {
+        "src": connection.src.name,
+        "dst": connection.dst.name,
+        "rule": connection.rule,
+        "reason": reason,
+        **connection.key.describe(),
+    }
 
 
 class Ledger:
@@ -109,18 +121,23 @@ class Ledger:
         self.forget_connection(connection, now, reason)
         return [m for m in plan_revoke(connection) if m.dpid != skip]
 
+    def revoke_all(self, connections: list[Connection], now: float, reason: str) -> list[Message]:
+        """Forget the connections and delete their entries on every switch of their paths, in
+        as few deletes as the connections that stay allow (segctl.core.revocations). Looks at
+        every live connection: for a batch as large as a reload's."""
+        self.forget_connections(connections, now, reason)
+        return [*plan_revocations(connections, self.connections.by_id.values())]
+
     def forget_connection(self, connection: Connection, now: float, reason: str) -> None:
         """Drop the connection and record its revoke; deleting its entries is the caller's."""
-        self.connections.remove(connection.id)
-        self.events.record(
-            "revoke",
-            now,
-            src=connection.src.name,
-            dst=connection.dst.name,
-            rule=connection.rule,
-            reason=reason,
-            **connection.key.describe(),
-        )
+        self.forget_connections([connection], now, reason)
+
+    def forget_connections(self, connections: list[Connection], now: float, reason: str) -> None:
+        """forget_connection for each, in order, in one go."""
+        remove = self.connections.remove
+        for connection in connections:
+            remove(connection.id)
+        self.events.record_later("revoke", now, (_revoked(connection, reason) for connection in connections))
 
     def unbind(self, mac: str, now: float, reason: str) -> list[Message]:
         """The host at `mac` is no longer where it was: its connections go with its binding."""
