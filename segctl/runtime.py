@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
 from . import views
-from .config import Sources, open_sources
+from .config import ParsedDirectory, Sources, open_sources
 from .core.audit import AUDIT_INTERVAL
 from .core.controller import Controller
 from .core.decision import DecisionIndex
@@ -88,7 +88,8 @@ class Runtime:
         self.switches: Switches = switches or NoSwitches()
         # How blocking directory reads run: inline, or (under Ryu) in an OS thread.
         self.run_blocking = run_blocking
-        self.source, policy = open_sources(sources)
+        self.parsed = ParsedDirectory()  # a reload parses the directory file again only if it changed
+        self.source, policy = open_sources(sources, self.parsed)
         # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
         self.controller = Controller(self._first_read(), policy, events, audit_interval)
@@ -268,7 +269,7 @@ class Runtime:
         """Re-read the directory and the policy. On error keep what runs and return the
         problems; on success revoke what is no longer allowed, confirmed by the switches."""
         try:
-            source, policy = open_sources(self.sources)
+            source, policy = open_sources(self.sources, self.parsed)
             directory, problems = self.run_blocking(source.read)
         except ConfigError as exc:
             return self._reload_failed([str(problem) for problem in exc.problems], by)
@@ -306,7 +307,7 @@ class Runtime:
         """What reload() would do now, done to nothing: the files' problems, or the replay of
         the policy on disk and the number of connections it would revoke."""
         try:
-            source, policy = open_sources(self.sources)
+            source, policy = open_sources(self.sources, self.parsed)
             directory, _ = self.run_blocking(source.read)
         except ConfigError as exc:
             return {"ok": False, "dry_run": True, "errors": [str(problem) for problem in exc.problems]}

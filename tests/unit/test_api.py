@@ -158,6 +158,27 @@ def test_reload_refuses_a_broken_policy_and_keeps_the_running_one(api):
     assert call(api, "POST", "/v1/policy/reload", raw=b'{"x": 1}')[0] == 400
 
 
+def test_reload_parses_the_directory_file_again_only_when_it_changed(api, monkeypatch):
+    from segctl import config
+
+    parsed = []
+    parse = config.parse_directory
+    monkeypatch.setattr(config, "parse_directory", lambda data, file: parsed.append(file) or parse(data, file))
+    directory, policy, _ = api.paths
+    before = api.runtime.controller.directory
+    policy.write_text(policy.read_text().replace("mode: enforce", "mode: monitor"))  # a policy edit
+    assert call(api, "POST", "/v1/policy/reload")[1]["mode"] == "monitor"
+    assert parsed == [] and api.runtime.controller.directory is before
+    directory.write_text(directory.read_text() + '  web9: {mac: "02:00:00:00:01:09", labels: {role: web}}\n')
+    status, body = call(api, "POST", "/v1/policy/reload")
+    assert status == 200 and body["hosts"] == len(before) + 1 and parsed == [str(directory)]
+    assert api.runtime.controller.directory.find("web9") is not None
+    assert call(api, "POST", "/v1/policy/reload")[1]["ok"] and parsed == [str(directory)]  # unchanged again
+    directory.write_text(directory.read_text().replace("web9:", "web 9:"))  # broken: refused, nothing kept
+    assert call(api, "POST", "/v1/policy/reload")[0] == 400
+    assert api.runtime.controller.directory.find("web9") is not None
+
+
 def test_token_file_format(tmp_path):
     path = tmp_path / "tokens"
     path.write_text("# comment\nsoc:0123456789abcdef0123\n0123456789abcdefXYZW\n")
