@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +35,37 @@ from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
 IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a remote one
+
+
+class Actions:
+    """The actions under way: a quarantine, a release or a reload, from its start until its
+    switches confirm it (actions may overlap: each waits for its own switches). Meanwhile the
+    engineer waits, so what can wait does: Python's cyclic garbage collector is paused (a full
+    collection walks every object of the controller: tens of milliseconds), and the app puts off
+    its background work (writing the event log's file and the flow store, reading flow tables),
+    which would otherwise run between the switches' confirmations. Everything resumes when the
+    last action ends."""
+
+    def __init__(self) -> None:
+        self.under_way = 0
+        self._collector_paused = False
+
+    @contextlib.contextmanager
+    def running(self):
+        if not self.under_way:
+            # (a collector someone else paused stays theirs to resume)
+            self._collector_paused = gc.isenabled()
+            gc.disable()
+        self.under_way += 1
+        try:
+            yield
+        finally:
+            self.under_way -= 1
+            if not self.under_way and self._collector_paused:
+                gc.enable()
+
+
+ACTIONS = Actions()
 
 
 class NoFlowStore(Exception):
@@ -189,15 +222,17 @@ class Runtime:
         still finds it quarantined after the restart. Raises UnknownHost."""
         started = time.monotonic()
         name, _ = self.controller.quarantine_target(host)
-        messages = self.controller.quarantine(name, reason, time.time(), by=by)
-        self.save()
-        switches = self.confirm(messages)
+        with ACTIONS.running():
+            messages = self.controller.quarantine(name, reason, time.time(), by=by)
+            self.save()
+            switches = self.confirm(messages)
         return dict(self.quarantined(name), switches=switches, seconds=round(time.monotonic() - started, 4))
 
     def release(self, host: str, by: str) -> dict:
-        messages = self.controller.release(host, time.time(), by=by)
-        self.save()
-        return {"released": host, "switches": self.confirm(messages)}
+        with ACTIONS.running():
+            messages = self.controller.release(host, time.time(), by=by)
+            self.save()
+            return {"released": host, "switches": self.confirm(messages)}
 
     def quarantined(self, name: str) -> dict:
         return self.controller.quarantined[name].to_json()
@@ -261,8 +296,9 @@ class Runtime:
         directory = self.cache.effective(self.controller.bindings.by_mac, now)
         if directory.by_mac == current.by_mac:
             return
-        messages, revoked = self.controller.reload(directory, self.controller.policy, now)
-        self.confirm(messages)
+        with ACTIONS.running():
+            messages, revoked = self.controller.reload(directory, self.controller.policy, now)
+            self.confirm(messages)
         self.events.record("directory-change", now, hosts=len(directory), revoked=revoked, source=directory.source)
 
     def reload(self, by: str = "signal") -> dict:
@@ -282,8 +318,9 @@ class Runtime:
             self._stored(self.cache, directory, problems, time.time())
         else:
             self.cache = None
-        messages, revoked = self.controller.reload(directory, policy, time.time())
-        switches = self.confirm(messages)
+        with ACTIONS.running():
+            messages, revoked = self.controller.reload(directory, policy, time.time())
+            switches = self.confirm(messages)
         report = {
             "ok": True,
             "revoked": revoked,
@@ -292,7 +329,7 @@ class Runtime:
             "mode": policy.mode,
             "modes": dict(policy.modes),
         }
-        self.events.record("reload", by=by, **report)
+        self.events.record_later("reload", None, [dict(by=by, **report)])  # after its revokes' records
         return dict(report, switches=switches)
 
     # -- what-if: a draft or the files on disk replayed against the recorded flows ----------

@@ -226,13 +226,13 @@ class EventLog:
         _log(written)
         return event
 
-    def record_later(self, kind: str, now: float, many: Iterable[dict]) -> None:
+    def record_later(self, kind: str, now: float | None, many: Iterable[dict]) -> None:
         """record(kind, now, **fields) for each `fields` of `many`, in order, put off until the
         log is next used (a record, a read, the flush the controller does every 0.1 s): a
         quarantine or a reload revokes thousands of connections at once, and the switches
         need not wait for their records. `many` is read then, so it must describe what will
-        not change meanwhile (connections already forgotten, say)."""
-        self._later.append((kind, now, many))
+        not change meanwhile (connections already forgotten, say). `now` None: the clock's now."""
+        self._later.append((kind, self._clock() if now is None else now, many))
 
     def _catch_up(self) -> None:
         """Record what record_later put off, in the order it came."""

@@ -525,6 +525,55 @@ def test_events_are_flushed_and_the_directory_refreshed_on_their_schedules(app, 
     assert len(asked) == 2 and datapath.writes == []
 
 
+def test_the_event_log_is_not_written_while_an_action_waits_for_its_switches(app, monkeypatch, tmp_path):
+    from segctl.runtime import ACTIONS
+
+    connect(app, Datapath(1))
+    events = tmp_path / "events.jsonl"
+    with ACTIONS.running():
+        sleeping(monkeypatch, 3)
+        with pytest.raises(Stop):
+            app._flush_events_forever()
+        assert events.read_text() == ""
+    sleeping(monkeypatch, 1)
+    with pytest.raises(Stop):
+        app._flush_events_forever()
+    assert '"kind": "switch-up"' in events.read_text()
+
+
+def test_no_flow_table_is_read_while_an_action_waits_for_its_switches(app, monkeypatch):
+    from segctl.runtime import ACTIONS
+
+    datapath = Datapath(1)
+    connect(app, datapath)
+    datapath.sent()
+    with ACTIONS.running():
+        sleeping(monkeypatch, 3)
+        with pytest.raises(Stop):
+            app._audit_forever()
+        assert datapath.sent() == []
+    sleeping(monkeypatch, 1)
+    with pytest.raises(Stop):
+        app._audit_forever()
+    assert [kind(m) for m in datapath.sent()] == ["flow-stats"]
+
+
+def test_background_work_pauses_until_the_actions_under_way_end(monkeypatch):
+    from segctl.runtime import ACTIONS
+
+    asked = []
+
+    def sleep(seconds):
+        asked.append(seconds)
+        if len(asked) == 3:
+            ACTIONS.under_way -= 1  # the action ends
+
+    monkeypatch.setattr(app_module.hub, "sleep", sleep)
+    ACTIONS.under_way += 1
+    app_module._pause()
+    assert asked == [0, app_module.ACTION_WAIT, app_module.ACTION_WAIT] and ACTIONS.under_way == 0
+
+
 # -- fail fast ---------------------------------------------------------------------------------
 class Exited(BaseException):
     pass
