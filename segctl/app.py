@@ -20,6 +20,7 @@ from .framework import (
     MAIN_DISPATCHER,
     App,
     hub,
+    install_fast_paths,
     ofp_event,
     ofproto_v1_3,
     set_ev_cls,
@@ -147,6 +148,7 @@ class SegctlApp(App):
         self.runtime: Runtime = segctl_runtime
         self.switches: OpenFlowSwitches = segctl_switches
         self.core = segctl_runtime.controller
+        install_fast_paths()
         self.answers = hub.Queue()  # flow-table answers (dpid, xid, part), audited by their own thread
 
     def start(self):
@@ -257,7 +259,7 @@ class SegctlApp(App):
     @fail_fast
     def _packet_in(self, ev):
         msg = ev.msg
-        in_port = msg.match.get("in_port")
+        in_port = msg.in_port  # (framework.OFPPacketIn: read from the bytes)
         if in_port is None or msg.datapath.id not in self.switches.datapaths:
             return
         self.runtime.apply(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import struct
 import warnings
 from importlib.metadata import version
 
@@ -97,6 +98,107 @@ class _UnreadFlowStats:
 
 
 ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = _UnreadFlowStats
+
+
+# -- the first packet, fast ------------------------------------------------------------------
+# Every new connection is a PACKET_IN, and the framework's parser builds a message object, a
+# match object and an object per match field (twice: its old and new match APIs) for it, while
+# segctl reads only the input port and the packet. install_fast_paths() replaces that parser
+# with one reading both straight from the bytes, for the match fields it can prove the
+# framework would parse the same (see _plain_fields); anything else goes to the framework's
+# own parser, so what reaches the handler, or what is refused, is the framework's decision.
+_PACKET_IN_HEAD = struct.Struct("!IHBBQHH")  # buffer_id, total_len, reason, table_id, cookie; match type, length
+_OXM_HEADER = struct.Struct("!I")
+_MATCH_AT = 24  # the match's offset in a PACKET_IN
+_OXM_IN_PORT = ofproto_v1_3.OXM_OF_IN_PORT
+_framework_packet_in_parser = ofproto_v1_3_parser.OFPPacketIn.parser
+
+
+def _plain_fields() -> frozenset:
+    """The OXM headers (OpenFlow basic class, as registered with the framework's old match API)
+    whose fields the framework parses whatever their value: one of each, zero-valued, through
+    its own match parser. A match made of these only, filling its length exactly, is one the
+    framework would parse without complaint."""
+    plain = set()
+    for header in ofproto_v1_3_parser.OFPMatchField._FIELDS_HEADERS:
+        if header >> 16 != ofproto_v1_3.OFPXMC_OPENFLOW_BASIC:
+            continue
+        field = _OXM_HEADER.pack(header) + bytes(header & 0xFF)
+        match = struct.pack("!HH", ofproto_v1_3.OFPMT_OXM, 4 + len(field)) + field
+        try:
+            ofproto_v1_3_parser.OFPMatch.parser(match, 0)
+        except Exception:  # noqa: BLE001 - the framework refuses this one: not plain
+            continue
+        plain.add(header)
+    return frozenset(plain)
+
+
+_PLAIN_FIELDS = _plain_fields()
+
+
+class OFPPacketIn(ofproto_v1_3_parser.OFPPacketIn):
+    """A PACKET_IN as the handler sees it: the framework's message (same class name, so the
+    same event class), with `in_port` (None: the match has none) and `data` read from the
+    bytes, and `match` built from them only if something asks for it."""
+
+    @classmethod
+    def parser(cls, datapath, version, msg_type, msg_len, xid, buf):
+        buf = bytes(buf)
+        size = len(buf)
+        if size < _MATCH_AT + 4:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        buffer_id, total_len, reason, table_id, cookie, _, match_len = _PACKET_IN_HEAD.unpack_from(buf, 8)
+        end = _MATCH_AT + match_len
+        if match_len < 4 or end > size:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        in_port = None
+        at = _MATCH_AT + 4
+        while at < end:
+            if at + 4 > end:
+                return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+            header = (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]
+            if header not in _PLAIN_FIELDS:
+                return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+            if header == _OXM_IN_PORT:
+                in_port = int.from_bytes(buf[at + 4 : at + 8], "big")  # (the last one, as the framework's get)
+            at += 4 + (header & 0xFF)
+        if at != end:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        msg = cls.__new__(cls)
+        msg.datapath, msg.version, msg.msg_type, msg.msg_len, msg.xid, msg.buf = (
+            datapath, version, msg_type, msg_len, xid, buf
+        )  # fmt: skip
+        msg.buffer_id, msg.total_len, msg.reason, msg.table_id, msg.cookie = (
+            buffer_id, total_len, reason, table_id, cookie
+        )  # fmt: skip
+        data = buf[_MATCH_AT + (match_len + 7) // 8 * 8 + 2 :]
+        msg.data = data[:total_len] if total_len < len(data) else data
+        msg.in_port = in_port
+        return msg
+
+    @staticmethod
+    def _framework_parse(datapath, version, msg_type, msg_len, xid, buf):
+        msg = _framework_packet_in_parser(datapath, version, msg_type, msg_len, xid, buf)
+        msg.in_port = msg.match.get("in_port")
+        return msg
+
+    @property
+    def match(self):
+        match = self.__dict__.get("_match")
+        if match is None:
+            match = self._match = ofproto_v1_3_parser.OFPMatch.parser(self.buf, _MATCH_AT)
+        return match
+
+    @match.setter
+    def match(self, match):
+        self._match = match
+
+
+def install_fast_paths() -> None:
+    """segctl's own ways through the framework, for its process only (a stock application run
+    with this module, the benchmark's baseline, keeps the framework's): PACKET_INs parsed by
+    OFPPacketIn above."""
+    ofproto_v1_3_parser._MSG_PARSERS[ofproto_v1_3.OFPT_PACKET_IN] = OFPPacketIn.parser
 
 
 def run_blocking(function, *args):

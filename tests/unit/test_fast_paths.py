@@ -1,0 +1,215 @@
+"""segctl's fast ways through the framework (segctl/framework.py: install_fast_paths) give what
+the framework's own would: a PACKET_IN read straight from its bytes has the input port, packet
+and header fields the framework's parser gives, for any match; whatever the framework refuses
+(or disconnects the switch for) is refused the same way."""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from segctl import framework
+
+ofp = framework.ofproto_v1_3
+parser = framework.ofproto_v1_3_parser
+ofproto_parser = framework.ofproto_parser
+PLAIN = sorted(framework._PLAIN_FIELDS)
+IN_PORT = ofp.OXM_OF_IN_PORT
+
+
+@pytest.fixture(autouse=True)
+def _quiet_framework(caplog):
+    """The framework logs each message it refuses, with its bytes; nothing to see here."""
+    caplog.set_level(logging.CRITICAL, logger=f"{framework.PACKAGE}.ofproto.ofproto_parser")
+
+
+def fast(buf: bytes):
+    framework.install_fast_paths()
+    return ofproto_parser.msg(None, *ofproto_parser.header(buf), bytearray(buf))
+
+
+def framework_own(buf: bytes):
+    """The framework's parser, as it runs without segctl's (monkeypatch-free: put back after)."""
+    parsers = parser._MSG_PARSERS
+    ours = parsers[ofp.OFPT_PACKET_IN]
+    parsers[ofp.OFPT_PACKET_IN] = framework._framework_packet_in_parser
+    try:
+        return ofproto_parser.msg(None, *ofproto_parser.header(buf), bytearray(buf))
+    finally:
+        parsers[ofp.OFPT_PACKET_IN] = ours
+
+
+def outcome(parse, buf: bytes, in_port_of) -> tuple:
+    """What the controller gets: the fields segctl and a reader of the message see, or that
+    the message was dropped (None), or the exception that ends the switch's connection."""
+    try:
+        msg = parse(buf)
+    except Exception as exc:  # noqa: BLE001 - compared: the same exception either way
+        return ("raises", type(exc).__name__)
+    if msg is None:
+        return ("dropped",)
+    assert type(msg).__name__ == "OFPPacketIn"
+    assert isinstance(framework.ofp_event.ofp_msg_to_ev(msg), framework.ofp_event.EventOFPPacketIn)
+    head = (msg.version, msg.msg_type, msg.msg_len, msg.xid, bytes(msg.buf))
+    fields = (msg.buffer_id, msg.total_len, msg.reason, msg.table_id, msg.cookie, msg.match.items())
+    return ("parsed", in_port_of(msg), bytes(msg.data), head, fields, msg.match.length)
+
+
+def same_outcome(buf: bytes) -> tuple:
+    ours = outcome(fast, buf, lambda msg: msg.in_port)
+    theirs = outcome(framework_own, buf, lambda msg: msg.match.get("in_port"))
+    assert ours == theirs
+    return ours
+
+
+def tlv(header: int, value: bytes | None = None) -> bytes:
+    return struct.pack("!I", header) + (bytes(header & 0xFF) if value is None else value)
+
+
+def packet_in(
+    fields: bytes,
+    data: bytes = b"\x00" * 60,
+    buffer_id: int = ofp.OFP_NO_BUFFER,
+    total_len: int | None = None,
+    reason: int = ofp.OFPR_NO_MATCH,
+    table_id: int = 0,
+    cookie: int = 0,
+    xid: int = 0,
+    match_length: int | None = None,
+) -> bytes:
+    length = 4 + len(fields) if match_length is None else match_length
+    match = struct.pack("!HH", ofp.OFPMT_OXM, length) + fields
+    match += bytes(-len(match) % 8)
+    total = len(data) if total_len is None else total_len
+    body = struct.pack("!IHBBQ", buffer_id, total, reason, table_id, cookie) + match + b"\0\0" + data
+    return struct.pack("!BBHI", ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, 8 + len(body), xid) + body
+
+
+# -- as the framework, for every match --------------------------------------------------------
+def test_a_plain_packet_in_gives_the_port_and_the_packet():
+    data = bytes(range(64))
+    msg = fast(packet_in(tlv(IN_PORT, struct.pack("!I", 7)), data))
+    assert type(msg) is framework.OFPPacketIn
+    assert (msg.in_port, msg.data) == (7, data)
+    assert same_outcome(packet_in(tlv(IN_PORT, struct.pack("!I", 7)), data))[1:3] == (7, data)
+
+
+def test_the_match_is_the_framework_s_once_asked_for_and_the_message_prints():
+    buf = packet_in(tlv(IN_PORT, struct.pack("!I", 3)) + tlv(ofp.OXM_OF_METADATA, struct.pack("!Q", 9)))
+    msg = fast(buf)
+    assert msg.match.items() == framework_own(buf).match.items() == [("in_port", 3), ("metadata", 9)]
+    assert msg.match is msg.match  # parsed once
+    assert "OFPPacketIn" in str(msg)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(b"", id="no fields: no port"),
+        pytest.param(tlv(ofp.OXM_OF_METADATA, struct.pack("!Q", 1)), id="no in_port"),
+        pytest.param(tlv(ofp.OXM_OF_METADATA) + tlv(IN_PORT, b"\0\0\0\x05"), id="in_port last"),
+        pytest.param(tlv(IN_PORT, b"\0\0\0\x05") + tlv(IN_PORT, b"\0\0\0\x06"), id="two in_ports: the last"),
+        pytest.param(tlv(ofp.OXM_OF_TUNNEL_ID_W) + tlv(IN_PORT, b"\0\0\0\x01"), id="masked field"),
+        pytest.param(tlv(IN_PORT, b"\xff\xff\xff\xfd"), id="the controller's port"),
+    ],
+)
+def test_match_fields_in_any_order_with_or_without_a_port(fields):
+    same_outcome(packet_in(fields))
+
+
+@pytest.mark.parametrize(
+    ("buffer_id", "total_len", "data"),
+    [
+        (ofp.OFP_NO_BUFFER, None, b"x" * 60),
+        (0x1234, 1500, b"y" * 128),  # buffered: only the first bytes came up
+        (7, 20, b"z" * 24),  # total shorter than what follows the match: the framework cuts it
+        (ofp.OFP_NO_BUFFER, 0, b""),
+    ],
+)
+def test_buffered_packets_and_their_lengths(buffer_id, total_len, data):
+    fields = tlv(IN_PORT, b"\0\0\0\x02")
+    same_outcome(packet_in(fields, data, buffer_id=buffer_id, total_len=total_len, reason=1, table_id=3, cookie=9))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(tlv(0x0001_1004, b"\0\0\0\x20") + tlv(IN_PORT, b"\0\0\0\x01"), id="an NXM field"),
+        pytest.param(tlv(0xFFFF_0008, struct.pack("!II", 0x4F4E4600, 1)), id="an experimenter field"),
+        pytest.param(tlv(0x8000_7E04) + tlv(IN_PORT, b"\0\0\0\x01"), id="a field the framework does not know"),
+        pytest.param(tlv(0x8000_0008, bytes(8)), id="in_port of the wrong length"),
+        pytest.param(tlv(0x8000_0000, b""), id="a field with no value"),
+    ],
+)
+def test_fields_it_cannot_vouch_for_go_to_the_framework_s_parser(fields):
+    same_outcome(packet_in(fields))
+
+
+@pytest.mark.parametrize(
+    ("buf", "what"),
+    [
+        (packet_in(tlv(IN_PORT, b"\0\0\0\x01"), match_length=0), "match shorter than its header"),
+        (packet_in(tlv(IN_PORT, b"\0\0\0\x01"), match_length=10), "a field overrunning the match"),
+        (packet_in(tlv(IN_PORT, b"\0\0\0\x01"), match_length=400), "a match overrunning the message"),
+        (packet_in(tlv(IN_PORT, b"\0\0\0\x01"))[:20], "cut in its header"),
+        (packet_in(tlv(IN_PORT, b"\0\0\0\x01"))[:30], "cut in its match"),
+    ],
+)
+def test_malformed_packet_ins_are_refused_as_the_framework_refuses_them(buf, what):
+    result = same_outcome(struct.pack("!BBHI", ofp.OFP_VERSION, ofp.OFPT_PACKET_IN, len(buf), 0) + buf[8:])
+    assert result[0] != "parsed" or result[1] in (None, 1), what
+
+
+# -- fuzzed --------------------------------------------------------------------------------------
+def _field(header: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=header & 0xFF, max_size=header & 0xFF).map(lambda value: tlv(header, value))
+
+
+fields = st.lists(
+    st.one_of(
+        st.sampled_from(PLAIN).flatmap(_field),
+        st.sampled_from([0x0001_1004, 0x0001_1E04, 0x8000_7E04]).flatmap(_field),  # NXM, unknown
+    ),
+    max_size=6,
+).map(b"".join)
+
+
+@st.composite
+def packet_ins(draw) -> bytes:
+    data = draw(st.binary(max_size=100))
+    total = draw(st.one_of(st.none(), st.integers(0, 0xFFFF)))
+    buffer_id = draw(st.sampled_from([ofp.OFP_NO_BUFFER, 0, 0x1234]))
+    return packet_in(draw(fields), data, buffer_id, total, draw(st.integers(0, 5)), draw(st.integers(0, 254)))
+
+
+@st.composite
+def damaged(draw) -> bytes:
+    """A packet-in with bytes overwritten, inserted or cut off (its header's length kept true)."""
+    buf = bytearray(draw(packet_ins()))
+    for _ in range(draw(st.integers(1, 4))):
+        if len(buf) <= 9:
+            break
+        action = draw(st.sampled_from(("flip", "insert", "truncate")))
+        position = draw(st.integers(8, len(buf) - 1))
+        if action == "flip":
+            buf[position] = draw(st.integers(0, 255))
+        elif action == "insert":
+            buf[position:position] = draw(st.binary(min_size=1, max_size=8))
+        else:
+            del buf[position:]
+    struct.pack_into("!H", buf, 2, len(buf))
+    return bytes(buf)
+
+
+@given(packet_ins())
+def test_random_packet_ins_read_as_the_framework_reads_them(buf):
+    same_outcome(buf)
+
+
+@given(damaged())
+def test_damaged_packet_ins_are_read_or_refused_as_the_framework_does(buf):
+    same_outcome(buf)
