@@ -17,7 +17,9 @@ What differs between the two, hidden here:
 
 from __future__ import annotations
 
+import collections
 import importlib.util
+import logging
 import os
 import struct
 import warnings
@@ -66,7 +68,7 @@ if FRAMEWORK == "ryu":
     from ryu.lib import hub
     from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    App = app_manager.RyuApp
+    _FrameworkApp = app_manager.RyuApp
 else:
     os.environ["OSKEN_HUB_TYPE"] = "eventlet"  # read by os_ken.lib.hub when it is imported
 
@@ -78,7 +80,55 @@ else:
     from os_ken.lib import hub
     from os_ken.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    App = app_manager.OSKenApp
+    _FrameworkApp = app_manager.OSKenApp
+
+LOG = logging.getLogger("segctl.framework")
+
+
+class App(_FrameworkApp):  # type: ignore[misc,valid-type]
+    """The framework's application base class, with the events it observes handled at once,
+    in the green thread that sends them (for a switch's messages, the one reading that switch),
+    rather than queued for the application's own event thread: no queue, no semaphore and no
+    switch to another green thread per packet-in.
+
+    What the queue guaranteed still holds: one handler at a time (a handler waiting to write to
+    a switch holds the others back, as it held the event thread), each switch's events in the
+    order it sent them, and a handler's exception logged, not raised into the framework (which
+    would drop the switch). A handler must not wait for a switch's answer (none does: the
+    runtime's confirmations wait in the API's green threads)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._one_handler = hub.Semaphore(1)
+        self._handling = None  # the green thread running handlers now
+        self._sent_meanwhile: collections.deque = collections.deque()  # by a handler, for after it
+
+    def _send_event(self, ev, state):
+        if ev is self._event_stop:
+            super()._send_event(ev, state)
+            return
+        current = hub.getcurrent()
+        if self._handling is current:  # sent by a handler: handled when it is done, as if queued
+            self._sent_meanwhile.append((ev, state))
+            return
+        with self._one_handler:
+            self._handling = current
+            try:
+                self._handle(ev, state)
+                while self._sent_meanwhile:
+                    self._handle(*self._sent_meanwhile.popleft())
+            finally:
+                self._handling = None
+                self._sent_meanwhile.clear()
+
+    def _handle(self, ev, state) -> None:
+        for handler in self.get_handlers(ev, state):
+            try:
+                handler(ev)
+            except hub.TaskExit:
+                raise
+            except Exception:  # noqa: BLE001 - as the framework's event loop: logged, the next one runs
+                LOG.exception("%s: handler %s failed on %s", self.name, handler.__name__, ev.__class__.__name__)
 
 
 class _UnreadFlowStats:

@@ -5,6 +5,7 @@ and header fields the framework's parser gives, for any match; whatever the fram
 
 from __future__ import annotations
 
+import importlib
 import logging
 import struct
 
@@ -213,3 +214,88 @@ def test_random_packet_ins_read_as_the_framework_reads_them(buf):
 @given(damaged())
 def test_damaged_packet_ins_are_read_or_refused_as_the_framework_does(buf):
     same_outcome(buf)
+
+
+# -- events handled where they are sent (framework.App) ---------------------------------------
+handler_module = importlib.import_module(f"{framework.PACKAGE}.controller.handler")
+hub = framework.hub
+MAIN = framework.MAIN_DISPATCHER
+
+
+class Recorder(framework.App):
+    """An app noting what it handles: (event's xid, green thread, handlers running meanwhile)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list = []
+        self.running = 0
+        self.hold: dict[int, object] = {}  # xid -> an event its handler waits on (a blocked write)
+        self.then_send: dict[int, object] = {}  # xid -> an event its handler sends to the app
+
+    @framework.set_ev_cls(framework.ofp_event.EventOFPBarrierReply, MAIN)
+    def _barrier_reply(self, ev):
+        self.running += 1
+        self.seen.append((ev.msg.xid, hub.getcurrent(), self.running))
+        if ev.msg.xid in self.hold:
+            self.hold[ev.msg.xid].wait()
+        if ev.msg.xid in self.then_send:
+            self._send_event(self.then_send[ev.msg.xid], MAIN)
+        self.seen.append((ev.msg.xid, "done"))
+        self.running -= 1
+        if ev.msg.xid == 666:
+            raise RuntimeError("a bug")
+
+
+@pytest.fixture
+def recorder():
+    app = Recorder()
+    handler_module.register_instance(app)
+    return app
+
+
+def barrier_reply(xid: int):
+    msg = framework.ofproto_v1_3_parser.OFPBarrierReply(None)
+    msg.xid = xid
+    return framework.ofp_event.EventOFPBarrierReply(msg)
+
+
+def test_an_event_is_handled_at_once_in_the_thread_that_sends_it(recorder):
+    recorder._send_event(barrier_reply(1), MAIN)
+    assert recorder.seen == [(1, hub.getcurrent(), 1), (1, "done")]
+    assert recorder.events.empty()  # nothing queued for the app's own thread
+
+
+def test_handlers_run_one_at_a_time_in_the_order_their_events_were_sent(recorder):
+    recorder.hold[1] = blocked = hub.Event()
+    senders = [hub.spawn(recorder._send_event, barrier_reply(xid), MAIN) for xid in (1, 2, 3)]
+    hub.sleep(0.01)
+    assert recorder.seen[-1][0] == 1 and len(recorder.seen) == 1  # 2 and 3 wait for 1
+    blocked.set()
+    hub.joinall(senders)
+    assert [(x[0], x[-1]) for x in recorder.seen] == [(1, 1), (1, "done"), (2, 1), (2, "done"), (3, 1), (3, "done")]
+    assert [x[1] for x in recorder.seen[::2]] == senders  # each in its sender's
+
+
+def test_an_event_sent_by_a_handler_is_handled_after_it_not_within_it(recorder):
+    recorder.then_send[1] = barrier_reply(2)
+    recorder._send_event(barrier_reply(1), MAIN)
+    assert [(x[0], x[-1]) for x in recorder.seen] == [(1, 1), (1, "done"), (2, 1), (2, "done")]
+
+
+def test_a_handler_s_exception_is_logged_and_the_next_event_handled(recorder, caplog):
+    caplog.set_level(logging.ERROR, logger="segctl.framework")
+    recorder._send_event(barrier_reply(666), MAIN)  # raises nothing into the framework
+    assert "handler _barrier_reply failed on EventOFPBarrierReply" in caplog.text
+    recorder._send_event(barrier_reply(2), MAIN)
+    assert recorder.seen[-1] == (2, "done")
+
+
+def test_events_in_a_state_the_handler_does_not_take_are_not_handled(recorder):
+    recorder._send_event(barrier_reply(1), framework.CONFIG_DISPATCHER)
+    assert recorder.seen == []
+
+
+def test_the_app_still_stops(recorder):
+    recorder.start()
+    recorder.stop()  # its event thread took the stop event and ended
+    assert all(thread.dead for thread in recorder.threads)
