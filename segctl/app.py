@@ -23,6 +23,7 @@ from .framework import (
     install_fast_paths,
     ofp_event,
     ofproto_v1_3,
+    read_ahead,
     set_ev_cls,
 )
 from .runtime import Confirmation, Runtime
@@ -74,6 +75,7 @@ class OpenFlowSwitches:
 
     def connected(self, dpid: int, datapath: Any) -> None:
         self.datapaths[dpid] = datapath
+        read_ahead(datapath)
 
     def disconnected(self, dpid: int, datapath: Any) -> bool:
         """Forget the switch, unless a newer connection of it has replaced this one."""

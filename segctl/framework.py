@@ -244,6 +244,49 @@ class OFPPacketIn(ofproto_v1_3_parser.OFPPacketIn):
         self._match = match
 
 
+class _ReadAhead:
+    """A switch's socket as the framework's receiving loop sees it, reading ahead. That loop
+    asks for each message's 8-byte header, then for the rest: two reads through eventlet per
+    message. Here one read takes whatever the switch has sent (up to READ_AHEAD bytes), and the
+    loop's asks are served from it. Everything else is the socket's own."""
+
+    __slots__ = ("_socket", "_data", "_at")
+    READ_AHEAD = 65536
+
+    def __init__(self, sock) -> None:
+        self._socket = sock
+        self._data = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        data, at = self._data, self._at
+        if at >= len(data):
+            data = self._socket.recv(max(size, self.READ_AHEAD))  # (waits, green, if nothing came)
+            if len(data) <= size:
+                return data
+            self._data, at = data, 0
+        self._at = at + size
+        return data[at : at + size]
+
+    def __getattr__(self, name: str):
+        return getattr(self._socket, name)
+
+
+def read_ahead(datapath) -> None:
+    """Have the framework read this switch's socket ahead (_ReadAhead). Safe at any time: the
+    framework's loop holds nothing it read beyond the message it asked for."""
+    sock = getattr(datapath, "socket", None)
+    if sock is not None and not isinstance(sock, _ReadAhead):
+        datapath.socket = _ReadAhead(sock)
+
+
+def more_to_read(datapath) -> bool:
+    """Whether bytes the switch sent are already read and not yet handed to the framework: its
+    next messages are about to be handled."""
+    sock = getattr(datapath, "socket", None)
+    return isinstance(sock, _ReadAhead) and sock._at < len(sock._data)
+
+
 def install_fast_paths() -> None:
     """segctl's own ways through the framework, for its process only (a stock application run
     with this module, the benchmark's baseline, keeps the framework's): PACKET_INs parsed by
@@ -320,6 +363,9 @@ __all__ = [
     "cfg",
     "app_manager",
     "App",
+    "install_fast_paths",
+    "read_ahead",
+    "more_to_read",
     "choose",
     "FrameworkMissing",
     "PACKAGE",

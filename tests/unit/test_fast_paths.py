@@ -299,3 +299,87 @@ def test_the_app_still_stops(recorder):
     recorder.start()
     recorder.stop()  # its event thread took the stop event and ended
     assert all(thread.dead for thread in recorder.threads)
+
+
+# -- reading a switch ahead (framework.read_ahead) ---------------------------------------------
+class Arriving:
+    """A socket the switch's bytes arrive on in the given chunks; b"" once they are all read."""
+
+    def __init__(self, chunks: list[bytes]):
+        self.chunks = list(chunks)
+        self.asked: list[int] = []
+        self.closed = False
+
+    def recv(self, size: int) -> bytes:
+        self.asked.append(size)
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+        return chunk[:size]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Switch:
+    def __init__(self, sock):
+        self.socket = sock
+
+
+def framework_reads(sock) -> list[bytes]:
+    """The messages as the framework's receiving loop reads them: a header's 8 bytes, then the
+    rest of the message, each read possibly short."""
+    messages, buf, want = [], b"", 8
+    while True:
+        data = sock.recv(want - len(buf) if len(buf) < want else 8)
+        assert len(data) <= max(8, want - len(buf))
+        if not data:
+            return messages
+        buf += data
+        if len(buf) >= 8:
+            length = struct.unpack_from("!H", buf, 2)[0]
+            want = length
+            if len(buf) >= length:
+                messages.append(buf[:length])
+                buf, want = buf[length:], 8
+
+
+def wire(sizes: list[int]) -> list[bytes]:
+    return [struct.pack("!BBHI", 4, 10, 8 + size, n) + bytes([n % 256]) * size for n, size in enumerate(sizes)]
+
+
+@given(st.lists(st.integers(0, 300), max_size=40), st.lists(st.integers(1, 700), min_size=1, max_size=10))
+def test_read_ahead_the_framework_reads_the_same_messages(sizes, cuts):
+    stream = b"".join(wire(sizes))
+    chunks, at = [], 0
+    while at < len(stream):
+        cut = cuts[len(chunks) % len(cuts)]
+        chunks.append(stream[at : at + cut])
+        at += cut
+    switch = Switch(Arriving(chunks))
+    framework.read_ahead(switch)
+    assert framework_reads(switch.socket) == wire(sizes)
+
+
+def test_read_ahead_takes_all_that_came_in_one_read_and_says_more_is_there():
+    sock = Arriving([b"".join(wire([10, 20, 30]))])
+    switch = Switch(sock)
+    framework.read_ahead(switch)
+    framework.read_ahead(switch)  # (once is enough)
+    assert framework.more_to_read(switch) is False
+    assert switch.socket.recv(8) == wire([10])[0][:8]
+    assert sock.asked == [framework._ReadAhead.READ_AHEAD]
+    assert framework.more_to_read(switch) is True  # the rest is read, not yet handed over
+    assert switch.socket.recv(10) == wire([10])[0][8:]
+    assert framework_reads(switch.socket) == wire([10, 20, 30])[1:]
+    assert framework.more_to_read(switch) is False
+    switch.socket.close()  # what it does not do itself is the socket's
+    assert sock.closed
+
+
+def test_a_switch_without_a_socket_of_its_own_is_left_alone():
+    switch = object()
+    framework.read_ahead(switch)
+    assert framework.more_to_read(switch) is False
