@@ -21,6 +21,7 @@ from .framework import (
     App,
     hub,
     install_fast_paths,
+    more_to_read,
     ofp_event,
     ofproto_v1_3,
     read_ahead,
@@ -34,6 +35,7 @@ _REMOVED_REASONS = {0: "idle_timeout", 1: "hard_timeout", 2: "delete", 3: "group
 EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
 FLOW_RECORD_TICK = 0.1  # seconds between two asks whether the flow store's batch is due
 AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
+HOLD_LIMIT = 262144  # bytes held for a switch (OpenFlowSwitches.holding) before they go anyway
 
 
 def _text(field: Any) -> str:
@@ -62,10 +64,17 @@ def fail_fast(handler):
 
 class OpenFlowSwitches:
     """The connected switches, as the runtime sees them: send a batch (one write per switch),
-    or send it and wait for each switch to answer its barrier."""
+    or send it and wait for each switch to answer its barrier.
+
+    While `holding` (a packet-in's answer, when more of its switch's messages are already read),
+    what is sent is held and goes with what follows, in one write per switch: at the latest
+    when the green thread yields (flush), sooner if a batch not held goes to that switch."""
 
     def __init__(self) -> None:
         self.datapaths: dict[int, Any] = {}
+        self.holding = False
+        self._held: dict[Any, bytearray] = {}  # datapath -> what is held for it, in order
+        self._flush_due = False
         self._barriers: dict[tuple[int, int], Any] = {}
         self.reads: dict[int, int] = {}  # dpid -> xid of the flow-table read it is answering
         # dpid -> the entries of its last answer, by their record's bytes (but for counters):
@@ -82,6 +91,7 @@ class OpenFlowSwitches:
         if self.datapaths.get(dpid) is not datapath:
             return False
         del self.datapaths[dpid]
+        self._held.pop(datapath, None)
         self.reads.pop(dpid, None)
         self.tables.pop(dpid, None)
         return True
@@ -107,9 +117,36 @@ class OpenFlowSwitches:
             else:
                 data = ofmsg.encode(message)
             chunks.setdefault(message.dpid, []).append(data)
+        hold = self.holding and not confirm
         for dpid, parts in chunks.items():
-            self.datapaths[dpid].send(b"".join(parts))
+            self._write(self.datapaths[dpid], b"".join(parts), hold)
         return waits
+
+    def _write(self, datapath: Any, data: bytes | bytearray, hold: bool) -> None:
+        """Write after what is held for the switch, or hold this too."""
+        held = self._held.get(datapath)
+        if hold and (held is None or len(held) < HOLD_LIMIT):
+            if held is None:
+                self._held[datapath] = bytearray(data)
+                if not self._flush_due:
+                    self._flush_due = True
+                    hub.spawn(self.flush)
+            else:
+                held += data
+            return
+        if held is not None:
+            del self._held[datapath]
+            held += data
+            data = held
+        datapath.send(data)
+
+    def flush(self) -> None:
+        """Write what is held. (One switch at a time, each taken only when it is written: a write
+        that waits for the switch is queued before anything sent to it meanwhile.)"""
+        self._flush_due = False
+        while self._held:
+            datapath, data = self._held.popitem()
+            datapath.send(data)
 
     def send_and_confirm(self, messages: list[SwitchMessage], timeout: float = 5.0) -> Confirmation:
         """Send, then wait until every switch that got a barrier has answered it (or the
@@ -264,7 +301,12 @@ class SegctlApp(App):
         in_port = msg.in_port  # (framework.OFPPacketIn: read from the bytes)
         if in_port is None or msg.datapath.id not in self.switches.datapaths:
             return
+        # More of this switch's messages already read: its answer goes with theirs.
+        self.switches.holding = more = more_to_read(msg.datapath)
         self.runtime.apply(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))
+        self.switches.holding = False
+        if not more:
+            self.switches.flush()
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     @fail_fast
