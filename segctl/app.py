@@ -20,8 +20,11 @@ from .framework import (
     MAIN_DISPATCHER,
     App,
     hub,
+    install_fast_paths,
+    more_to_read,
     ofp_event,
     ofproto_v1_3,
+    read_ahead,
     set_ev_cls,
 )
 from .runtime import ACTIONS, Confirmation, Runtime
@@ -33,6 +36,7 @@ EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
 FLOW_RECORD_TICK = 0.1  # seconds between two asks whether the flow store's batch is due
 AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
 ACTION_WAIT = 0.005  # seconds between two looks whether the actions under way have ended
+HOLD_LIMIT = 262144  # bytes held for a switch (OpenFlowSwitches.holding) before they go anyway
 
 
 def _text(field: Any) -> str:
@@ -69,10 +73,17 @@ def _pause() -> None:
 
 class OpenFlowSwitches:
     """The connected switches, as the runtime sees them: send a batch (one write per switch),
-    or send it and wait for each switch to answer its barrier."""
+    or send it and wait for each switch to answer its barrier.
+
+    While `holding` (a packet-in's answer, when more of its switch's messages are already read),
+    what is sent is held and goes with what follows, in one write per switch: at the latest
+    when the green thread yields (flush), sooner if a batch not held goes to that switch."""
 
     def __init__(self) -> None:
         self.datapaths: dict[int, Any] = {}
+        self.holding = False
+        self._held: dict[Any, bytearray] = {}  # datapath -> what is held for it, in order
+        self._flush_due = False
         self._barriers: dict[tuple[int, int], Any] = {}
         self.reads: dict[int, int] = {}  # dpid -> xid of the flow-table read it is answering
         # dpid -> the entries of its last answer, by their record's bytes (but for counters):
@@ -82,12 +93,14 @@ class OpenFlowSwitches:
 
     def connected(self, dpid: int, datapath: Any) -> None:
         self.datapaths[dpid] = datapath
+        read_ahead(datapath)
 
     def disconnected(self, dpid: int, datapath: Any) -> bool:
         """Forget the switch, unless a newer connection of it has replaced this one."""
         if self.datapaths.get(dpid) is not datapath:
             return False
         del self.datapaths[dpid]
+        self._held.pop(datapath, None)
         self.reads.pop(dpid, None)
         self.tables.pop(dpid, None)
         return True
@@ -113,9 +126,36 @@ class OpenFlowSwitches:
             else:
                 data = ofmsg.encode(message)
             chunks.setdefault(message.dpid, []).append(data)
+        hold = self.holding and not confirm
         for dpid, parts in chunks.items():
-            self.datapaths[dpid].send(b"".join(parts))
+            self._write(self.datapaths[dpid], b"".join(parts), hold)
         return waits
+
+    def _write(self, datapath: Any, data: bytes | bytearray, hold: bool) -> None:
+        """Write after what is held for the switch, or hold this too."""
+        held = self._held.get(datapath)
+        if hold and (held is None or len(held) < HOLD_LIMIT):
+            if held is None:
+                self._held[datapath] = bytearray(data)
+                if not self._flush_due:
+                    self._flush_due = True
+                    hub.spawn(self.flush)
+            else:
+                held += data
+            return
+        if held is not None:
+            del self._held[datapath]
+            held += data
+            data = held
+        datapath.send(data)
+
+    def flush(self) -> None:
+        """Write what is held. (One switch at a time, each taken only when it is written: a write
+        that waits for the switch is queued before anything sent to it meanwhile.)"""
+        self._flush_due = False
+        while self._held:
+            datapath, data = self._held.popitem()
+            datapath.send(data)
 
     def send_and_confirm(self, messages: list[SwitchMessage], timeout: float = 5.0) -> Confirmation:
         """Send, then wait until every switch that got a barrier has answered it (or the
@@ -156,6 +196,7 @@ class SegctlApp(App):
         self.runtime: Runtime = segctl_runtime
         self.switches: OpenFlowSwitches = segctl_switches
         self.core = segctl_runtime.controller
+        install_fast_paths()
         self.answers = hub.Queue()  # flow-table answers (dpid, xid, part), audited by their own thread
 
     def start(self):
@@ -269,10 +310,15 @@ class SegctlApp(App):
     @fail_fast
     def _packet_in(self, ev):
         msg = ev.msg
-        in_port = msg.match.get("in_port")
+        in_port = msg.in_port  # (framework.OFPPacketIn: read from the bytes)
         if in_port is None or msg.datapath.id not in self.switches.datapaths:
             return
+        # More of this switch's messages already read: its answer goes with theirs.
+        self.switches.holding = more = more_to_read(msg.datapath)
         self.runtime.apply(self.core.packet_in(msg.datapath.id, in_port, msg.data, time.time()))
+        self.switches.holding = False
+        if not more:
+            self.switches.flush()
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     @fail_fast

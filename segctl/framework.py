@@ -17,8 +17,11 @@ What differs between the two, hidden here:
 
 from __future__ import annotations
 
+import collections
 import importlib.util
+import logging
 import os
+import struct
 import warnings
 from importlib.metadata import version
 
@@ -65,7 +68,7 @@ if FRAMEWORK == "ryu":
     from ryu.lib import hub
     from ryu.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    App = app_manager.RyuApp
+    _FrameworkApp = app_manager.RyuApp
 else:
     os.environ["OSKEN_HUB_TYPE"] = "eventlet"  # read by os_ken.lib.hub when it is imported
 
@@ -77,7 +80,55 @@ else:
     from os_ken.lib import hub
     from os_ken.ofproto import ofproto_parser, ofproto_v1_3, ofproto_v1_3_parser  # noqa: F401 (re-exported)
 
-    App = app_manager.OSKenApp
+    _FrameworkApp = app_manager.OSKenApp
+
+LOG = logging.getLogger("segctl.framework")
+
+
+class App(_FrameworkApp):  # type: ignore[misc,valid-type]
+    """The framework's application base class, with the events it observes handled at once,
+    in the green thread that sends them (for a switch's messages, the one reading that switch),
+    rather than queued for the application's own event thread: no queue, no semaphore and no
+    switch to another green thread per packet-in.
+
+    What the queue guaranteed still holds: one handler at a time (a handler waiting to write to
+    a switch holds the others back, as it held the event thread), each switch's events in the
+    order it sent them, and a handler's exception logged, not raised into the framework (which
+    would drop the switch). A handler must not wait for a switch's answer (none does: the
+    runtime's confirmations wait in the API's green threads)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._one_handler = hub.Semaphore(1)
+        self._handling = None  # the green thread running handlers now
+        self._sent_meanwhile: collections.deque = collections.deque()  # by a handler, for after it
+
+    def _send_event(self, ev, state):
+        if ev is self._event_stop:
+            super()._send_event(ev, state)
+            return
+        current = hub.getcurrent()
+        if self._handling is current:  # sent by a handler: handled when it is done, as if queued
+            self._sent_meanwhile.append((ev, state))
+            return
+        with self._one_handler:
+            self._handling = current
+            try:
+                self._handle(ev, state)
+                while self._sent_meanwhile:
+                    self._handle(*self._sent_meanwhile.popleft())
+            finally:
+                self._handling = None
+                self._sent_meanwhile.clear()
+
+    def _handle(self, ev, state) -> None:
+        for handler in self.get_handlers(ev, state):
+            try:
+                handler(ev)
+            except hub.TaskExit:
+                raise
+            except Exception:  # noqa: BLE001 - as the framework's event loop: logged, the next one runs
+                LOG.exception("%s: handler %s failed on %s", self.name, handler.__name__, ev.__class__.__name__)
 
 
 class _UnreadFlowStats:
@@ -97,6 +148,150 @@ class _UnreadFlowStats:
 
 
 ofproto_v1_3_parser.OFPFlowStatsReply.cls_stats_body_cls = _UnreadFlowStats
+
+
+# -- the first packet, fast ------------------------------------------------------------------
+# Every new connection is a PACKET_IN, and the framework's parser builds a message object, a
+# match object and an object per match field (twice: its old and new match APIs) for it, while
+# segctl reads only the input port and the packet. install_fast_paths() replaces that parser
+# with one reading both straight from the bytes, for the match fields it can prove the
+# framework would parse the same (see _plain_fields); anything else goes to the framework's
+# own parser, so what reaches the handler, or what is refused, is the framework's decision.
+_PACKET_IN_HEAD = struct.Struct("!IHBBQHH")  # buffer_id, total_len, reason, table_id, cookie; match type, length
+_OXM_HEADER = struct.Struct("!I")
+_MATCH_AT = 24  # the match's offset in a PACKET_IN
+_OXM_IN_PORT = ofproto_v1_3.OXM_OF_IN_PORT
+_framework_packet_in_parser = ofproto_v1_3_parser.OFPPacketIn.parser
+
+
+def _plain_fields() -> frozenset:
+    """The OXM headers (OpenFlow basic class, as registered with the framework's old match API)
+    whose fields the framework parses whatever their value: one of each, zero-valued, through
+    its own match parser. A match made of these only, filling its length exactly, is one the
+    framework would parse without complaint."""
+    plain = set()
+    for header in ofproto_v1_3_parser.OFPMatchField._FIELDS_HEADERS:
+        if header >> 16 != ofproto_v1_3.OFPXMC_OPENFLOW_BASIC:
+            continue
+        field = _OXM_HEADER.pack(header) + bytes(header & 0xFF)
+        match = struct.pack("!HH", ofproto_v1_3.OFPMT_OXM, 4 + len(field)) + field
+        try:
+            ofproto_v1_3_parser.OFPMatch.parser(match, 0)
+        except Exception:  # noqa: BLE001 - the framework refuses this one: not plain
+            continue
+        plain.add(header)
+    return frozenset(plain)
+
+
+_PLAIN_FIELDS = _plain_fields()
+
+
+class OFPPacketIn(ofproto_v1_3_parser.OFPPacketIn):
+    """A PACKET_IN as the handler sees it: the framework's message (same class name, so the
+    same event class), with `in_port` (None: the match has none) and `data` read from the
+    bytes, and `match` built from them only if something asks for it."""
+
+    @classmethod
+    def parser(cls, datapath, version, msg_type, msg_len, xid, buf):
+        buf = bytes(buf)
+        size = len(buf)
+        if size < _MATCH_AT + 4:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        buffer_id, total_len, reason, table_id, cookie, _, match_len = _PACKET_IN_HEAD.unpack_from(buf, 8)
+        end = _MATCH_AT + match_len
+        if match_len < 4 or end > size:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        in_port = None
+        at = _MATCH_AT + 4
+        while at < end:
+            if at + 4 > end:
+                return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+            header = (buf[at] << 24) | (buf[at + 1] << 16) | (buf[at + 2] << 8) | buf[at + 3]
+            if header not in _PLAIN_FIELDS:
+                return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+            if header == _OXM_IN_PORT:
+                in_port = int.from_bytes(buf[at + 4 : at + 8], "big")  # (the last one, as the framework's get)
+            at += 4 + (header & 0xFF)
+        if at != end:
+            return cls._framework_parse(datapath, version, msg_type, msg_len, xid, buf)
+        msg = cls.__new__(cls)
+        msg.datapath, msg.version, msg.msg_type, msg.msg_len, msg.xid, msg.buf = (
+            datapath, version, msg_type, msg_len, xid, buf
+        )  # fmt: skip
+        msg.buffer_id, msg.total_len, msg.reason, msg.table_id, msg.cookie = (
+            buffer_id, total_len, reason, table_id, cookie
+        )  # fmt: skip
+        data = buf[_MATCH_AT + (match_len + 7) // 8 * 8 + 2 :]
+        msg.data = data[:total_len] if total_len < len(data) else data
+        msg.in_port = in_port
+        return msg
+
+    @staticmethod
+    def _framework_parse(datapath, version, msg_type, msg_len, xid, buf):
+        msg = _framework_packet_in_parser(datapath, version, msg_type, msg_len, xid, buf)
+        msg.in_port = msg.match.get("in_port")
+        return msg
+
+    @property
+    def match(self):
+        match = self.__dict__.get("_match")
+        if match is None:
+            match = self._match = ofproto_v1_3_parser.OFPMatch.parser(self.buf, _MATCH_AT)
+        return match
+
+    @match.setter
+    def match(self, match):
+        self._match = match
+
+
+class _ReadAhead:
+    """A switch's socket as the framework's receiving loop sees it, reading ahead. That loop
+    asks for each message's 8-byte header, then for the rest: two reads through eventlet per
+    message. Here one read takes whatever the switch has sent (up to READ_AHEAD bytes), and the
+    loop's asks are served from it. Everything else is the socket's own."""
+
+    __slots__ = ("_socket", "_data", "_at")
+    READ_AHEAD = 65536
+
+    def __init__(self, sock) -> None:
+        self._socket = sock
+        self._data = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        data, at = self._data, self._at
+        if at >= len(data):
+            data = self._socket.recv(max(size, self.READ_AHEAD))  # (waits, green, if nothing came)
+            if len(data) <= size:
+                return data
+            self._data, at = data, 0
+        self._at = at + size
+        return data[at : at + size]
+
+    def __getattr__(self, name: str):
+        return getattr(self._socket, name)
+
+
+def read_ahead(datapath) -> None:
+    """Have the framework read this switch's socket ahead (_ReadAhead). Safe at any time: the
+    framework's loop holds nothing it read beyond the message it asked for."""
+    sock = getattr(datapath, "socket", None)
+    if sock is not None and not isinstance(sock, _ReadAhead):
+        datapath.socket = _ReadAhead(sock)
+
+
+def more_to_read(datapath) -> bool:
+    """Whether bytes the switch sent are already read and not yet handed to the framework: its
+    next messages are about to be handled."""
+    sock = getattr(datapath, "socket", None)
+    return isinstance(sock, _ReadAhead) and sock._at < len(sock._data)
+
+
+def install_fast_paths() -> None:
+    """segctl's own ways through the framework, for its process only (a stock application run
+    with this module, the benchmark's baseline, keeps the framework's): PACKET_INs parsed by
+    OFPPacketIn above."""
+    ofproto_v1_3_parser._MSG_PARSERS[ofproto_v1_3.OFPT_PACKET_IN] = OFPPacketIn.parser
 
 
 def run_blocking(function, *args):
@@ -168,6 +363,9 @@ __all__ = [
     "cfg",
     "app_manager",
     "App",
+    "install_fast_paths",
+    "read_ahead",
+    "more_to_read",
     "choose",
     "FrameworkMissing",
     "PACKAGE",

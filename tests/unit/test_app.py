@@ -264,19 +264,24 @@ def _a_stop_fails_the_test(monkeypatch):
 
 @pytest.fixture
 def app(tmp_path):
+    segctl = new_app(tmp_path)
+    yield segctl
+    segctl.runtime.events.close()
+
+
+def new_app(folder) -> SegctlApp:
     for name in ("directory.yaml", "policy.yaml"):
-        shutil.copy(f"{ROOT}/policies/{name}", tmp_path / name)
+        shutil.copy(f"{ROOT}/policies/{name}", folder / name)
     switches = OpenFlowSwitches()
     runtime = Runtime(
-        Sources(str(tmp_path / "directory.yaml"), str(tmp_path / "policy.yaml")),
-        EventLog(str(tmp_path / "events.jsonl")),
-        str(tmp_path / "state"),
+        Sources(str(folder / "directory.yaml"), str(folder / "policy.yaml")),
+        EventLog(str(folder / "events.jsonl")),
+        str(folder / "state"),
         switches,
     )
     segctl = SegctlApp(segctl_runtime=runtime, segctl_switches=switches)
     handler.register_instance(segctl)  # as the framework's AppManager does on instantiating it
-    yield segctl
-    runtime.events.close()
+    return segctl
 
 
 def connect(app: SegctlApp, datapath: Datapath) -> list:
@@ -711,3 +716,87 @@ def test_a_switch_that_describes_itself_as_open_vswitch_tracks_connections(app, 
     assert (1 in app.core.ledger.conntrack_switches) is tracks
     (event,) = [e for e in app.core.events.latest(50) if e["kind"] == "switch-described"]
     assert (event["hardware"], event["software"], event["conntrack"]) == (hardware, software, tracks)
+
+
+# -- answers held while more of the switch's messages are read ------------------------------
+class Unread:
+    """A switch's socket read ahead by the framework (framework.read_ahead), with `left` bytes
+    of its next messages read and not yet handed over."""
+
+    def __init__(self, datapath) -> None:
+        self.arriving = [b"\0" * 64]
+        datapath.socket = self
+        framework.read_ahead(datapath)
+        datapath.socket.recv(8)
+
+    def recv(self, size: int) -> bytes:
+        return self.arriving.pop(0) if self.arriving else b""
+
+
+def test_while_more_of_a_switch_s_messages_are_read_its_answers_wait_and_go_as_one_write(app, tmp_path):
+    datapath, fresh = Datapath(1), Datapath(1)
+    connect(app, datapath)
+    bound(app, datapath)
+    syns = [tcp(WEB1[0], APP1[0], WEB1[1], APP1[1], port, 8080) for port in (40000, 40001, 40002)]
+    Unread(datapath)
+    for syn in syns:
+        deliver(app, packet_in(datapath, LIVE, syn))
+    assert datapath.writes == []  # more to read: held
+    datapath.socket.recv(56)  # the last message handed over
+    denied = tcp(WEB1[0], DB1[0], WEB1[1], DB1[1], 40003, 5432)
+    deliver(app, packet_in(datapath, LIVE, denied))
+    assert len(datapath.writes) == 1  # all four answers, one write
+    held = parse_wire(datapath, bytes(datapath.writes[0]))
+
+    # the very messages the same packet-ins get answered one by one
+    (tmp_path / "twin").mkdir()
+    twin = new_app(tmp_path / "twin")
+    connect(twin, fresh)
+    bound(twin, fresh)
+    for syn in [*syns, denied]:
+        deliver(twin, packet_in(fresh, LIVE, syn))
+    assert len(fresh.writes) == 4
+    assert [uncooked(m) for m in held] == [uncooked(m) for w in fresh.writes for m in parse_wire(fresh, w)]
+    twin.runtime.events.close()
+
+
+def uncooked(message) -> dict:
+    """A message as a dict, but for its cookie (each run of segctl salts its own)."""
+    body = dict(next(iter(message.to_jsondict().values())))
+    body.pop("cookie", None)
+    return body
+
+
+def test_held_writes_go_when_the_green_thread_yields_or_before_a_write_not_held():
+    switches = OpenFlowSwitches()
+    one, two = Datapath(1), Datapath(2)
+    switches.connected(1, one)
+    switches.connected(2, two)
+    switches.holding = True
+    switches.send([Barrier(1), Barrier(2)])
+    switches.send([Barrier(1)])
+    assert one.writes == two.writes == []
+    switches.holding = False
+    switches.send([Barrier(1)])  # after what is held for it, in the same write
+    assert [squeezed(parse_wire(one, w)) for w in one.writes] == [["barrier"]] and len(one.writes[0]) == 24
+    assert two.writes == []
+    hub.sleep(0)
+    assert len(two.writes) == 1 and len(one.writes) == 1
+    switches.holding = True
+    switches.send([Barrier(2)])
+    assert switches.disconnected(2, two)  # gone: what was held for it too
+    hub.sleep(0)
+    assert len(two.writes) == 1
+
+
+def test_no_more_than_the_hold_limit_is_held_for_a_switch(monkeypatch):
+    monkeypatch.setattr(app_module, "HOLD_LIMIT", 40)
+    switches = OpenFlowSwitches()
+    one = Datapath(1)
+    switches.connected(1, one)
+    switches.holding = True
+    for _ in range(6):
+        switches.send([Barrier(1)])
+    assert [len(w) for w in one.writes] == [48]  # 5 * 8 bytes held, the 6th goes with them
+    switches.flush()  # (nothing held)
+    assert [len(w) for w in one.writes] == [48]
