@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .flowlog import DECISION_KINDS
 from .textsafe import key_values
 
 LOG = logging.getLogger("segctl.events")
@@ -178,18 +179,21 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
-        # Handed every event as recorded, before folding (the flow store counts each decision
-        # on its own edge; a folded summary names only the last one's destination).
-        self.tap: Callable[[dict], None] | None = None
+        # Handed every decision (allow, deny) as recorded, before folding (the flow store counts
+        # each decision on its own edge; a folded summary names only the last one's destination),
+        # as the JSON text the file gets: encoded once, for both.
+        self.tap: Callable[[str], None] | None = None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
         event.update((key, value) for key, value in fields.items() if value is not None)
         tap = self.tap
-        if tap is not None:
-            tap(event)
+        text = None
+        if tap is not None and kind in DECISION_KINDS:
+            text = _encode(event)
+            tap(text)
         with self._lock:
-            written = self._write(self._repeats.offer(event))
+            written = self._write(self._repeats.offer(event), event, text)
         _log(written)
         return event
 
@@ -214,11 +218,12 @@ class EventLog:
                 self._file = None
         _log(written)
 
-    def _write(self, records: list[dict]) -> list[dict]:
-        for event in records:
-            self._ring.append(event)
+    def _write(self, records: list[dict], event: dict | None = None, text: str | None = None) -> list[dict]:
+        """Keeps and writes `records`; `text`, when given, is `event` already encoded."""
+        for record in records:
+            self._ring.append(record)
             if self._file is not None:
-                self._file.write(_encode(event) + "\n")
+                self._file.write((text if record is event and text is not None else _encode(record)) + "\n")
         return records
 
 
