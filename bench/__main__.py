@@ -79,8 +79,8 @@ def main(argv=None) -> int:
             "### Flow setup: segctl vs ryu.app.simple_switch_13 (`python -m bench.flowsetup`)",
             "",
             "16 emulated switches, 1,000 hosts, 1,000 rules; medians of "
-            f"{args.runs} runs of {args.duration:g} s, each with a fresh controller process. Throughput mode keeps 64 "
-            "packet-ins outstanding per switch, latency mode one.",
+            f"{args.runs} runs of {args.duration:g} s, each with a fresh controller process, the cases' runs "
+            "alternated round by round. Throughput mode keeps 64 packet-ins outstanding per switch, latency mode one.",
             "",
             flow_table,
             "",

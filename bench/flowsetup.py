@@ -204,6 +204,7 @@ def summarize(runs: list[dict]) -> dict:
         "flow_mods_per_setup": median("flow_mods_per_setup"),
         "packet_outs_per_setup": median("packet_outs_per_setup"),
         "rates": [round(r["rate"]) for r in runs],
+        "p99s": [round(r["p99_ms"], 2) for r in runs],
     }
 
 
@@ -227,7 +228,30 @@ def markdown(results: dict) -> str:
                 f"{r['flow_mods_per_setup']:.1f} + {r['packet_outs_per_setup']:.1f} | {r['mismatches']} | "
                 f"{', '.join(f'{x:,}' for x in r['rates'])} |"
             )
-    return "\n".join(lines)
+    return "\n".join(lines + store_cost(results))
+
+
+STORE_ON, STORE_OFF = "segctl, 100% allowed", "segctl, 100% allowed, flow store off"
+
+
+def store_cost(results: dict) -> list[str]:
+    """What recording every decision costs: the store's row against the same with the store off,
+    and round by round (a round's runs are a minute apart at most)."""
+    lines = []
+    for mode, table in results["modes"].items():
+        if STORE_ON not in table or STORE_OFF not in table:
+            continue
+        on, off = table[STORE_ON], table[STORE_OFF]
+        rates = ", ".join(f"{r - 1:+.0%}" for r in sorted(a / b for a, b in zip(on["rates"], off["rates"])))
+        p99s = ", ".join(f"{d:+.1f}" for d in sorted(a - b for a, b in zip(on["p99s"], off["p99s"])))
+        lines.append(
+            f"- {mode} mode: {on['rate'] / off['rate'] - 1:+.1%} flow setups/s with the flow store "
+            f"({on['rate']:,.0f} against {off['rate']:,.0f}; round by round {rates}); p99 {on['p99_ms']:.2f} "
+            f"against {off['p99_ms']:.2f} ms (round by round {p99s} ms); CPU {on['cpu']:.0%} against {off['cpu']:.0%}"
+        )
+    if not lines:
+        return []
+    return ["", "The flow store's cost: every decision recorded, against `--retention 0` (medians):", "", *lines]
 
 
 def main(argv=None) -> int:
@@ -252,20 +276,24 @@ def main(argv=None) -> int:
     headroom = one_run("null", workload, 1.0, 64, args.duration, args.processes)
     results["emulator_capacity"] = headroom["rate"]
     print(f"emulator against a null controller: {headroom['rate']:,.0f} flow setups/s", flush=True)
+    cases = [case for case in CASES if not args.only or args.only in case[0]]
     for mode, window in MODES:
-        table = {}
-        for label, kind, share in CASES:
-            if args.only and args.only not in label:
-                continue
-            runs = [one_run(kind, workload, share, window, args.duration, args.processes) for _ in range(args.runs)]
-            table[label] = summary = summarize(runs)
+        # Round by round, one run of each case, the order turned each round: every case meets the
+        # same moments of a machine whose speed drifts, and a case's n-th run pairs with the others'.
+        runs: dict[str, list[dict]] = {label: [] for label, _, _ in cases}
+        for round_ in range(args.runs):
+            turn = round_ % len(cases)
+            for label, kind, share in cases[turn:] + cases[:turn]:
+                runs[label].append(one_run(kind, workload, share, window, args.duration, args.processes))
+        table = results["modes"][mode] = {}
+        for label, _, _ in cases:
+            table[label] = summary = summarize(runs[label])
             print(
                 f"{mode:<10} {label:<22} {summary['rate']:>8,.0f}/s  p50 {summary['p50_ms']:.2f} ms  "
                 f"p99 {summary['p99_ms']:.2f} ms  cpu {summary['cpu']:.0%}  rss {summary['rss_mib']:.0f} MiB  "
-                f"mismatches {summary['mismatches']}  runs {summary['rates']}",
+                f"mismatches {summary['mismatches']}  runs {summary['rates']}  p99s {summary['p99s']}",
                 flush=True,
             )
-        results["modes"][mode] = table
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)

@@ -21,7 +21,17 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from .core.flowlog import FlowEdge, Observation
+from .core.flowlog import (
+    ALLOWED,
+    DECISION_KINDS,
+    DENIED,
+    LATEST_TIME,
+    MONITORED,
+    MOST_REPEATS,
+    FlowEdge,
+    Observation,
+    observation_of,
+)
 
 SCHEMA_VERSION = 1
 _EDGE_KEY = "src, dst, proto, port, verdict, rule"  # an edge; with `bucket`, a row of `edges`
@@ -53,16 +63,88 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (time);
 """
 
-# A batch is one JSON text, an array per decision (encode_batch), read by SQLite itself: the
-# writing thread then runs no Python, and does not hold the interpreter's lock the event loop needs.
+# A batch is one JSON text that SQLite reads itself (json_each), so the writing thread runs
+# almost no Python and leaves the interpreter's lock to the event loop. Either of two kinds:
+# - live recording's: the events log's own JSON objects of the decisions (written as they are,
+#   so the event loop does no work per decision), read by _EVENTS_INTO_BATCH by the rules of
+#   flowlog.observation_of (labels from temp.labels, the directory's when the batch was taken);
+# - an array per Observation (encode_batch: `record`, `segctl import-events`), labels included.
+# Either fills temp.batch, one row per decision; then _BATCH_EDGES sums them per edge and hour,
+# _BATCH_DECISIONS keeps them raw.
+_TEMP_TABLES = (
+    "CREATE TEMP TABLE IF NOT EXISTS labels (name TEXT PRIMARY KEY, labels TEXT NOT NULL) WITHOUT ROWID",
+    # The columns of encode_batch's arrays, in their order.
+    """CREATE TEMP TABLE IF NOT EXISTS batch (
+        time REAL NOT NULL, src TEXT NOT NULL, src_known INTEGER NOT NULL, dst TEXT NOT NULL,
+        dst_known INTEGER NOT NULL, proto TEXT NOT NULL, port INTEGER, verdict TEXT NOT NULL, rule TEXT,
+        reason TEXT, count INTEGER NOT NULL, src_ip TEXT, dst_ip TEXT, src_labels TEXT, dst_labels TEXT)""",
+)
+# `value` of json_each is made anew at each mention: a materialized `e` makes each event's text once.
+_OBSERVATIONS_INTO_BATCH = f"""
+WITH e AS MATERIALIZED (SELECT value AS o FROM json_each(?))
+INSERT INTO temp.batch SELECT {", ".join(f"o->>{i}" for i in range(15))} FROM e
+"""
+
+
+def _field(name: str) -> str:
+    return f"j->>'{name}'"
+
+
+def _text(name: str) -> str:
+    """The field when it is a JSON string (->> gives an array or an object as its JSON text,
+    told apart from a string only when the text looks like one)."""
+    value = _field(name)
+    return (
+        f"CASE WHEN typeof({value}) = 'text' AND (substr({value}, 1, 1) NOT IN ('[', '{{') "
+        f"OR json_type(j, '$.{name}') = 'text') THEN {value} END"
+    )
+
+
+def _whole(name: str, low: int, high: int) -> str:
+    """The field when it is a JSON integer from low to high (->> gives true and false as 1 and 0)."""
+    value = _field(name)
+    return (
+        f"CASE WHEN typeof({value}) = 'integer' AND {value} BETWEEN {low} AND {high} "
+        f"AND ({value} NOT IN (0, 1) OR json_type(j, '$.{name}') = 'integer') THEN {value} END"
+    )
+
+
+_TIME = _field("time")
+_EVENTS_INTO_BATCH = f"""
+WITH e AS MATERIALIZED (SELECT value AS j FROM json_each(?)),
+o AS MATERIALIZED (
+    SELECT {_TIME} AS time, {_text("src")} AS src_name, {_text("src_mac")} AS src_mac, {_text("dst")} AS dst_name,
+        {_text("dst_mac")} AS dst_mac, {_text("proto")} AS proto, {_text("rule")} AS rule, {_text("reason")} AS reason,
+        {_text("src_ip")} AS src_ip, {_text("dst_ip")} AS dst_ip, {_whole("src_port", 0, 65535)} AS src_port,
+        {_whole("dst_port", 0, 65535)} AS dst_port, coalesce({_whole("repeats", 1, MOST_REPEATS)}, 1) AS count,
+        CASE WHEN {_field("kind")} = 'allow' THEN '{ALLOWED}'
+             WHEN {_field("verdict")} = 'monitor'
+                  OR {_field("would_deny")} = 1 AND json_type(j, '$.would_deny') = 'true' THEN '{MONITORED}'
+             ELSE '{DENIED}' END AS verdict
+    FROM e
+    WHERE {_field("kind")} IN {DECISION_KINDS} AND {_TIME} >= 0 AND {_TIME} < {LATEST_TIME:.0f}
+        AND (typeof({_TIME}) = 'real' OR typeof({_TIME}) = 'integer'
+             AND ({_TIME} NOT IN (0, 1) OR json_type(j, '$.time') = 'integer'))
+),
+d AS (
+    SELECT time, coalesce(src_name, src_mac) AS src, src_name IS NOT NULL AS src_known,
+        coalesce(dst_name, dst_mac, '') AS dst, dst_name IS NOT NULL AS dst_known, coalesce(proto, '') AS proto,
+        CASE proto WHEN 'icmp' THEN src_port WHEN 'tcp' THEN dst_port WHEN 'udp' THEN dst_port END AS port,
+        verdict, rule, reason, count, src_ip, dst_ip
+    FROM o
+)
+INSERT INTO temp.batch
+SELECT d.*, CASE WHEN src_known THEN (SELECT labels FROM temp.labels WHERE name = d.src) END,
+    CASE WHEN dst_known THEN (SELECT labels FROM temp.labels WHERE name = d.dst) END
+FROM d WHERE src IS NOT NULL
+"""
 _BATCH_EDGES = f"""
 INSERT INTO edges
-SELECT CAST(value->>0 / {BUCKET} AS INTEGER) AS b, value->>1 AS s, value->>3 AS d, value->>5 AS p,
-       coalesce(value->>6, {NO_PORT}) AS po, value->>7 AS v, coalesce(value->>8, '{NO_RULE}') AS r,
-       max(value->>2), max(value->>4), sum(value->>10), min(value->>0), max(value->>0),
-       max(value->>13), max(value->>14)
-FROM json_each(?) WHERE true
-GROUP BY b, s, d, p, po, v, r
+SELECT CAST(time / {BUCKET} AS INTEGER) AS b, src, dst, proto, coalesce(port, {NO_PORT}) AS po, verdict,
+       coalesce(rule, '{NO_RULE}') AS r, max(src_known), max(dst_known), sum(count), min(time), max(time),
+       max(src_labels), max(dst_labels)
+FROM temp.batch WHERE true
+GROUP BY b, src, dst, proto, po, verdict, r
 ON CONFLICT (bucket, src, dst, proto, port, verdict, rule) DO UPDATE SET
     flows = flows + excluded.flows,
     first_seen = min(first_seen, excluded.first_seen),
@@ -72,10 +154,12 @@ ON CONFLICT (bucket, src, dst, proto, port, verdict, rule) DO UPDATE SET
 """
 _BATCH_DECISIONS = """
 INSERT INTO decisions
-SELECT value->>0, value->>1, value->>3, value->>11, value->>12, value->>5, value->>6, value->>7,
-       value->>8, value->>9, value->>10
-FROM json_each(?)
+SELECT time, src, dst, src_ip, dst_ip, proto, port, verdict, rule, reason, count FROM temp.batch
 """
+# What SQLite's JSON cannot take as Python wrote it (NaN, infinities), or would read otherwise
+# than Python does (a lone surrogate such as \ud800, which Python's text cannot hold): a batch
+# with any of these (in a string too: rare, and no harm) is read by observation_of.
+_UNUSUAL = ("NaN", "Infinity", "\\ud")
 _encode = json.JSONEncoder(ensure_ascii=True).encode
 
 _ROWS = f"""
@@ -116,6 +200,8 @@ class FlowStore:
         self.max_edge_rows = max_edge_rows
         self._kept: sqlite3.Connection | None = None
         self._kept_lock = threading.Lock()
+        # The kept connection whose temp.labels holds these labels (a new connection has none).
+        self._labels_written: tuple[sqlite3.Connection, Mapping] | None = None
         if readonly and not os.path.isfile(path):
             raise StoreError(
                 f"{path}: no flow store here; `segctl run` records one (--retention), `segctl import-events` fills one"
@@ -130,9 +216,12 @@ class FlowStore:
                 uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro"
                 db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
             else:
-                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False)
+                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash loses at most the last batch
+                db.execute("PRAGMA temp_store=MEMORY")
+                for table in _TEMP_TABLES:  # (in the connection's own temporary database, not the file)
+                    db.execute(table)
         except sqlite3.Error as exc:
             raise self._error(exc) from None
         db.isolation_level = None  # transactions begin where this module says
@@ -144,16 +233,18 @@ class FlowStore:
         open between its batches (opening one runs Python the event loop would wait for)."""
         with self._kept_lock if kept else contextlib.nullcontext():
             db = (self._kept or self._open()) if kept else self._open()
+            keep = kept
             try:
                 yield db
             except sqlite3.Error as exc:
                 if db.in_transaction:
                     db.rollback()
-                kept = False  # closed: the next batch opens the file anew (it may have been replaced)
+                keep = False  # closed: the next batch opens the file anew (it may have been replaced)
                 raise self._error(exc) from None
             finally:
-                self._kept = db if kept else None
-                if not kept:
+                if kept:  # (a connection of its own leaves the kept one alone)
+                    self._kept = db if keep else None
+                if not keep:
                     db.close()
 
     @contextlib.contextmanager
@@ -207,16 +298,25 @@ class FlowStore:
         """Adds a batch of decisions in one transaction. Returns how many were written."""
         batch = list(observations)
         text = encode_batch(batch, labels_of_name)
-        self.write_batch(lambda: [text])
+        with self._transaction(kept=True) as db:
+            _write(db, _OBSERVATIONS_INTO_BATCH, text)
         return len(batch)
 
-    def write_batch(self, take: Callable[[], list[str]], prune_at: float | None = None) -> None:
-        """Adds the encode_batch() texts `take` returns in one transaction; then prunes, with
-        `prune_at`. `take` is called with the writer's lock held, so a batch handed over to
-        several writes (live recording's, and its last one at exit) is written once."""
+    def write_events(
+        self, take: Callable[[], list[str]], labels: Mapping[str, Mapping[str, str]], prune_at: float | None = None
+    ) -> None:
+        """Adds the decisions of the batches `take` returns, each a JSON array of events as the
+        events log writes them, in one transaction; then prunes, with `prune_at`. `labels`: the
+        labels of the directory's hosts by name, as they are for these batches. `take` is called
+        with the writer's lock held, so a batch handed over to several writes (live recording's,
+        and its last one at exit) is written once."""
         with self._transaction(kept=True) as db:
+            written = self._labels_written
+            if written is None or written[0] is not db or written[1] is not labels:
+                _write_labels(db, labels)
+                self._labels_written = (db, labels)
             for batch in take():
-                _write(db, batch)
+                _write_events(db, batch, labels)
         if prune_at is not None:
             self.prune(prune_at)
 
@@ -244,10 +344,10 @@ class FlowStore:
             for observation in observations:
                 batch.append(observation)
                 if len(batch) >= 10_000:
-                    _write(db, encode_batch(batch, labels_of_name))
+                    _write(db, _OBSERVATIONS_INTO_BATCH, encode_batch(batch, labels_of_name))
                     written += len(batch)
                     batch.clear()
-            _write(db, encode_batch(batch, labels_of_name))
+            _write(db, _OBSERVATIONS_INTO_BATCH, encode_batch(batch, labels_of_name))
             written += len(batch)
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, description))
             return written
@@ -332,9 +432,34 @@ def encode_batch(observations: list[Observation], labels_of_name: LabelsOfName) 
     )
 
 
-def _write(db: sqlite3.Connection, batch: str) -> None:
-    db.execute(_BATCH_EDGES, (batch,))
-    db.execute(_BATCH_DECISIONS, (batch,))
+def _write(db: sqlite3.Connection, into_batch: str, batch: str) -> None:
+    """One batch: `into_batch` (_EVENTS_INTO_BATCH or _OBSERVATIONS_INTO_BATCH) turns it into
+    rows of temp.batch, summed into `edges` and kept in `decisions`."""
+    db.execute(into_batch, (batch,))
+    db.execute(_BATCH_EDGES)
+    db.execute(_BATCH_DECISIONS)
+    db.execute("DELETE FROM temp.batch")
+
+
+def _write_events(db: sqlite3.Connection, batch: str, labels: Mapping[str, Mapping[str, str]]) -> None:
+    """A batch of events; one SQLite would not read exactly as Python does goes through
+    observation_of (the events log's encoder gives NaN for a float NaN, say)."""
+    if not any(unusual in batch for unusual in _UNUSUAL):
+        try:
+            _write(db, _EVENTS_INTO_BATCH, batch)
+            return
+        except sqlite3.OperationalError as exc:
+            if "JSON" not in str(exc):
+                raise
+    observations = [o for o in map(observation_of, json.loads(batch)) if o is not None]
+    _write(db, _OBSERVATIONS_INTO_BATCH, encode_batch(observations, labels.get))
+
+
+def _write_labels(db: sqlite3.Connection, labels: Mapping[str, Mapping[str, str]]) -> None:
+    """temp.labels: `labels` as the JSON text `edges` keeps, by host name."""
+    db.execute("DELETE FROM temp.labels")
+    text = json.dumps({name: _labels_json(host_labels) for name, host_labels in labels.items()})
+    db.execute("INSERT INTO temp.labels SELECT key, value FROM json_each(?)", (text,))
 
 
 def _cap(db: sqlite3.Connection, table: str, order: str, most: int) -> int:

@@ -1,10 +1,11 @@
 """Live recording into the flow store, off the packet path.
 
-The event log hands every record it writes to `FlowRecorder.tap`, a bounded deque's append: the
-whole cost a decision pays. The controller's loop calls `flush` now and then: it turns the
-queue into one batch (with the labels of the directory of that moment, on the loop's thread,
-where the directory changes), and SQLite writes it through `run_blocking` (an OS thread under
-Ryu), so packet-ins are served meanwhile."""
+The event log hands the JSON text of every decision it records (the text its file gets, encoded
+once for both) to `FlowRecorder.tap`, a bounded deque's append: the whole cost a decision pays.
+The controller's loop calls `flush` now and then: it joins the queue into JSON arrays, takes the
+labels of the directory of that moment (on the loop's thread, where the directory changes), and
+hands them to SQLite, which reads the events itself and writes them through `run_blocking` (an
+OS thread under Ryu), so packet-ins are served meanwhile."""
 
 from __future__ import annotations
 
@@ -14,35 +15,38 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .core.flowlog import observation_of
-from .flowstore import FlowStore, StoreError, encode_batch
+from .flowstore import FlowStore, StoreError
 
 LOG = logging.getLogger("segctl.recorder")
 FLUSH_INTERVAL = 1.0  # seconds between writes
 FLUSH_SOONER = 1_000  # records pending that make a write due at once
-CHUNK = 200  # records encoded between two pauses of a flush (each about 1 ms of the event loop)
+CHUNK = 5_000  # records joined between two pauses of a flush (about 1 ms of the event loop)
 MAX_PENDING = 200_000  # records held at most while the store is slow or failing; older ones go
 PRUNE_INTERVAL = 600.0  # seconds between prunes
 PRUNE_AFTER = 100_000  # decisions written that make a prune due sooner (the caps hold in a flood)
 
+LabelsNow = Callable[[], Mapping[str, Mapping[str, str]]]
+
 
 class FlowRecorder:
-    """Collects the event log's records and writes their decisions into `store` in batches."""
+    """Collects the event log's decisions and writes them into `store` in batches. `labels_now`:
+    the current directory's labels by host name (the same object while the directory is
+    unchanged, which spares the store copying them again)."""
 
     def __init__(
         self,
         store: FlowStore,
-        labels_of_name: Callable[[str], Mapping[str, str] | None],
+        labels_now: LabelsNow,
         run_blocking: Callable[[Callable[[], Any]], Any],
         clock: Callable[[], float] = time.time,
         max_pending: int = MAX_PENDING,
     ):
         self.store = store
-        self.labels_of_name = labels_of_name
+        self.labels_now = labels_now
         self.run_blocking = run_blocking
         self.clock = clock
-        self.pending: collections.deque[dict] = collections.deque(maxlen=max_pending)
-        self.tap: Callable[[dict], None] = self.pending.append
+        self.pending: collections.deque[str] = collections.deque(maxlen=max_pending)
+        self.tap: Callable[[str], None] = self.pending.append
         self.written = 0
         self.lost = 0  # decisions a failed write took with it
         self.last_error: str | None = None
@@ -65,20 +69,19 @@ class FlowRecorder:
         now = self._last_flush = self.clock()
         events = list(self.pending)  # no other green thread runs between these two lines
         self.pending.clear()
-        # Encoded here, with the labels of the directory of this moment (this thread changes it);
-        # the writing thread then only runs SQLite, which lets the event loop run meanwhile.
         token = self._tokens = self._tokens + 1
         handed = self._unwritten[token] = _Handed(events)
-        decisions = 0
-        while handed.encoded < len(events):
-            decisions += handed.encode(CHUNK, self.labels_of_name)
+        while handed.joined < len(events):
+            handed.join(CHUNK)
             if pause is not None:
                 pause()
+        decisions = len(events)
+        labels = self.labels_now()  # the directory of this moment (this thread changes it)
         take = self._take_all if last else lambda: self._take(token)
         prune = now - self._last_prune >= PRUNE_INTERVAL or self._written_since_prune >= PRUNE_AFTER
         store = self.store
         try:
-            self.run_blocking(lambda: store.write_batch(take, now if prune else None))
+            self.run_blocking(lambda: store.write_events(take, labels, now if prune else None))
         except StoreError as exc:
             self._unwritten.pop(token, None)
             self.lost += decisions
@@ -99,11 +102,11 @@ class FlowRecorder:
 
     def _take_all(self) -> list[str]:
         """At exit: every batch not written yet, and what a flush paused in the middle of had
-        not encoded yet."""
+        not joined yet."""
         batches = []
         for token in list(self._unwritten):
             handed = self._unwritten.pop(token)
-            handed.encode(len(handed.events), self.labels_of_name)
+            handed.join(len(handed.events))
             batches += handed.batches
         return batches
 
@@ -113,21 +116,19 @@ class FlowRecorder:
 
 
 class _Handed:
-    """A flush's decisions on their way from the queue to the store: the batches encoded so
-    far, and the events not encoded yet."""
+    """A flush's decisions on their way from the queue to the store: the batches joined so far
+    (each one JSON array of events), and the events not joined yet."""
 
-    __slots__ = ("events", "encoded", "batches")
+    __slots__ = ("events", "joined", "batches")
 
-    def __init__(self, events: list[dict]):
+    def __init__(self, events: list[str]):
         self.events = events
-        self.encoded = 0
+        self.joined = 0
         self.batches: list[str] = []
 
-    def encode(self, most: int, labels_of_name: Callable[[str], Mapping[str, str] | None]) -> int:
-        """Encodes up to `most` more events into a batch; returns how many were decisions."""
-        chunk = self.events[self.encoded : self.encoded + most]
-        self.encoded += len(chunk)
-        observations = [o for o in map(observation_of, chunk) if o is not None]
-        if observations:
-            self.batches.append(encode_batch(observations, labels_of_name))
-        return len(observations)
+    def join(self, most: int) -> None:
+        """Joins up to `most` more events into a batch."""
+        chunk = self.events[self.joined : self.joined + most]
+        self.joined += len(chunk)
+        if chunk:
+            self.batches.append(f"[{','.join(chunk)}]")

@@ -19,7 +19,7 @@ from .core.dircache import DirectoryCache
 from .core.directory import Directory
 from .core.errors import ConfigError, ConfigProblem, DirectoryRefused, DirectoryUnavailable
 from .core.events import EventLog
-from .core.flowlog import FlowEdge, labels_in
+from .core.flowlog import DirectoryLabels, FlowEdge, labels_in
 from .core.flowmap import build_map
 from .core.messages import Message, SwitchMessage, for_switches
 from .core.policy import Policy, parse_policy
@@ -133,6 +133,7 @@ class Runtime:
             self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
         # The flow store (None: recording off); the event log taps every decision into it.
         self.store = store
+        self._labels: DirectoryLabels | None = None
         self.recorder = FlowRecorder(store, self._labels_now, run_blocking) if store is not None else None
         if self.recorder is not None:
             events.tap = self.recorder.tap
@@ -382,10 +383,13 @@ class Runtime:
         return {"ok": False, "errors": errors}
 
     # -- the flow store -----------------------------------------------------------------------
-    def _labels_now(self, name: str):
-        # The directory of the moment the recorder writes (a reload swaps it), not of the start.
-        host = self.controller.directory.by_name.get(name)
-        return None if host is None else host.labels
+    def _labels_now(self) -> DirectoryLabels:
+        # The directory of the moment the recorder writes (a reload swaps it), not of the start;
+        # one view per directory, so the store sees when it changed.
+        directory = self.controller.directory
+        if self._labels is None or self._labels.directory is not directory:
+            self._labels = DirectoryLabels(directory)
+        return self._labels
 
     def record_flows(self) -> None:
         """Writes the decisions pending for the flow store (the app calls it every second)."""

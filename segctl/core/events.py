@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .flowlog import DECISION_KINDS
 from .textsafe import key_values
 
 LOG = logging.getLogger("segctl.events")
@@ -207,11 +208,14 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
-        self._unwritten: list[dict] = []  # recorded, not yet in the file (see UNWRITTEN_LIMIT)
+        # Recorded, not yet in the file (see UNWRITTEN_LIMIT): the record, or its text when the
+        # tap had it encoded already.
+        self._unwritten: list[dict | str] = []
         self._later: collections.deque[tuple[str, float, Iterable[dict]]] = collections.deque()  # record_later's
-        # Handed every event as recorded, before folding (the flow store counts each decision
-        # on its own edge; a folded summary names only the last one's destination).
-        self.tap: Callable[[dict], None] | None = None
+        # Handed every decision (allow, deny) as recorded, before folding (the flow store counts
+        # each decision on its own edge; a folded summary names only the last one's destination),
+        # as the JSON text the file gets: encoded once, for both.
+        self.tap: Callable[[str], None] | None = None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
         if self._later:
@@ -219,10 +223,12 @@ class EventLog:
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
         event.update((key, value) for key, value in fields.items() if value is not None)
         tap = self.tap
-        if tap is not None:
-            tap(event)
+        text = None
+        if tap is not None and kind in DECISION_KINDS:
+            text = _encode(event)
+            tap(text)
         with self._lock:
-            written = self._write(self._repeats.offer(event))
+            written = self._write(self._repeats.offer(event), event, text)
         _log(written)
         return event
 
@@ -246,9 +252,9 @@ class EventLog:
                     event = {key: value for key, value in event.items() if value is not None}
                 events.append(event)
             tap = self.tap
-            if tap is not None:
+            if tap is not None and kind in DECISION_KINDS:
                 for event in events:
-                    tap(event)
+                    tap(_encode(event))
             with self._lock:
                 offer = self._repeats.offer
                 written = self._write([record for event in events for record in offer(event)])
@@ -280,10 +286,14 @@ class EventLog:
                 self._file = None
         _log(written)
 
-    def _write(self, records: list[dict]) -> list[dict]:
+    def _write(self, records: list[dict], event: dict | None = None, text: str | None = None) -> list[dict]:
+        """Keeps `records` and queues them for the file; `text`, when given, is `event` encoded."""
         self._ring.extend(records)
         if self._file is not None:
-            self._unwritten += records
+            if text is None:
+                self._unwritten += records
+            else:
+                self._unwritten += [text if record is event else record for record in records]
             if len(self._unwritten) >= UNWRITTEN_LIMIT:
                 self._write_out()
         return records
@@ -291,8 +301,8 @@ class EventLog:
     def _write_out(self) -> None:
         """The records waiting, into the file (its buffer: flush() hands that to the system)."""
         write = self._file.write  # type: ignore[union-attr]
-        for event in self._unwritten:
-            write(_encode(event) + "\n")
+        for record in self._unwritten:
+            write((record if isinstance(record, str) else _encode(record)) + "\n")
         self._unwritten.clear()
 
 

@@ -3,13 +3,15 @@
 A decision event (kind `allow` or `deny` in the events log) becomes one `Observation`; the store
 (segctl.flowstore) sums observations into per-edge aggregates, and hands them back as `FlowEdge`s
 to the map, the suggestion, the replay and the blast radius (segctl.core.flowmap, suggest,
-replay, reach). The same conversion reads a live event and a line of an old events.jsonl
-(`segctl import-events`), so the two cannot disagree.
+replay, reach). `observation_of` reads a line of an old events.jsonl (`segctl import-events`);
+live recording hands SQLite the events' JSON text, and the store's SQL reads it by the same
+rules (tests check that the two agree on any JSON object, and the store falls back to
+`observation_of` for what its SQL cannot read exactly).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +22,7 @@ ALLOWED = "allowed"  # a rule allowed it; forwarded
 MONITORED = "monitored"  # no rule allowed it; forwarded because its destination is monitored
 DENIED = "denied"  # dropped (by policy, or because a host was unknown, spoofed, quarantined...)
 VERDICTS = (ALLOWED, MONITORED, DENIED)
+DECISION_KINDS = ("allow", "deny")  # the events that record a decision
 SERVICE_PROTOCOLS = ("tcp", "udp", "icmp")
 
 
@@ -69,7 +72,7 @@ def observation_of(event: Mapping[str, Any]) -> Observation | None:
     link-up, a malformed line...). Never raises on a well-formed JSON object."""
     kind = event.get("kind")
     when = event.get("time")
-    if kind not in ("allow", "deny") or isinstance(when, bool) or not isinstance(when, (int, float)):
+    if kind not in DECISION_KINDS or isinstance(when, bool) or not isinstance(when, (int, float)):
         return None
     if not 0 <= when < LATEST_TIME:  # NaN and infinities included (an imported line may hold them)
         return None
@@ -171,6 +174,23 @@ def labels_of(edge: FlowEdge, side: str, directory_labels: LabelsNow | None = No
         if labels is not None:
             return labels
     return edge.src_labels if side == "src" else edge.dst_labels
+
+
+class DirectoryLabels(Mapping[str, Mapping[str, str]]):
+    """The labels of a directory's hosts by name, read from the directory itself (nothing is
+    copied, so making one costs nothing however many hosts there are)."""
+
+    def __init__(self, directory: Directory):
+        self.directory = directory
+
+    def __getitem__(self, name: str) -> Mapping[str, str]:
+        return self.directory.by_name[name].labels
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.directory.by_name)
+
+    def __len__(self) -> int:
+        return len(self.directory.by_name)
 
 
 def labels_in(directory: Directory) -> LabelsNow:

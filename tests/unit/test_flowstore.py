@@ -6,11 +6,13 @@ import math
 import os
 import pathlib
 import sqlite3
+import string
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from segctl.core.events import _encode as events_json
 from segctl.core.flowlog import ALLOWED, DENIED, MONITORED, Observation, observation_of
 from segctl.flowstore import BUCKET, FlowStore, StoreError, open_for_run
 
@@ -187,9 +189,10 @@ JSON = st.recursive(
     max_leaves=8,
 )
 FIELDS = ["time", "kind", "src", "dst", "src_mac", "dst_mac", "proto", "src_port", "dst_port", "rule", "reason"]
-EVENT = st.dictionaries(
-    st.sampled_from(FIELDS + ["repeats", "verdict", "would_deny", "src_ip", "dst_ip"]), JSON, max_size=12
-).map(lambda e: {**e, "kind": e.get("kind", "deny")})
+ALL_FIELDS = FIELDS + ["repeats", "verdict", "would_deny", "src_ip", "dst_ip"]
+EVENT = st.dictionaries(st.sampled_from(ALL_FIELDS), JSON, max_size=12).map(
+    lambda e: {**e, "kind": e.get("kind", "deny")}
+)
 
 
 OPTIONAL = {"time": st.floats(), "src": TEXT, "dst_port": st.integers(), "repeats": st.integers()}
@@ -210,6 +213,93 @@ def test_any_json_object_is_a_decision_or_none_and_the_store_takes_every_decisio
     before = sum(e.flows for e in one_store.edges())
     one_store.record(observations, lambda name: {"any": name})
     assert sum(e.flows for e in one_store.edges()) == before + sum(o.count for o in observations)
+
+
+# Values that SQLite's JSON reads otherwise than Python unless the store checks their JSON type:
+# true and false (->> gives 1 and 0), arrays and objects (their JSON text), strings that look
+# like them, numbers past 64 bits, times and ports at their bounds. ASCII only, so that the
+# store's SQL reads them (anything else goes through observation_of, as NaN does).
+TRICKY = st.one_of(
+    st.booleans(),
+    st.sampled_from([0, 1, 0.0, 1.0, -0.0]),
+    st.sampled_from([-1, 8, 65535, 65536, 2**63, 2**64, 5.5, 99_999_999_999, 10**11, 1e11, 10**9, 10**9 + 1]),
+    st.sampled_from(["", "[x", "{", "[]", "tcp", "udp", "icmp", "monitor", "allow", "deny", "web", "db"]),
+    st.sampled_from([None, [1], ["tcp"], {"a": 1}, [], {}]),
+    st.text(alphabet=string.printable, max_size=4),
+)
+CONTROLLER_DECISION = st.fixed_dictionaries(
+    {
+        "time": st.floats(1e9, 2e9) | st.integers(0, 10**11) | st.sampled_from([0, 1, 0.0, 1.0, 1e11, 10**11 - 1]),
+        "kind": st.sampled_from(["allow", "deny"]),
+        "src": st.sampled_from(["web", "db", "gone"]),
+        "src_mac": st.just("02:00:00:00:00:01"),
+        "dst_mac": st.just("02:00:00:00:00:02"),
+        "proto": st.sampled_from(["tcp", "udp", "icmp", "arp"]),
+        "src_port": st.integers(0, 65535) | st.sampled_from([-1, 65536]),
+        "dst_port": st.integers(0, 65535) | st.sampled_from([-1, 65536]),
+    },
+    optional={
+        "dst": st.sampled_from(["web", "db"]),
+        "rule": st.sampled_from(["web-to-db", "ssh"]),
+        "reason": st.sampled_from(["not allowed", "monitored"]),
+        "verdict": st.just("monitor"),
+        "would_deny": st.just(True),
+        "enforced": st.booleans(),
+        "switches": st.lists(st.integers(1, 16), max_size=3),
+        "src_ip": st.just("10.0.0.1"),
+        "dst_ip": st.just("10.0.0.2"),
+        "repeats": st.sampled_from([0, 1, 3, 10**9, 10**9 + 1]),
+    },
+)
+
+
+@pytest.fixture(scope="module")
+def live_and_recorded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stores")
+    return FlowStore(str(folder / "live.sqlite")), FlowStore(str(folder / "recorded.sqlite"))
+
+
+def _rows(store: FlowStore) -> list[list]:
+    with sqlite3.connect(store.path) as db:
+        return [
+            sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)  # noqa: S608 - our own names
+            for table in ("edges", "decisions")
+        ]
+
+
+# A controller's decision with some fields replaced by tricky values (or left out).
+TWEAKED = st.builds(
+    lambda event, tweaks, left_out: {k: v for k, v in (event | tweaks).items() if k not in left_out},
+    CONTROLLER_DECISION,
+    st.dictionaries(st.sampled_from(ALL_FIELDS), TRICKY, max_size=4),
+    st.sets(st.sampled_from(["src", "src_mac", "dst", "dst_mac", "proto"]), max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@given(tweaked=st.lists(TWEAKED, max_size=6), anything=st.lists(EVENT | DECISION, max_size=4))
+def test_live_recording_reads_the_events_text_as_observation_of_reads_the_event(live_and_recorded, tweaked, anything):
+    live, recorded = live_and_recorded
+    batches = ["[" + ",".join(map(events_json, events)) + "]" for events in (tweaked, anything)]  # as the log writes
+    live.write_events(lambda: batches, LABELS)
+    recorded.record([o for o in map(observation_of, tweaked + anything) if o is not None], LABELS.get)
+    assert _rows(live) == _rows(recorded)
+
+
+def test_live_recording_reads_the_controllers_events_in_sql_and_the_unusual_through_observation_of(path, monkeypatch):
+    import segctl.flowstore
+
+    store = FlowStore(path)
+    event = {"time": T0, "kind": "allow", "src": "web", "src_mac": "02:00:00:00:00:01", "dst": "db", "proto": "tcp"}
+    event |= {"dst_port": 5432, "rule": "r"}
+    with monkeypatch.context() as patch:
+        patch.setattr(segctl.flowstore, "observation_of", None)  # not called: SQLite reads the events
+        store.write_events(lambda: [f"[{events_json(event)}, {events_json({**event, 'switches': [1, 2]})}]"], LABELS)
+    odd = [{**event, "reason": math.nan}, {**event, "src": "web\udfff"}]  # SQLite takes no NaN, reads \udfff
+    store.write_events(lambda: [f"[{events_json(e)}]" for e in odd], LABELS)
+    edges = {(e.src, e.src_labels is not None): e.flows for e in store.edges()}
+    assert edges == {("web", True): 3, ("02:00:00:00:00:01", False): 1}  # a lone surrogate is no name
+    assert store.stats()["decisions"] == 4
 
 
 def test_the_edges_the_api_tests_record_read_back_as_they_were_given(path):

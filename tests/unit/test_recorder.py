@@ -1,6 +1,8 @@
 """Live recording: the event log's tap, the FlowRecorder's batches (on a fake clock, writes
 inline), and a Runtime whose controller's decisions end up in `flow_edges`."""
 
+import json
+import sqlite3
 import time
 
 import pytest
@@ -16,27 +18,44 @@ from ..fakenet import DB, DIRECTORY, POLICY, ROGUE, WEB, Net, tcp
 from .helpers import Clock
 
 
-def test_the_tap_gets_every_decision_before_folding_and_monitored_ones_are_not_folded():
+def test_the_tap_gets_every_decision_before_folding_and_monitored_ones_are_not_folded(tmp_path):
     clock = Clock(1e6)
     tapped = []
-    log = EventLog(clock=clock, repeat_interval=10)
+    log = EventLog(str(tmp_path / "events.jsonl"), clock=clock, repeat_interval=10)
     log.tap = tapped.append
     log.record("allow", src="web", dst="db")
+    log.record("quarantine", host="web", reason="EDR")  # no decision: not tapped
     for port in (22, 23, 24, 25):  # the log folds three into one summary; the tap sees each
         log.record("deny", src_mac="m", reason="unknown", dst_port=port)
     for port in (80, 81):  # forwarded to a monitored destination: written one by one
         log.record("deny", src="web", reason="monitored", verdict="monitor", would_deny=True, dst_port=port)
     clock.now += 11
     log.flush()
-    assert [e.get("dst_port") for e in tapped] == [None, 22, 23, 24, 25, 80, 81]
-    assert not any("repeats" in e for e in tapped)
+    events = [json.loads(text) for text in tapped]
+    assert [e.get("dst_port") for e in events] == [None, 22, 23, 24, 25, 80, 81]
+    assert not any("repeats" in e for e in events)
     written = log.latest()
-    assert [e.get("dst_port") for e in written] == [None, 22, 80, 81, 25]
+    assert [e.get("dst_port") for e in written] == [None, None, 22, 80, 81, 25]
     assert written[-1]["repeats"] == 3  # the summary: the last of them, standing for three
+    # The file's line of a tapped decision is the very text the tap got (encoded once).
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [lines[0], *lines[2:5]] == [tapped[0], tapped[1], tapped[5], tapped[6]]
 
 
 def deny(now, src="02:00:00:00:00:99"):
-    return {"time": now, "kind": "deny", "src_mac": src, "reason": "not a directory host"}
+    """A denial as the events log hands it to the recorder: its JSON text."""
+    return json.dumps({"time": now, "kind": "deny", "src_mac": src, "reason": "not a directory host"})
+
+
+def allow(now):
+    return json.dumps({"time": now, "kind": "allow", "src": "web", "dst": "db", "proto": "tcp", "rule": "r"})
+
+
+def no_directory():
+    return NO_LABELS
+
+
+NO_LABELS: dict = {}
 
 
 @pytest.fixture
@@ -52,9 +71,8 @@ def test_the_recorder_writes_in_batches_when_due(store):
         writes.append(clock.now)
         return function()
 
-    recorder = FlowRecorder(store, {}.get, inline, clock)
+    recorder = FlowRecorder(store, no_directory, inline, clock)
     recorder.tap(deny(clock.now))
-    recorder.tap({"time": clock.now, "kind": "quarantine", "host": "web"})  # no decision: not stored
     assert not recorder.due()
     clock.now += FLUSH_INTERVAL
     assert recorder.due()
@@ -69,28 +87,56 @@ def test_the_recorder_writes_in_batches_when_due(store):
 
 def test_a_large_batch_pauses_between_its_chunks_and_is_written_whole(store):
     pauses = []
-    recorder = FlowRecorder(store, {}.get, lambda f: f(), Clock(1e6))
+    recorder = FlowRecorder(store, no_directory, lambda f: f(), Clock(1e6))
     for i in range(2 * CHUNK + 1):
         recorder.tap(deny(1e6, src=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}"))
     assert recorder.flush(pause=lambda: pauses.append(len(recorder.pending))) == 2 * CHUNK + 1
     assert len(pauses) == 3 and len(store.edges()) == 2 * CHUNK + 1
 
 
-def test_labels_are_those_of_the_directory_when_the_batch_is_written(store):
-    labels = {"web": {"role": "web"}}
-    recorder = FlowRecorder(store, lambda name: labels.get(name), lambda f: f(), Clock(1e6))
-    recorder.tap({"time": 1e6, "kind": "allow", "src": "web", "dst": "db", "proto": "tcp", "dst_port": 1, "rule": "r"})
-    labels["web"] = {"role": "frontend"}
+def test_labels_are_those_of_the_directory_when_the_batch_is_taken(store):
+    directory = {"web": {"role": "web"}}
+    recorder = FlowRecorder(store, lambda: directory, lambda f: f(), Clock(1e6))
+    recorder.tap(allow(1e6))
+    directory = {"web": {"role": "frontend"}}  # a reload before the batch is taken
     recorder.flush()
     (edge,) = store.edges()
     assert edge.src_labels == {"role": "frontend"} and edge.dst_labels is None
+    directory = {"web": {"role": "backend"}, "db": {"role": "db"}}
+    recorder.tap(allow(1e6 + 1))
+    recorder.flush()
+    (edge,) = store.edges()
+    assert (edge.src_labels, edge.dst_labels, edge.flows) == ({"role": "backend"}, {"role": "db"}, 2)
+
+
+def test_a_new_connection_gets_the_labels_again(store, monkeypatch):
+    import segctl.flowstore
+
+    directory = {"web": {"role": "web"}}
+    recorder = FlowRecorder(store, lambda: directory, lambda f: f(), Clock(1e6))
+    recorder.tap(allow(1e6))
+    recorder.flush()
+    kept = store._kept
+
+    def fails(*_):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:  # the kept connection fails, and is closed with its temporary tables
+        patch.setattr(segctl.flowstore, "_write", fails)
+        recorder.tap(allow(1e6 + 1))
+        assert recorder.flush() == 0 and recorder.lost == 1
+    recorder.tap(allow(1e6 + 2))
+    assert recorder.flush() == 1  # a new connection, the same directory
+    assert store._kept is not kept
+    (edge,) = store.edges()
+    assert edge.src_labels == {"role": "web"} and edge.flows == 2
 
 
 def test_a_failing_store_loses_the_batch_and_never_raises(store, caplog):
     def broken(function):
         raise StoreError("flows.sqlite: disk full")
 
-    recorder = FlowRecorder(store, {}.get, broken, Clock(1e6))
+    recorder = FlowRecorder(store, no_directory, broken, Clock(1e6))
     recorder.tap(deny(1e6))
     recorder.tap(deny(1e6))
     assert recorder.flush() == 0
@@ -100,7 +146,7 @@ def test_a_failing_store_loses_the_batch_and_never_raises(store, caplog):
 
 def test_the_recorder_prunes_at_its_interval(store):
     clock = Clock(1e6)
-    recorder = FlowRecorder(store, {}.get, lambda f: f(), clock)
+    recorder = FlowRecorder(store, no_directory, lambda f: f(), clock)
     store.record([], {}.get)
     recorder.tap(deny(clock.now - 7200))  # older than the retention (an hour) when written
     recorder.flush()  # the first flush prunes, after writing
@@ -119,7 +165,7 @@ def test_a_flood_makes_the_prune_due_sooner_so_the_caps_hold(tmp_path, monkeypat
     monkeypatch.setattr(segctl.recorder, "PRUNE_AFTER", 5)
     store = FlowStore(str(tmp_path / "flows.sqlite"), max_decisions=3)
     clock = Clock(1e6)
-    recorder = FlowRecorder(store, {}.get, lambda f: f(), clock)
+    recorder = FlowRecorder(store, no_directory, lambda f: f(), clock)
     recorder.flush()  # the first prune
     for n in range(2):
         for i in range(3):
@@ -233,7 +279,7 @@ def test_at_exit_what_is_pending_is_written_inline(tmp_path):
 
 def test_the_last_flush_writes_a_batch_still_queued_and_the_queued_write_then_writes_nothing(store):
     queued = []
-    recorder = FlowRecorder(store, {}.get, queued.append, Clock(1e6))  # writes wait in a queue
+    recorder = FlowRecorder(store, no_directory, queued.append, Clock(1e6))  # writes wait in a queue
     recorder.tap(deny(1e6))
     recorder.flush()
     recorder.tap(deny(1e6, src="02:00:00:00:00:98"))
@@ -246,7 +292,7 @@ def test_the_last_flush_writes_a_batch_still_queued_and_the_queued_write_then_wr
 
 def test_a_batch_written_by_its_own_write_is_not_written_again_at_exit(store):
     queued = []
-    recorder = FlowRecorder(store, {}.get, queued.append, Clock(1e6))
+    recorder = FlowRecorder(store, no_directory, queued.append, Clock(1e6))
     recorder.tap(deny(1e6))
     recorder.flush()
     queued[0]()  # done, but the flush that queued it has not heard back yet
@@ -256,7 +302,7 @@ def test_a_batch_written_by_its_own_write_is_not_written_again_at_exit(store):
 
 
 def test_the_last_flush_writes_what_a_paused_flush_had_not_encoded_yet(store):
-    recorder = FlowRecorder(store, {}.get, lambda f: f(), Clock(1e6))
+    recorder = FlowRecorder(store, no_directory, lambda f: f(), Clock(1e6))
     for i in range(CHUNK + 5):
         recorder.tap(deny(1e6, src=f"02:00:00:00:{i // 256:02x}:{i % 256:02x}"))
 
