@@ -22,6 +22,7 @@ import importlib.util
 import logging
 import os
 import struct
+import time
 import warnings
 from importlib.metadata import version
 
@@ -253,12 +254,16 @@ class _SwitchSocket:
       for the rest, two reads through eventlet per message; here one read takes whatever the
       switch has sent (up to READ_AHEAD bytes) and the loop's asks are served from it;
     - its writer watched: whether the framework's writing green thread is inside a write,
-      so that write() knows when it may write straight to the socket.
+      so that write() knows when it may write straight to the socket;
+    - taking turns: a switch answered at once (write) may have sent more before its reading
+      green thread is done, which then never waits and never lets the others run; so before
+      a read, one that has run for TURN seconds since it last waited yields first.
 
     Everything else is the socket's own."""
 
-    __slots__ = ("_socket", "_data", "_at", "_raw", "_writing", "_written")
+    __slots__ = ("_socket", "_data", "_at", "_raw", "_writing", "_written", "_turn")
     READ_AHEAD = 65536
+    TURN = 0.001
 
     def __init__(self, sock) -> None:
         self._socket = sock
@@ -268,16 +273,31 @@ class _SwitchSocket:
         self._raw = sock.fd if isinstance(sock, GreenSocket) else None
         self._writing = False  # the framework's writer is in sendall
         self._written = False  # it has been through sendall once since the wrap (none from before is left)
+        self._turn = time.monotonic()  # since when the reading green thread has run without waiting
 
     def recv(self, size: int) -> bytes:
         data, at = self._data, self._at
         if at >= len(data):
-            data = self._socket.recv(max(size, self.READ_AHEAD))  # (waits, green, if nothing came)
+            data = self._read(max(size, self.READ_AHEAD))
             if len(data) <= size:
                 return data
             self._data, at = data, 0
         self._at = at + size
         return data[at : at + size]
+
+    def _read(self, size: int) -> bytes:
+        raw = self._raw
+        if raw is not None:
+            if time.monotonic() - self._turn > self.TURN:
+                hub.sleep(0)
+                self._turn = time.monotonic()
+            try:
+                return raw.recv(size)  # what is there, if anything
+            except BlockingIOError:
+                pass
+        data = self._socket.recv(size)  # waits (green) for it
+        self._turn = time.monotonic()
+        return data
 
     def sendall(self, data) -> None:
         self._writing = True
