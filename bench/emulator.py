@@ -18,6 +18,8 @@ import struct
 import time
 from dataclasses import dataclass, field
 
+from segctl.core.fabric import EDGE_SETTLE
+
 from . import ofwire as of
 
 SRC_PORT_OFFSET = of.PACKET_IN_FRAME_OFFSET + of.TCP_SRC_IN_FRAME
@@ -208,7 +210,8 @@ async def connect(host, port, plan, window, connect_timeout=20.0) -> list[Emulat
         _, protocol = await loop.create_connection(switch, host, port)
         switches.append(protocol)
     await asyncio.wait_for(asyncio.gather(*(s.ready for s in switches)), connect_timeout)
-    await asyncio.sleep(0.5)  # the controller installs its base entries
+    # The controller installs its base entries, and binds no host until the ports settle.
+    await asyncio.sleep(EDGE_SETTLE + 0.5)
     return switches
 
 

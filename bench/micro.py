@@ -13,6 +13,7 @@ from segctl import ofmsg
 from segctl.core.connections import Connection, FlowKey
 from segctl.core.decision import DecisionIndex
 from segctl.core.directory import Host
+from segctl.core.pipeline import Kind, make_cookie
 from segctl.core.planner import first_packet_out, plan_connection
 from segctl.core.policy import parse_policy
 from segctl.core.topology import Topology
@@ -80,8 +81,9 @@ def path_time() -> float:
     return best_of(paths, 1) / len(pairs)
 
 
-def planning_times() -> tuple[float, float]:
-    """(plan a 6-hop connection, encode its messages to OpenFlow bytes), seconds each."""
+def planning_times(stateful: bool = False) -> tuple[float, float, int]:
+    """(plan a 6-hop connection, encode its messages to OpenFlow bytes), seconds each, and how
+    many messages; `stateful`: a service's on the stateful pipeline."""
     topology = Topology()
     for dpid in range(1, 7):
         topology.add_switch(dpid, (1, 2, 3))
@@ -92,7 +94,10 @@ def planning_times() -> tuple[float, float]:
     src = Host("a", "02:00:00:00:00:01", "10.0.0.1", {"role": "a"})
     dst = Host("b", "02:00:00:00:00:02", "10.0.0.2", {"role": "b"})
     key = FlowKey(src.mac, dst.mac, src.ip, dst.ip, 6, 40000, 443)
-    connection = Connection(1, key, src, dst, "r", path, 0.0, cookie=1, reply_key=key.reverse())
+    if stateful:
+        key = key.service()
+    cookie = make_cookie(Kind.CONNECTION, 1, 1)
+    connection = Connection(1, key, src, dst, "r", path, 0.0, cookie, reply_key=key.reverse(), stateful=stateful)
     frame = bytes(74)
 
     def plan():
@@ -104,7 +109,7 @@ def planning_times() -> tuple[float, float]:
         for message in messages:
             ofmsg.encode(message)
 
-    return best_of(plan, 2000), best_of(encode, 2000)
+    return best_of(plan, 2000), best_of(encode, 2000), len(messages)
 
 
 AUDIT_DIRECTORY = """
@@ -176,9 +181,18 @@ def main() -> int:
                     f"| decision ({made}), {rules:,} rules, 10,000 hosts, {pairs} | {seconds * 1e6:.2f} µs | {ratio} |"
                 )
     print(f"| path, 100-switch leaf-spine (4 spines, 96 leaves) | {path_time() * 1e6:.1f} µs | |")
-    plan, encode = planning_times()
-    print(f"| plan a connection over 6 hops (12 entries + packet-out) | {plan * 1e6:.1f} µs | |")
-    print(f"| encode those 13 messages to OpenFlow bytes | {encode * 1e6:.1f} µs | |")
+    plan, encode, count = planning_times()
+    print(f"| plan a connection over 6 hops ({count - 1} entries + packet-out) | {plan * 1e6:.1f} µs | |")
+    print(f"| encode those {count} messages to OpenFlow bytes | {encode * 1e6:.1f} µs | |")
+    service_plan, service_encode, count = planning_times(stateful=True)
+    print(
+        f"| stateful pipeline: plan a service over 6 hops ({count - 1} entries + packet-out) "
+        f"| {service_plan * 1e6:.1f} µs | {service_plan / plan:.2f}× a connection's |"
+    )
+    print(
+        f"| ... encode those {count} messages | {service_encode * 1e6:.1f} µs "
+        f"| {service_encode / encode:.2f}× a connection's |"
+    )
     entries, first, next_ = audit_times()
     print(
         f"| flow-table audit of a switch with {entries:,} entries (decode, check), first read | "

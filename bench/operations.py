@@ -20,6 +20,8 @@ import tempfile
 import time
 import urllib.request
 
+from segctl.core.fabric import EDGE_SETTLE
+
 from . import emulator
 from .flowsetup import ROOT, controller_command, free_port, wait_listening
 from .workload import Flow, Workload
@@ -59,6 +61,7 @@ async def _scenario(workload: Workload, of_port: int, api_port: int, token: str,
         flows = victim_flows if dpid == victim.switch else workload.flows(dpid, 1.0)
         plan.append((dpid, [h for h in workload.hosts if h.switch == dpid], flows, workload.ports_per_switch))
     switches = await emulator.connect("127.0.0.1", of_port, plan, window=1)
+    await asyncio.sleep(EDGE_SETTLE)  # hosts are not bound while the switches' ports settle
     for switch in switches:
         switch.announce_hosts()
     await asyncio.sleep(1.5)
@@ -141,8 +144,9 @@ def connection_memory(hosts: int = 10_000, connections: int = 100_000) -> dict:
     for dpid in range(1, 17):
         core.link_up(dpid, 901, 101, dpid, 0.0)
         core.link_up(dpid, 902, 102, dpid, 0.0)
+    now = EDGE_SETTLE  # hosts are bound once the switches' ports have settled
     for h in workload.hosts:
-        core.packet_in(h.switch, h.port, of.arp_announce(h.mac, h.ip), 0.0)
+        core.packet_in(h.switch, h.port, of.arp_announce(h.mac, h.ip), now)
     pairs = []
     for src in workload.hosts[:400]:
         for dst in workload.hosts[400:1400]:
@@ -156,7 +160,7 @@ def connection_memory(hosts: int = 10_000, connections: int = 100_000) -> dict:
     while made < connections:
         for src, dst, port in pairs:
             frame = of.tcp_syn(src.mac, dst.mac, src.ip, dst.ip, src_port, port)
-            core.packet_in(src.switch, src.port, frame, 0.0)
+            core.packet_in(src.switch, src.port, frame, now)
             made += 1
             if made == connections:
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import time
 from functools import partial
 
 from segctl.config import Sources, load_sources
+from segctl.core.fabric import EDGE_SETTLE
 
 from .proc import stop_process
 from .topology import LabTopology, load_topology
@@ -271,6 +273,9 @@ class Lab:
             link_events = [e for e in events if e["kind"] in ("link-up", "link-down")]
             links = link_events[-1]["links"] if link_events else 0
             if want_switches <= up and links == want_links:
+                # and the edge ports bind hosts (EDGE_SETTLE after the last switch came up)
+                last_up = max(e["time"] for e in events if e["kind"] == "switch-up")
+                time.sleep(max(0.0, last_up + EDGE_SETTLE - time.time()))
                 return
             if not self.controller.running():
                 raise RuntimeError(f"controller died:\n{self.controller.log()}")
@@ -388,6 +393,21 @@ class Lab:
         if leaks:
             raise OneWayLeak(f"arrived at the destination, but no answer came back: {leaks}")
         return [outcome == "allow" for outcome in outcomes]
+
+    def dump_flows(self) -> str:
+        """Every switch's entries, as `ovs-ofctl dump-flows` prints them (it must answer)."""
+        return "".join(
+            subprocess.run(
+                ["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", name], capture_output=True, text=True, check=True
+            ).stdout
+            for name in self.topology.switches
+        )
+
+    def ipv4_packet_ins(self) -> int:
+        """IPv4 packets the switches sent to the controller so far, by their punt entries'
+        counters (the controller's own count includes its link probes and ARP)."""
+        counted = re.findall(r"n_packets=(\d+),.*[ ,]ip[ ,].*actions=.*CONTROLLER", self.dump_flows())
+        return sum(map(int, counted))
 
     def reaches(
         self, src: str, dst: str, proto: str = "icmp", port: int | None = None, timeout: float = 2.0, size: int = 0

@@ -28,7 +28,7 @@ from .framework import (
     wrap_socket,
     write,
 )
-from .runtime import Confirmation, Runtime
+from .runtime import ACTIONS, Confirmation, Runtime
 
 LOG = logging.getLogger("segctl.app")
 # OpenFlow 1.3's reasons for a FlowRemoved, by number, as the core names them.
@@ -36,6 +36,7 @@ _REMOVED_REASONS = {0: "idle_timeout", 1: "hard_timeout", 2: "delete", 3: "group
 EVENTS_FLUSH_INTERVAL = 0.1  # seconds; how stale events.jsonl may be
 FLOW_RECORD_TICK = 0.1  # seconds between two asks whether the flow store's batch is due
 AUDIT_TICK = 0.25  # seconds between two asks whether a switch's flow table is due for a read
+ACTION_WAIT = 0.005  # seconds between two looks whether the actions under way have ended
 HOLD_LIMIT = 262144  # bytes held for a switch (OpenFlowSwitches.holding) before they go anyway
 
 
@@ -61,6 +62,14 @@ def fail_fast(handler):
             os._exit(70)
 
     return wrapper
+
+
+def _pause() -> None:
+    """Between two parts of background work: what waits goes first, and an action under way
+    (runtime.Actions) ends first."""
+    hub.sleep(0)
+    while ACTIONS.under_way:
+        hub.sleep(ACTION_WAIT)
 
 
 class OpenFlowSwitches:
@@ -205,16 +214,18 @@ class SegctlApp(App):
     def _flush_events_forever(self):
         while True:
             hub.sleep(EVENTS_FLUSH_INTERVAL)
-            self.runtime.events.flush()
+            if not ACTIONS.under_way:  # (put off while an action waits for its switches)
+                self.runtime.events.flush()
 
     def _record_flows_forever(self):
-        """Batches of decisions into the flow store: every second, sooner when many wait."""
+        """Batches of decisions into the flow store: every second, sooner when many wait (not
+        while an action waits for its switches)."""
         recorder = self.runtime.recorder
         while True:
             hub.sleep(FLOW_RECORD_TICK)
-            if recorder is not None and recorder.due():
+            if recorder is not None and recorder.due() and not ACTIONS.under_way:
                 try:
-                    recorder.flush(pause=lambda: hub.sleep(0))
+                    recorder.flush(pause=_pause)
                 except Exception:  # noqa: BLE001 - a bug in recording must not stop enforcement
                     LOG.exception("flow store: recording failed")
 
@@ -231,7 +242,8 @@ class SegctlApp(App):
         """The flow-table audit: the core says which switch's table to read when."""
         while True:
             hub.sleep(AUDIT_TICK)
-            self.runtime.apply(self.core.audit_due(time.time()))
+            if not ACTIONS.under_way:  # (a read's answer would be audited between the barriers)
+                self.runtime.apply(self.core.audit_due(time.time()))
 
     @fail_fast
     def _refresh_directory_forever(self):
@@ -314,7 +326,8 @@ class SegctlApp(App):
     def _flow_removed(self, ev):
         msg = ev.msg
         reason = _REMOVED_REASONS.get(msg.reason, "other")
-        self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason))
+        counts = (msg.packet_count, msg.byte_count)
+        self.runtime.apply(self.core.flow_removed(msg.datapath.id, msg.cookie, time.time(), reason, counts))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):
@@ -328,7 +341,7 @@ class SegctlApp(App):
     def _audit_answers_forever(self):
         while True:
             self._audit_answer(*self.answers.get())
-            hub.sleep(0)  # the packet-ins that came meanwhile go first
+            _pause()  # the packet-ins that came meanwhile go first, and any action under way ends
 
     def _audit_answer(self, datapath, xid: int, part: bytes) -> None:
         """Decode one part (what the switch's last answer held is not decoded again) and audit it."""

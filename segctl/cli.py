@@ -14,7 +14,7 @@ from .core.events import KEEP_FILES, MAX_BYTES
 from .core.explain import explain_first_packet
 from .core.flowlog import VERDICTS
 from .core.flowmap import parse_by
-from .core.policy import ICMP_TYPES
+from .core.policy import ICMP_TYPES, PIPELINES
 from .core.suggest import MAX_PORTS, parse_selector
 from .core.textsafe import printable
 from .core.verdict import Allow, Deny
@@ -232,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="7d",
         metavar="DURATION",
         help="record every decision into STATE_DIR/flows.sqlite and keep this long (7d); 0 turns recording off",
+    )
+    run.add_argument(
+        "--pipeline",
+        choices=PIPELINES,
+        help="how allowed connections are set up, over the policy's `pipeline` (reactive: exact entries per "
+        "connection; stateful: per service, the switches' connection trackers keep its connections; auto: "
+        "stateful on switches that track connections)",
     )
     run.add_argument(
         "--discard-state", action="store_true", help="set an unreadable state file aside and start with no quarantine"

@@ -115,7 +115,7 @@ def run(args) -> int:
     store = open_for_run(state_dir, args.retention, LOG.warning)
 
     def start_runtime() -> Runtime:
-        sources = Sources(args.directory, args.policy)
+        sources = Sources(args.directory, args.policy, getattr(args, "pipeline", None))
         return Runtime(sources, events, state_dir, switches, framework.run_blocking, args.audit_interval, store)
 
     try:
@@ -195,4 +195,5 @@ def run(args) -> int:
         framework.hub.joinall(services)
     finally:
         manager.close()
+        events.close()  # (the records of the last tenth of a second are written when flushed)
     return 0

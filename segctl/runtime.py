@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypedDict
 
 from . import views
-from .config import Sources, open_sources
+from .config import ParsedDirectory, Sources, open_sources
 from .core.audit import AUDIT_INTERVAL
 from .core.controller import Controller
 from .core.decision import DecisionIndex
@@ -33,6 +35,37 @@ from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
 IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a remote one
+
+
+class Actions:
+    """The actions under way: a quarantine, a release or a reload, from its start until its
+    switches confirm it (actions may overlap: each waits for its own switches). Meanwhile the
+    engineer waits, so what can wait does: Python's cyclic garbage collector is paused (a full
+    collection walks every object of the controller: tens of milliseconds), and the app puts off
+    its background work (writing the event log's file and the flow store, reading flow tables),
+    which would otherwise run between the switches' confirmations. Everything resumes when the
+    last action ends."""
+
+    def __init__(self) -> None:
+        self.under_way = 0
+        self._collector_paused = False
+
+    @contextlib.contextmanager
+    def running(self):
+        if not self.under_way:
+            # (a collector someone else paused stays theirs to resume)
+            self._collector_paused = gc.isenabled()
+            gc.disable()
+        self.under_way += 1
+        try:
+            yield
+        finally:
+            self.under_way -= 1
+            if not self.under_way and self._collector_paused:
+                gc.enable()
+
+
+ACTIONS = Actions()
 
 
 class NoFlowStore(Exception):
@@ -88,7 +121,8 @@ class Runtime:
         self.switches: Switches = switches or NoSwitches()
         # How blocking directory reads run: inline, or (under Ryu) in an OS thread.
         self.run_blocking = run_blocking
-        self.source, policy = open_sources(sources)
+        self.parsed = ParsedDirectory()  # a reload parses the directory file again only if it changed
+        self.source, policy = open_sources(sources, self.parsed)
         # A remote directory (LDAP) is cached and re-read; a YAML file only on reload.
         self.cache = DirectoryCache(self.source.ttl, self.source.source) if self.source.ttl else None
         self.controller = Controller(self._first_read(), policy, events, audit_interval)
@@ -188,15 +222,17 @@ class Runtime:
         still finds it quarantined after the restart. Raises UnknownHost."""
         started = time.monotonic()
         name, _ = self.controller.quarantine_target(host)
-        messages = self.controller.quarantine(name, reason, time.time(), by=by)
-        self.save()
-        switches = self.confirm(messages)
+        with ACTIONS.running():
+            messages = self.controller.quarantine(name, reason, time.time(), by=by)
+            self.save()
+            switches = self.confirm(messages)
         return dict(self.quarantined(name), switches=switches, seconds=round(time.monotonic() - started, 4))
 
     def release(self, host: str, by: str) -> dict:
-        messages = self.controller.release(host, time.time(), by=by)
-        self.save()
-        return {"released": host, "switches": self.confirm(messages)}
+        with ACTIONS.running():
+            messages = self.controller.release(host, time.time(), by=by)
+            self.save()
+            return {"released": host, "switches": self.confirm(messages)}
 
     def quarantined(self, name: str) -> dict:
         return self.controller.quarantined[name].to_json()
@@ -260,15 +296,16 @@ class Runtime:
         directory = self.cache.effective(self.controller.bindings.by_mac, now)
         if directory.by_mac == current.by_mac:
             return
-        messages, revoked = self.controller.reload(directory, self.controller.policy, now)
-        self.confirm(messages)
+        with ACTIONS.running():
+            messages, revoked = self.controller.reload(directory, self.controller.policy, now)
+            self.confirm(messages)
         self.events.record("directory-change", now, hosts=len(directory), revoked=revoked, source=directory.source)
 
     def reload(self, by: str = "signal") -> dict:
         """Re-read the directory and the policy. On error keep what runs and return the
         problems; on success revoke what is no longer allowed, confirmed by the switches."""
         try:
-            source, policy = open_sources(self.sources)
+            source, policy = open_sources(self.sources, self.parsed)
             directory, problems = self.run_blocking(source.read)
         except ConfigError as exc:
             return self._reload_failed([str(problem) for problem in exc.problems], by)
@@ -281,8 +318,9 @@ class Runtime:
             self._stored(self.cache, directory, problems, time.time())
         else:
             self.cache = None
-        messages, revoked = self.controller.reload(directory, policy, time.time())
-        switches = self.confirm(messages)
+        with ACTIONS.running():
+            messages, revoked = self.controller.reload(directory, policy, time.time())
+            switches = self.confirm(messages)
         report = {
             "ok": True,
             "revoked": revoked,
@@ -291,7 +329,7 @@ class Runtime:
             "mode": policy.mode,
             "modes": dict(policy.modes),
         }
-        self.events.record("reload", by=by, **report)
+        self.events.record_later("reload", None, [dict(by=by, **report)])  # after its revokes' records
         return dict(report, switches=switches)
 
     # -- what-if: a draft or the files on disk replayed against the recorded flows ----------
@@ -306,7 +344,7 @@ class Runtime:
         """What reload() would do now, done to nothing: the files' problems, or the replay of
         the policy on disk and the number of connections it would revoke."""
         try:
-            source, policy = open_sources(self.sources)
+            source, policy = open_sources(self.sources, self.parsed)
             directory, _ = self.run_blocking(source.read)
         except ConfigError as exc:
             return {"ok": False, "dry_run": True, "errors": [str(problem) for problem in exc.problems]}
@@ -387,7 +425,9 @@ class Runtime:
             "uptime": round(time.time() - self.started, 1),
             "mode": c.policy.mode,
             "modes": dict(c.policy.modes),
+            "pipeline": c.policy.pipeline,
             "switches": sorted(c.topology.ports),
+            "conntrack_switches": sorted(c.ledger.conntrack_switches),
             "links": len(c.topology.links()),
             "hosts": len(c.directory),
             "hosts_bound": len(c.bindings.by_mac),

@@ -140,6 +140,9 @@ class Net:
         for dpid, ports in SWITCHES:
             self.fabric.apply(self.core.switch_up(dpid, ports, self.now))
         self.deliver_probes()  # the links are found the way the real controller finds them
+        # Every link is found now: the edge ports may bind hosts at once (the real controller
+        # waits EDGE_SETTLE for that; tests of the wait set settling_until themselves).
+        self.core.ledger.settling_until = 0.0
 
     def flow_removed(self, removal) -> list:
         """A switch's FlowRemoved, handed to the controller as the Ryu app does."""

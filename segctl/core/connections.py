@@ -94,7 +94,7 @@ class FlowKey(NamedTuple):
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
     id: int
     key: FlowKey
@@ -145,13 +145,17 @@ class Connection:
 
 
 class ConnectionTable:
-    """Live connections, found by id, by either direction's key, by the address pair of
-    either direction (for later fragments), or by host."""
+    """Live connections, found by id, by either direction's key, by host, or by the address
+    pair of either direction (for later fragments).
+
+    Memory is per connection and there may be 100,000s of them: the indexes hold only the
+    connection's id (the same int object everywhere) and keys it already has. Later fragments
+    are rare, so no index serves them: find_pair looks through the connections of the pair's
+    less busy host."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, Connection] = {}
         self.by_key: dict[FlowKey, int] = {}
-        self.by_pair: dict[tuple, set[int]] = {}
         self.by_mac: dict[str, set[int]] = {}
         self.services = 0  # how many are a service's on the stateful pipeline
         # A run's first id is random: a switch's FlowRemoved about an entry of an earlier run
@@ -173,12 +177,19 @@ class ConnectionTable:
                 return ident
 
     def add(self, connection: Connection) -> None:
-        self.by_id[connection.id] = connection
-        for key in connection.directions():
-            self.by_key[key] = connection.id
-            self.by_pair.setdefault(key.pair, set()).add(connection.id)
-        for mac in (connection.key.src_mac, connection.key.dst_mac):
-            self.by_mac.setdefault(mac, set()).add(connection.id)
+        ident = connection.id
+        self.by_id[ident] = connection
+        key, reply_key = connection.key, connection.reply_key
+        self.by_key[key] = ident
+        if reply_key is not None:
+            self.by_key[reply_key] = ident
+        by_mac = self.by_mac
+        for mac in (key.src_mac, key.dst_mac):
+            ids = by_mac.get(mac)
+            if ids is None:
+                by_mac[mac] = {ident}
+            else:
+                ids.add(ident)
         self.services += connection.stateful
 
     def involving(self, mac: str) -> list[Connection]:
@@ -198,27 +209,33 @@ class ConnectionTable:
                 ident = by_key.get(key._replace(dst_port=None))
         return self.by_id.get(ident) if ident is not None else None
 
+    def find_exact(self, key: FlowKey) -> Connection | None:
+        """The live connection of exactly `key`: never a stateful service, whose connections
+        (its client ports) only the switches' trackers know."""
+        ident = self.by_key.get(key)
+        return self.by_id.get(ident) if ident is not None else None
+
     def find_pair(self, pair: tuple) -> Connection | None:
-        """A live connection one of whose directions has these addresses and protocol."""
-        ids = self.by_pair.get(pair)
-        return self.by_id[min(ids)] if ids else None
+        """The live connection (the lowest id if several) one of whose directions has these
+        addresses and protocol (a FlowKey's `pair`)."""
+        ends = (self.by_mac.get(pair[0], ()), self.by_mac.get(pair[1], ()))
+        by_id = self.by_id
+        found = [ident for ident in min(ends, key=len) if any(key.pair == pair for key in by_id[ident].directions())]
+        return by_id[min(found)] if found else None
 
     def remove(self, ident: int) -> Connection | None:
         connection = self.by_id.pop(ident, None)
         if connection is not None:
-            for key in connection.directions():
-                if self.by_key.get(key) == ident:
-                    del self.by_key[key]
-                _discard(self.by_pair, key.pair, ident)
+            by_key = self.by_key
+            for key in (connection.key, connection.reply_key):
+                if key is not None and by_key.get(key) == ident:
+                    del by_key[key]
+            by_mac = self.by_mac
             for mac in (connection.key.src_mac, connection.key.dst_mac):
-                _discard(self.by_mac, mac, ident)
+                ids = by_mac.get(mac)
+                if ids is not None:
+                    ids.discard(ident)
+                    if not ids:
+                        del by_mac[mac]
             self.services -= connection.stateful
         return connection
-
-
-def _discard(index: dict, key, ident: int) -> None:
-    ids = index.get(key)
-    if ids is not None:
-        ids.discard(ident)
-        if not ids:
-            del index[key]

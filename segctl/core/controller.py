@@ -150,7 +150,7 @@ class Controller:
         if frame.eth_type == ETH_TYPE_LLDP:
             return self.fabric.lldp(dpid, in_port, data, now)
         if ledger.topology.is_link_port(dpid, in_port):
-            return self.setup.transit(dpid, in_port, frame, data)
+            return self.setup.transit(dpid, in_port, frame, data, now)
         if frame.vlan is not None:
             return []
         if frame.arp is not None:
@@ -181,9 +181,12 @@ class Controller:
                 messages += self.setup.ipv4(held.dpid, held.in_port, frame, held.data, sender.host, now)
         return messages
 
-    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
-        """An entry left a switch; a connection's ingress entry timing out ends it."""
-        return self.setup.flow_removed(dpid, cookie, now, reason)
+    def flow_removed(
+        self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout", counts: tuple[int, int] | None = None
+    ) -> list[Message]:
+        """An entry left a switch; a connection's ingress entry timing out ends it. `counts`:
+        the entry's (packets, bytes), as the switch reported them."""
+        return self.setup.flow_removed(dpid, cookie, now, reason, counts)
 
     # -- the flow-table audit ----------------------------------------------------------------
     def audit_due(self, now: float) -> list[Message]:
@@ -231,15 +234,17 @@ class Controller:
                 messages += ledger.unbind(binding.host.mac, now, "directory changed")
             else:
                 binding.host = host
+        gone = []
         for connection in ledger.connections:
             kept = connection_kept(directory, ledger.index, ledger.bindings.by_mac, connection)
             if kept is None:
-                messages += ledger.revoke(connection, now, "policy reload")
+                gone.append(connection)
                 continue
             # (a group moved from monitor to enforce keeps what a rule allows, and only that)
             connection.src, connection.dst, outcome = kept
             connection.rule = outcome.rule.name if outcome.rule else None
             connection.monitor_only = outcome.rule is None
+        messages += ledger.revoke_all(gone, now, "policy reload")
         revoked = before - len(ledger.connections)
         for dpid in ledger.switches():  # cached denials and guards: the new policy decides afresh
             messages += plan_clear_kinds(dpid, (Kind.DENY, Kind.GUARD, Kind.FLOOD))

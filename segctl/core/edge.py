@@ -49,6 +49,16 @@ class Edge:
         """Authenticate the sender of a frame at (dpid, in_port) and bind it there, or refuse it
         (an event, and a guard entry that drops it at its port for a while)."""
         ledger = self.ledger
+        if now < ledger.settling_until and ledger.directory.lookup_mac(mac) is not None:
+            binding = ledger.bindings.by_mac.get(mac)
+            if binding is None or (binding.dpid, binding.port) != (dpid, in_port):
+                # Not bound here yet, and the port may be a link not found yet (EDGE_SETTLE):
+                # dropped, neither bound nor refused. (A stranger is refused as ever.)
+                return Admitted(None, [])
+        if (dpid, in_port) in ledger.former_link_ports and ledger.directory.lookup_mac(mac) is not None:
+            # A link's end while its neighbour is away (it lost its controller, or went): the
+            # neighbour's hosts' packets, forwarded on its old entries. Dropped, as above.
+            return Admitted(None, [])
         admission = ledger.bindings.admit(ledger.directory, mac, dpid, in_port, ip, now)
         if not admission.ok:
             if admission.problem == "unknown":

@@ -8,15 +8,40 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .textsafe import key_values
 
 LOG = logging.getLogger("segctl.events")
 # One encoder, not one per event. ASCII only (ensure_ascii): control characters and U+2028/2029
-# are escaped, so a record is always exactly one line of the file.
-_encode = json.JSONEncoder(sort_keys=True).encode
+# are escaped, so a record is always exactly one line of the file. JSONEncoder.encode builds its
+# C encoder again for every call; the same C encoder, built once, writes the same text.
+_ENCODER = json.JSONEncoder(sort_keys=True)
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # (None without the C accelerator)
+_C_ENCODER = (
+    None
+    if _make_c_encoder is None
+    else _make_c_encoder(
+        None,  # no markers for circular references: records are flat
+        _ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,  # indent
+        ": ",
+        ", ",
+        True,  # sort_keys
+        False,  # skipkeys
+        True,  # allow_nan
+    )
+)
+
+
+def _encode(event: dict) -> str:
+    if _C_ENCODER is None:
+        return _ENCODER.encode(event)
+    return "".join(_C_ENCODER(event, 0))
+
+
 # Per-connection decisions go to the events file and, with --verbose, to the log: at thousands
 # per second (a scan) a line each on stderr would cost more than the decisions themselves.
 _LEVELS = {
@@ -30,6 +55,10 @@ _LEVELS = {
     "directory": logging.WARNING,
 }
 
+# Records are turned into JSON when the file is flushed (every 0.1 s, and on exit), not as they
+# are recorded: a quarantine or reload that revokes thousands of connections does not wait for
+# their text. Past this many records waiting, they are written at once.
+UNWRITTEN_LIMIT = 50_000
 MAX_BYTES = 100 * 1024 * 1024  # events.jsonl is rotated before it passes this (0: never)
 KEEP_FILES = 5  # rotated files kept: events.jsonl.1 (newest) … .5
 FOLDED_KINDS = frozenset({"deny"})
@@ -178,11 +207,15 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
+        self._unwritten: list[dict] = []  # recorded, not yet in the file (see UNWRITTEN_LIMIT)
+        self._later: collections.deque[tuple[str, float, Iterable[dict]]] = collections.deque()  # record_later's
         # Handed every event as recorded, before folding (the flow store counts each decision
         # on its own edge; a folded summary names only the last one's destination).
         self.tap: Callable[[dict], None] | None = None
 
     def record(self, kind: str, now: float | None = None, **fields: Any) -> dict:
+        if self._later:
+            self._catch_up()
         event = {"time": round(self._clock() if now is None else now, 6), "kind": kind}
         event.update((key, value) for key, value in fields.items() if value is not None)
         tap = self.tap
@@ -193,33 +226,74 @@ class EventLog:
         _log(written)
         return event
 
+    def record_later(self, kind: str, now: float | None, many: Iterable[dict]) -> None:
+        """record(kind, now, **fields) for each `fields` of `many`, in order, put off until the
+        log is next used (a record, a read, the flush the controller does every 0.1 s): a
+        quarantine or a reload revokes thousands of connections at once, and the switches
+        need not wait for their records. `many` is read then, so it must describe what will
+        not change meanwhile (connections already forgotten, say). `now` None: the clock's now."""
+        self._later.append((kind, self._clock() if now is None else now, many))
+
+    def _catch_up(self) -> None:
+        """Record what record_later put off, in the order it came."""
+        while self._later:
+            kind, now, many = self._later.popleft()
+            stamp = {"time": round(now, 6), "kind": kind}
+            events = []
+            for fields in many:
+                event = {**stamp, **fields}
+                if None in fields.values():
+                    event = {key: value for key, value in event.items() if value is not None}
+                events.append(event)
+            tap = self.tap
+            if tap is not None:
+                for event in events:
+                    tap(event)
+            with self._lock:
+                offer = self._repeats.offer
+                written = self._write([record for event in events for record in offer(event)])
+            _log(written)
+
     def latest(self, limit: int = 100, kind: str | None = None) -> list[dict]:
+        self._catch_up()
         with self._lock:
             events = [e for e in self._ring if kind is None or e["kind"] == kind]
         return events[-limit:] if limit > 0 else []
 
     def flush(self, now: float | None = None) -> None:
         """Writes the summaries of repeats whose interval is over, and the file's buffer."""
+        self._catch_up()
         with self._lock:
             written = self._write(self._repeats.due(self._clock() if now is None else now))
             if self._file is not None:
+                self._write_out()
                 self._file.flush()
         _log(written)
 
     def close(self) -> None:
+        self._catch_up()
         with self._lock:
             written = self._write(self._repeats.drain(self._clock()))
             if self._file is not None:
+                self._write_out()
                 self._file.close()
                 self._file = None
         _log(written)
 
     def _write(self, records: list[dict]) -> list[dict]:
-        for event in records:
-            self._ring.append(event)
-            if self._file is not None:
-                self._file.write(_encode(event) + "\n")
+        self._ring.extend(records)
+        if self._file is not None:
+            self._unwritten += records
+            if len(self._unwritten) >= UNWRITTEN_LIMIT:
+                self._write_out()
         return records
+
+    def _write_out(self) -> None:
+        """The records waiting, into the file (its buffer: flush() hands that to the system)."""
+        write = self._file.write  # type: ignore[union-attr]
+        for event in self._unwritten:
+            write(_encode(event) + "\n")
+        self._unwritten.clear()
 
 
 def _log(records: list[dict]) -> None:

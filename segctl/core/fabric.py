@@ -19,6 +19,12 @@ METER_HEADROOM = 2  # the switch passes up to twice a port's budget; the control
 Link = tuple[int, int, int, int]
 
 
+# Seconds after any switch (re)connects during which no sender is bound at a port not known to be
+# a link. A link is known once a probe crossed it, a second or so after both its switches are up;
+# meanwhile a neighbour still forwarding on the entries of a controller before this one (switches
+# fail secure, and reconnect one by one) delivers its hosts' packets on such a port, and binding
+# them there would lock them out of their own port and hide the link for good.
+EDGE_SETTLE = 2.5
 OVS_CONNTRACK_SINCE = (2, 6)  # Open vSwitch tracks connections in both datapaths from 2.6
 
 
@@ -56,6 +62,7 @@ class Fabric:
         ledger = self.ledger
         messages: list[Message] = self._forget_switch(dpid, now)
         ledger.topology.add_switch(dpid, ports)
+        ledger.settling_until = now + EDGE_SETTLE
         messages.append(SwitchConfig(dpid))
         messages.append(plan_wipe(dpid))
         messages += plan_switch_base(dpid)
@@ -134,6 +141,7 @@ class Fabric:
         peer = ledger.topology.link_ports.get((dpid, port))
         if peer is not None:
             messages += self.link_down(dpid, port, *peer, now)
+        ledger.former_link_ports.discard((dpid, port))  # (unplugged: whatever comes next may be a host)
         for binding in ledger.bindings.at_port(dpid, port):
             messages += ledger.unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
         return messages
@@ -186,6 +194,7 @@ class Fabric:
         """Nothing to send (a list, as every handler returns): the topology learns the link."""
         ledger = self.ledger
         self._link_seen[link_key(a, a_port, b, b_port)] = now
+        ledger.former_link_ports.difference_update({(a, a_port), (b, b_port)})
         if not ledger.topology.add_link(a, a_port, b, b_port):
             return []
         # (No host is bound at either end: lldp() refuses a probe that crossed a host's port.)
@@ -198,6 +207,7 @@ class Fabric:
         self._link_seen.pop(link_key(a, a_port, b, b_port), None)
         if not ledger.topology.remove_link(a, a_port, b, b_port):
             return []
+        ledger.former_link_ports.update({(a, a_port), (b, b_port)})
         messages: list[Message] = []
         for connection in ledger.connections:
             if connection.uses_link(a, a_port, b, b_port):

@@ -18,6 +18,14 @@ from .quarantine import Quarantines
 from .topology import reverse_hops
 from .verdict import Allow, Deliver, Deny, Hold, Ignore, Transit, Unreachable, Verdict, decide, decide_transit
 
+# A packet sent back through a switch's table (the stateful pipeline) that comes back to the
+# controller from the same port within this many seconds was not taken by the entries it was
+# sent to: the switch reads it differently than segctl does (a transport header cut short, an
+# IPv4 total length past the frame, an ICMP message in fragments). It is dropped, not sent
+# through the table again, which would loop it between the switch and the controller for ever.
+TABLE_ECHO = 1.0
+TABLE_ECHO_LIMIT = 4096  # packets remembered at most
+
 
 class FlowSetup:
     def __init__(self, ledger: Ledger, edge: Edge, flood: FloodGuard, quarantines: Quarantines) -> None:
@@ -25,18 +33,23 @@ class FlowSetup:
         self.edge = edge
         self.flood = flood
         self.quarantines = quarantines
+        self._through_table: dict[tuple[int, int | None, bytes], float] = {}
 
     def ipv4(self, dpid: int, in_port: int, frame: Frame, data: bytes, src: Host, now: float) -> list[Message]:
         """An IPv4 packet from the authenticated host `src` at an edge port."""
+        if self._came_back(dpid, in_port, data, now):
+            return []
         verdict = decide(self.ledger, (dpid, in_port), frame, data, src)
         return self.apply(verdict, dpid, in_port, data, src, now)
 
-    def transit(self, dpid: int, in_port: int, frame: Frame, data: bytes) -> list[Message]:
+    def transit(self, dpid: int, in_port: int, frame: Frame, data: bytes, now: float) -> list[Message]:
         """A packet that came in over a link: a packet of a just-allowed connection overtook its
         entries on a later switch (or a later fragment beat its connection's fragment entries)."""
+        if self._came_back(dpid, in_port, data, now):
+            return []
         verdict = decide_transit(self.ledger, frame)
         if isinstance(verdict, Transit):
-            return self._transit(verdict, dpid, in_port, data)
+            return self._transit(verdict, dpid, in_port, data, now)
         return []
 
     def apply(self, verdict: Verdict, dpid: int, in_port: int, data: bytes, src: Host, now: float) -> list[Message]:
@@ -44,7 +57,7 @@ class FlowSetup:
         connection's entries, a cached denial, or an ARP to locate its destination."""
         ledger = self.ledger
         if isinstance(verdict, Transit):
-            return self._transit(verdict, dpid, in_port, data)
+            return self._transit(verdict, dpid, in_port, data, now)
         if isinstance(verdict, Ignore):
             return []
         if isinstance(verdict, Deliver):
@@ -69,7 +82,7 @@ class FlowSetup:
                 "deny", now, verdict="monitor", reason=verdict.would_deny, enforced=False, would_deny=True, **event
             )
         connection = self._open(verdict, now, event)
-        return [*plan_connection(connection), first_packet_out(connection, data)]
+        return [*plan_connection(connection), self._out(first_packet_out(connection, data), now)]
 
     # -- connections -------------------------------------------------------------------------
     def _open(self, allow: Allow, now: float, event: dict) -> Connection:
@@ -106,10 +119,10 @@ class FlowSetup:
         if connection.stateful:
             # The reply goes through the switch's tracker: on if it knows the connection (the
             # switch outlived the controller), else dropped, as a reply to nothing must be.
-            return [*plan_connection(connection), PacketOut(dpid, TABLE_PORT, data, in_port)]
+            return [*plan_connection(connection), self._out(PacketOut(dpid, TABLE_PORT, data, in_port), now)]
         return [*plan_connection(connection), PacketOut(dpid, back.out_port, data, in_port)]
 
-    def _transit(self, verdict: Transit, dpid: int, in_port: int, data: bytes) -> list[Message]:
+    def _transit(self, verdict: Transit, dpid: int, in_port: int, data: bytes, now: float) -> list[Message]:
         """Send a packet of a live connection on from where it is, along its direction."""
         connection = verdict.connection
         hops = connection.hops(verdict.pair)
@@ -123,12 +136,33 @@ class FlowSetup:
             at_ingress = (hops[0].dpid, hops[0].in_port) == (dpid, in_port)
             entries = plan_connection(connection)
             messages += entries if at_ingress else [entry for entry in entries if entry.dpid == dpid]
-            return [*messages, PacketOut(dpid, TABLE_PORT, data, in_port)]
+            return [*messages, self._out(PacketOut(dpid, TABLE_PORT, data, in_port), now)]
         elif (hops[0].dpid, hops[0].in_port) == (dpid, in_port):
             # At the direction's own ingress: its entries are gone (a reply direction idles out
             # alone while the other stays busy). Put the connection back on the switches.
             messages += plan_connection(connection)
         return messages + _forward_along(hops, dpid, in_port, data)
+
+    # -- packets sent back through a switch's table --------------------------------------------
+    def _out(self, packet_out: PacketOut, now: float) -> PacketOut:
+        """A packet-out; one through the switch's table is remembered for TABLE_ECHO seconds."""
+        if packet_out.port == TABLE_PORT:
+            sent = self._through_table
+            if len(sent) >= TABLE_ECHO_LIMIT:
+                for key in [key for key, until in sent.items() if until <= now]:
+                    del sent[key]
+                if len(sent) >= TABLE_ECHO_LIMIT:
+                    sent.clear()
+            sent[(packet_out.dpid, packet_out.in_port, packet_out.data)] = now + TABLE_ECHO
+        return packet_out
+
+    def _came_back(self, dpid: int, in_port: int, data: bytes, now: float) -> bool:
+        """Whether this packet is one segctl just sent through the switch's table from this
+        port, back because no entry took it (see TABLE_ECHO)."""
+        if not self._through_table:
+            return False
+        until = self._through_table.pop((dpid, in_port, data), None)
+        return until is not None and now < until
 
     # -- denials -----------------------------------------------------------------------------
     def _deny(self, dpid: int, in_port: int, key: FlowKey, now: float, event: dict, reason: str) -> list[Message]:
@@ -143,7 +177,9 @@ class FlowSetup:
         return messages
 
     # -- expiry ------------------------------------------------------------------------------
-    def flow_removed(self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout") -> list[Message]:
+    def flow_removed(
+        self, dpid: int, cookie: int, now: float, reason: str = "idle_timeout", counts: tuple[int, int] | None = None
+    ) -> list[Message]:
         """A connection's ingress entry timed out: the connection ended; delete the rest of it.
         `reason` is OpenFlow's: only a timeout ends a connection. A delete is segctl's own, of a
         connection it had already forgotten (possibly in a previous run, whose connection ids
@@ -158,9 +194,12 @@ class FlowSetup:
         if connection is None or (connection.cookie ^ cookie) & CONNECTION_MASK or connection.path[0].dpid != dpid:
             return []
         ledger.connections.remove(connection.id)
-        ledger.events.record(
-            "expire", now, src=connection.src.name, dst=connection.dst.name, **connection.key.describe()
-        )
+        event = dict(src=connection.src.name, dst=connection.dst.name, **connection.key.describe())
+        if counts is not None:  # what its opening direction carried at its first switch
+            event.update(packets=counts[0], bytes=counts[1])
+        if connection.stateful:
+            event["pipeline"] = "stateful"
+        ledger.events.record("expire", now, **event)
         return list(plan_revoke(connection))
 
 

@@ -18,6 +18,7 @@ from .messages import Message
 from .planner import plan_revoke
 from .policy import Policy
 from .protection import PortRateLimiter, Protection, ScanDetector
+from .revocations import plan_revocations
 from .topology import Topology
 
 STRANGERS_LIMIT = 1000  # devices not in the directory remembered for the hosts view, newest kept
@@ -36,6 +37,17 @@ class QuarantineEntry:
         return {"host": self.name, "mac": self.mac, "reason": self.reason, "since": self.since, "by": self.by}
 
 
+def _revoked(connection: Connection, reason: str) -> dict:
+    """What a connection's revoke record says besides its time."""
+    return {
+        "src": connection.src.name,
+        "dst": connection.dst.name,
+        "rule": connection.rule,
+        "reason": reason,
+        **connection.key.describe(),
+    }
+
+
 class Ledger:
     """The controller's shared state. Rooms hold one ledger; none holds another room's state."""
 
@@ -49,7 +61,14 @@ class Ledger:
         self.strangers: dict[str, dict] = {}
         self.flooding_until: dict[tuple[int, int], float] = {}
         self.packet_ins = 0
-        self.conntrack_switches: set[int] = set()  # switches known to track connections (Open vSwitch)
+        self.conntrack_switches: set[int] = set()
+        # Until then no sender is bound at a port that is not a known link: a switch just
+        # (re)connected, and a probe may not have crossed every link yet (see Edge.admit).
+        self.settling_until = 0.0  # switches known to track connections (Open vSwitch)
+        # Ends of links that went down while their ports stayed up: a neighbour that lost its
+        # controller still forwards its hosts' packets there. No host is bound at one until the
+        # link is seen again or the port goes down (see Edge.admit).
+        self.former_link_ports: set[tuple[int, int]] = set()
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
 
@@ -102,18 +121,23 @@ class Ledger:
         self.forget_connection(connection, now, reason)
         return [m for m in plan_revoke(connection) if m.dpid != skip]
 
+    def revoke_all(self, connections: list[Connection], now: float, reason: str) -> list[Message]:
+        """Forget the connections and delete their entries on every switch of their paths, in
+        as few deletes as the connections that stay allow (segctl.core.revocations). Looks at
+        every live connection: for a batch as large as a reload's."""
+        self.forget_connections(connections, now, reason)
+        return [*plan_revocations(connections, self.connections.by_id.values())]
+
     def forget_connection(self, connection: Connection, now: float, reason: str) -> None:
         """Drop the connection and record its revoke; deleting its entries is the caller's."""
-        self.connections.remove(connection.id)
-        self.events.record(
-            "revoke",
-            now,
-            src=connection.src.name,
-            dst=connection.dst.name,
-            rule=connection.rule,
-            reason=reason,
-            **connection.key.describe(),
-        )
+        self.forget_connections([connection], now, reason)
+
+    def forget_connections(self, connections: list[Connection], now: float, reason: str) -> None:
+        """forget_connection for each, in order, in one go."""
+        remove = self.connections.remove
+        for connection in connections:
+            remove(connection.id)
+        self.events.record_later("revoke", now, (_revoked(connection, reason) for connection in connections))
 
     def unbind(self, mac: str, now: float, reason: str) -> list[Message]:
         """The host at `mac` is no longer where it was: its connections go with its binding."""

@@ -22,8 +22,28 @@ IP_PROTO_UDP = 17
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 
 
+# The text of the addresses seen lately, one string object per address: every connection (and
+# both its directions' keys) between the same hosts then shares its hosts' address strings
+# instead of holding copies. Bounded: past the limit it starts again.
+_TEXTS: dict[str, str] = {}
+TEXTS_LIMIT = 1 << 16
+
+
+def _shared(text: str) -> str:
+    shared = _TEXTS.get(text)
+    if shared is None:
+        if len(_TEXTS) >= TEXTS_LIMIT:
+            _TEXTS.clear()
+        shared = _TEXTS[text] = text
+    return shared
+
+
 def mac_text(raw: bytes) -> str:
-    return raw.hex(":")
+    return _shared(raw.hex(":"))
+
+
+def ip_text(raw: bytes) -> str:
+    return _shared(socket.inet_ntoa(raw))
 
 
 def mac_bytes(text: str) -> bytes:
@@ -94,9 +114,9 @@ def _parse_arp(data: bytes, offset: int) -> Arp | None:
     return Arp(
         op=op,
         sender_mac=mac_text(data[body : body + 6]),
-        sender_ip=socket.inet_ntoa(data[body + 6 : body + 10]),
+        sender_ip=ip_text(data[body + 6 : body + 10]),
         target_mac=mac_text(data[body + 10 : body + 16]),
-        target_ip=socket.inet_ntoa(data[body + 16 : body + 20]),
+        target_ip=ip_text(data[body + 16 : body + 20]),
     )
 
 
@@ -112,8 +132,8 @@ def _parse_ipv4(data: bytes, offset: int) -> IPv4 | None:
     (flags_fragment,) = struct.unpack_from("!H", data, offset + 6)
     proto = data[offset + 9]
     packet = IPv4(
-        src=socket.inet_ntoa(data[offset + 12 : offset + 16]),
-        dst=socket.inet_ntoa(data[offset + 16 : offset + 20]),
+        src=ip_text(data[offset + 12 : offset + 16]),
+        dst=ip_text(data[offset + 16 : offset + 20]),
         proto=proto,
         later_fragment=bool(flags_fragment & 0x1FFF),
     )

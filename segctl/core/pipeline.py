@@ -429,24 +429,23 @@ FRAGMENTS = Band(
     idle=_CONNECTION_IDLE,
     ids="connection",
 )
-# The stateful pipeline's entries of one allowed service (a client host, a server host, a
-# protocol and the server's port or ICMP type): its connections from the client are committed and
+# The stateful pipeline's entries of one allowed TCP or UDP service (a client host, a server
+# host, a protocol and the server's port): its connections from the client are committed and
 # forwarded; its replies are looked up; those of committed connections are forwarded. Below the
 # per-connection entries, so that a rule with `scope: connection` keeps its exact entries.
-_SERVICE_PORTS = frozenset({"tcp_dst", "udp_dst", "icmpv4_type"})
-_REPLY_PORTS = frozenset({"tcp_src", "udp_src", "icmpv4_type"})
-_SERVICE_VALUES = (("eth_type", (ETH_TYPE_IPV4,)), ("ip_frag", (NOT_A_FRAGMENT,)))
+_SERVICE_PORTS = frozenset({"tcp_dst", "udp_dst"})
+_REPLY_PORTS = frozenset({"tcp_src", "udp_src"})
+_SERVICE_VALUES = (("eth_type", (ETH_TYPE_IPV4,)),)
 SERVICE = Band(
     "service",
     19100,
     Kind.SERVICE,
     "commit-output",
-    "stateful pipeline: one allowed service (client, server, protocol, server port or ICMP type) at one switch; "
+    "stateful pipeline: one allowed TCP or UDP service (client, server, protocol, server port) at one switch; "
     "each packet commits its connection to the connection tracker and goes on; only the client's ingress entry "
     "reports its expiry",
     required=frozenset({"in_port"}) | ADDRESSES,
     one_of=_SERVICE_PORTS,
-    optional=frozenset({"ip_frag"}),
     values=_SERVICE_VALUES,
     idle=_CONNECTION_IDLE,
     notifies=True,
@@ -457,11 +456,10 @@ SERVICE_TRACK = Band(
     19000,
     Kind.SERVICE_TRACK,
     "track",
-    "stateful pipeline: the replies of one allowed service (from the server's port or ICMP reply type) at one "
+    "stateful pipeline: the replies of one allowed service (from the server's port) at one "
     f"switch, looked up in the connection tracker and sent on to table {REPLY_TABLE}",
     required=frozenset({"in_port"}) | ADDRESSES,
     one_of=_REPLY_PORTS,
-    optional=frozenset({"ip_frag"}),
     values=_SERVICE_VALUES,
     idle=_CONNECTION_IDLE,
     ids="connection",
@@ -475,7 +473,6 @@ SERVICE_REPLY = Band(
     f"allowed service, forwarded; anything else in table {REPLY_TABLE} misses and is dropped",
     required=frozenset({"in_port", "ct_state"}) | ADDRESSES,
     one_of=_REPLY_PORTS,
-    optional=frozenset({"ip_frag"}),
     values=(*_SERVICE_VALUES, ("ct_state", (ESTABLISHED_REPLY,))),
     idle=_CONNECTION_IDLE,
     ids="connection",

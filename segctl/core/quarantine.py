@@ -59,13 +59,13 @@ class Quarantines:
         messages: list[Message] = []
         for dpid in ledger.switches():
             messages += self._drops(dpid, entry)
-        for connection in ledger.connections.involving(mac):
-            # No per-connection deletes: the two wildcard deletes below take every one of them.
-            ledger.forget_connection(connection, now, f"{name} quarantined")
+        # No per-connection deletes: the two wildcard deletes below take every one of them.
+        ledger.forget_connections(ledger.connections.involving(mac), now, f"{name} quarantined")
         for dpid in ledger.switches():
             messages += plan_forget_connections_of(dpid, mac)
             messages.append(Barrier(dpid))
-        ledger.events.record("quarantine", now, host=name, mac=mac, reason=reason, by=by)
+        # (recorded after its revokes, when the switches have been told: see record_later)
+        ledger.events.record_later("quarantine", now, [dict(host=name, mac=mac, reason=reason, by=by)])
         return messages
 
     def release(self, name_or_mac: str, now: float, by: str = "") -> list[Message]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import networkx as nx
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hop:
     """One switch on a path: the packet enters by `in_port` and leaves by `out_port`."""
 
@@ -16,9 +17,14 @@ class Hop:
     out_port: int
 
 
+# Paths are made of shared hops: the connections through a switch between the same two ports
+# hold one Hop, not one each (a connection's memory is mostly its own; see BENCHMARKS.md).
+shared_hop = functools.lru_cache(maxsize=1 << 16)(Hop)
+
+
 def reverse_hops(hops: list[Hop]) -> list[Hop]:
     """The same path walked the other way: a connection's replies."""
-    return [Hop(hop.dpid, hop.out_port, hop.in_port) for hop in reversed(hops)]
+    return [shared_hop(hop.dpid, hop.out_port, hop.in_port) for hop in reversed(hops)]
 
 
 class Topology:
@@ -101,7 +107,7 @@ class Topology:
         if src_dpid not in self.graph or dst_dpid not in self.graph:
             return None
         if src_dpid == dst_dpid:
-            return [Hop(src_dpid, src_port, dst_port)]
+            return [shared_hop(src_dpid, src_port, dst_port)]
         try:
             switches = nx.shortest_path(self.graph, src_dpid, dst_dpid)
         except nx.NetworkXNoPath:
@@ -110,7 +116,7 @@ class Topology:
         in_port = src_port
         for here, there in zip(switches, switches[1:]):
             ports = self.graph.edges[here, there]["ports"]
-            hops.append(Hop(here, in_port, ports[here]))
+            hops.append(shared_hop(here, in_port, ports[here]))
             in_port = ports[there]
-        hops.append(Hop(dst_dpid, in_port, dst_port))
+        hops.append(shared_hop(dst_dpid, in_port, dst_port))
         return hops

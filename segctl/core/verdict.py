@@ -26,7 +26,9 @@ from .packets import (
 from .policy import Rule
 from .topology import Hop
 
-STATEFUL_PROTOCOLS = (IP_PROTO_TCP, IP_PROTO_UDP, IP_PROTO_ICMP)
+# ICMP stays per connection: a large ping's first fragment matches no whole-packet entry, and
+# echo is rarely a service opened thousands of times a second.
+STATEFUL_PROTOCOLS = (IP_PROTO_TCP, IP_PROTO_UDP)
 MONITOR_ONLY = "would be denied in enforce mode (monitor mode forwards it)"
 ENFORCE, MONITOR = "enforce", "monitor"
 
@@ -206,7 +208,8 @@ def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> 
     """An ICMP error about a live connection between the same two hosts, sent by one end
     about a packet the other end sent (port unreachable, fragmentation needed, ...), goes
     straight out of the recipient's port and opens nothing. None: not such an error (the
-    policy decides it like any other ICMP message)."""
+    policy decides it like any other ICMP message), or one about a connection of a stateful
+    service, which the controller cannot tell from one the client never opened."""
     quoted = quoted_packet(data, ip)
     if quoted is None or (quoted.src, quoted.dst) != (ip.dst, ip.src):
         return None
@@ -214,7 +217,9 @@ def _related_icmp_error(ledger: Ledger, frame: Frame, ip: IPv4, data: bytes) -> 
         frame.eth_dst, frame.eth_src, quoted.src, quoted.dst, quoted.proto, quoted.src_port, quoted.dst_port
     )
     location = ledger.bindings.location(frame.eth_dst)
-    if ledger.connections.find(about) is None or location is None:
+    # (exactly: a service's client ports are its switches' trackers', and an error quoting a
+    # port no connection uses must not reach the client)
+    if ledger.connections.find_exact(about) is None or location is None:
         return None
     return Deliver(*location)
 

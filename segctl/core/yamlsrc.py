@@ -100,11 +100,15 @@ def load_yaml_text(text: str, file: str) -> Any:
     return data
 
 
-def load_yaml_file(path: str) -> Any:
-    """Read and parse one YAML file; unreadable files are a ConfigError too."""
+def read_yaml_text(path: str) -> str:
+    """The text of a YAML file; an unreadable file is a ConfigError."""
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(path, 1, f"cannot read: {exc}")]) from None
-    return load_yaml_text(text, path)
+
+
+def load_yaml_file(path: str) -> Any:
+    """Read and parse one YAML file; unreadable files are a ConfigError too."""
+    return load_yaml_text(read_yaml_text(path), path)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
-from segctl.core.directory import parse_directory
+from segctl.core.connections import Connection, FlowKey
+from segctl.core.directory import Host, parse_directory
 from segctl.core.policy import parse_policy
+from segctl.core.topology import Hop
 from segctl.core.yamlsrc import load_yaml_text
 
 
@@ -29,3 +31,20 @@ class Clock:
 
     def __call__(self):
         return self.now
+
+
+def connection_between(
+    src: Host, dst: Host, key: FlowKey, path: list[Hop], ident: int = 77, cookie: int = 0, reply: bool = True
+) -> Connection:
+    """A live connection as flow setup makes one (its replies expected unless `reply` is False)."""
+    return Connection(
+        id=ident,
+        key=key,
+        src=src,
+        dst=dst,
+        rule="r",
+        path=list(path),
+        created=0.0,
+        cookie=cookie,
+        reply_key=key.reverse() if reply else None,
+    )

@@ -158,6 +158,56 @@ def test_reload_refuses_a_broken_policy_and_keeps_the_running_one(api):
     assert call(api, "POST", "/v1/policy/reload", raw=b'{"x": 1}')[0] == 400
 
 
+def test_reload_parses_the_directory_file_again_only_when_it_changed(api, monkeypatch):
+    from segctl import config
+
+    parsed = []
+    parse = config.parse_directory
+    monkeypatch.setattr(config, "parse_directory", lambda data, file: parsed.append(file) or parse(data, file))
+    directory, policy, _ = api.paths
+    before = api.runtime.controller.directory
+    policy.write_text(policy.read_text().replace("mode: enforce", "mode: monitor"))  # a policy edit
+    assert call(api, "POST", "/v1/policy/reload")[1]["mode"] == "monitor"
+    assert parsed == [] and api.runtime.controller.directory is before
+    directory.write_text(directory.read_text() + '  web9: {mac: "02:00:00:00:01:09", labels: {role: web}}\n')
+    status, body = call(api, "POST", "/v1/policy/reload")
+    assert status == 200 and body["hosts"] == len(before) + 1 and parsed == [str(directory)]
+    assert api.runtime.controller.directory.find("web9") is not None
+    assert call(api, "POST", "/v1/policy/reload")[1]["ok"] and parsed == [str(directory)]  # unchanged again
+    directory.write_text(directory.read_text().replace("web9:", "web 9:"))  # broken: refused, nothing kept
+    assert call(api, "POST", "/v1/policy/reload")[0] == 400
+    assert api.runtime.controller.directory.find("web9") is not None
+
+
+def test_actions_put_garbage_collection_off_until_the_last_of_them_is_confirmed(api, monkeypatch):
+    import gc
+
+    from segctl.runtime import ACTIONS
+
+    during = []
+    confirm = api.runtime.confirm
+    monkeypatch.setattr(
+        api.runtime, "confirm", lambda messages: during.append((gc.isenabled(), ACTIONS.under_way)) or confirm(messages)
+    )
+    assert gc.isenabled()
+    assert call(api, "POST", "/v1/quarantine", {"host": "web1", "reason": "x"})[0] == 200
+    assert call(api, "DELETE", "/v1/quarantine/web1")[0] == 200
+    assert call(api, "POST", "/v1/policy/reload")[0] == 200
+    assert during == [(False, 1)] * 3 and gc.isenabled() and ACTIONS.under_way == 0
+    with ACTIONS.running():
+        with ACTIONS.running():  # two actions at once: the first to end does not resume it
+            pass
+        assert not gc.isenabled() and ACTIONS.under_way == 1
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: left paused
+    try:
+        with ACTIONS.running():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_token_file_format(tmp_path):
     path = tmp_path / "tokens"
     path.write_text("# comment\nsoc:0123456789abcdef0123\n0123456789abcdefXYZW\n")

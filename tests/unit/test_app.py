@@ -289,6 +289,7 @@ def connect(app: SegctlApp, datapath: Datapath) -> list:
     assert deliver(app, features(datapath), CONFIG) == 1
     assert datapath.writes == []
     assert deliver(app, state_change(datapath, MAIN)) == 1
+    app.core.ledger.settling_until = 0.0  # (its links known: see EDGE_SETTLE)
     return datapath.sent()
 
 
@@ -378,6 +379,8 @@ def test_a_connection_s_entry_timing_out_deletes_the_rest_and_a_port_going_down_
     assert [kind(m) for m in sent] == ["delete", "barrier"]
     assert (sent[0].cookie, sent[0].cookie_mask) == (connection.cookie & CONNECTION_MASK, CONNECTION_MASK)
     assert app.core.connections.by_id == {}
+    (expired,) = [e for e in app.core.events.latest(50) if e["kind"] == "expire"]
+    assert (expired["packets"], expired["bytes"]) == (1, 60)  # what the switch counted
     # a delete's FlowRemoved (segctl's own) changes nothing
     deliver(app, flow_removed(datapath, connection.cookie, ofp.OFPRR_DELETE))
     assert datapath.sent() == []
@@ -525,6 +528,55 @@ def test_events_are_flushed_and_the_directory_refreshed_on_their_schedules(app, 
     with pytest.raises(Stop):
         app._refresh_directory_forever()  # a YAML directory: looked at, nothing to read
     assert len(asked) == 2 and datapath.writes == []
+
+
+def test_the_event_log_is_not_written_while_an_action_waits_for_its_switches(app, monkeypatch, tmp_path):
+    from segctl.runtime import ACTIONS
+
+    connect(app, Datapath(1))
+    events = tmp_path / "events.jsonl"
+    with ACTIONS.running():
+        sleeping(monkeypatch, 3)
+        with pytest.raises(Stop):
+            app._flush_events_forever()
+        assert events.read_text() == ""
+    sleeping(monkeypatch, 1)
+    with pytest.raises(Stop):
+        app._flush_events_forever()
+    assert '"kind": "switch-up"' in events.read_text()
+
+
+def test_no_flow_table_is_read_while_an_action_waits_for_its_switches(app, monkeypatch):
+    from segctl.runtime import ACTIONS
+
+    datapath = Datapath(1)
+    connect(app, datapath)
+    datapath.sent()
+    with ACTIONS.running():
+        sleeping(monkeypatch, 3)
+        with pytest.raises(Stop):
+            app._audit_forever()
+        assert datapath.sent() == []
+    sleeping(monkeypatch, 1)
+    with pytest.raises(Stop):
+        app._audit_forever()
+    assert [kind(m) for m in datapath.sent()] == ["flow-stats"]
+
+
+def test_background_work_pauses_until_the_actions_under_way_end(monkeypatch):
+    from segctl.runtime import ACTIONS
+
+    asked = []
+
+    def sleep(seconds):
+        asked.append(seconds)
+        if len(asked) == 3:
+            ACTIONS.under_way -= 1  # the action ends
+
+    monkeypatch.setattr(app_module.hub, "sleep", sleep)
+    ACTIONS.under_way += 1
+    app_module._pause()
+    assert asked == [0, app_module.ACTION_WAIT, app_module.ACTION_WAIT] and ACTIONS.under_way == 0
 
 
 # -- fail fast ---------------------------------------------------------------------------------

@@ -176,6 +176,58 @@ def test_closing_writes_the_pending_summaries_and_ring_and_file_agree(tmp_path):
     assert [(e["kind"], e.get("repeats")) for e in written] == [("deny", None), ("allow", None), ("deny", 4)]
 
 
+def test_records_put_off_are_recorded_as_each_in_turn_when_the_log_is_next_used(tmp_path):
+    fields = [
+        {"src": "web1", "dst": "db1", "rule": "r", "reason": "web1 quarantined", "src_port": 40000 + n}
+        for n in range(3)
+    ] + [{"src": "web1", "dst": "db1", "rule": None, "reason": "web1 quarantined", "src_port": None}]
+    tapped: list[dict] = []
+    one, many = EventLog(str(tmp_path / "one.jsonl")), EventLog(str(tmp_path / "many.jsonl"))
+    many.tap = tapped.append
+    for each in fields:
+        one.record("revoke", 100.0000004, **each)
+    many.record_later("revoke", 100.0000004, iter(fields))
+    assert tapped == []  # put off ...
+    one.close()
+    many.close()
+    assert many.latest() == one.latest() == tapped  # ... until read, flushed or closed
+    assert [list(e) for e in many.latest()] == [list(e) for e in one.latest()]  # the same order of keys
+    assert "rule" not in many.latest()[-1] and many.latest()[0]["time"] == 100.0
+    assert (tmp_path / "many.jsonl").read_text() == (tmp_path / "one.jsonl").read_text()
+
+
+def test_records_put_off_keep_their_place_before_any_record_after_them():
+    log = EventLog(clock=Clock(0.0))
+    log.record("allow", 1.0, rule="r1")
+    log.record_later("revoke", 2.0, [{"rule": "r1"}, {"rule": "r2"}])
+    log.record_later("quarantine", 2.0, [{"host": "web1"}])
+    log.record("allow", 3.0, rule="r3")
+    assert [(e["kind"], e["time"]) for e in log.latest()] == [
+        ("allow", 1.0),
+        ("revoke", 2.0),
+        ("revoke", 2.0),
+        ("quarantine", 2.0),
+        ("allow", 3.0),
+    ]
+
+
+def test_records_reach_the_file_when_it_is_flushed_and_at_once_past_the_limit(tmp_path, monkeypatch):
+    from segctl.core import events
+
+    path = tmp_path / "events.jsonl"
+    log = EventLog(str(path), clock=Clock(0.0))
+    allow(log, 1)
+    assert path.read_text() == ""  # (the file is flushed every 0.1 s by the controller)
+    log.flush()
+    assert [e["rule"] for e in read(path)] == ["r01"]
+    monkeypatch.setattr(events, "UNWRITTEN_LIMIT", 3)
+    for n in range(2, 5):
+        allow(log, n)
+    assert log._unwritten == []  # turned into text as the third came (in the file's buffer)
+    log.close()
+    assert [e["rule"] for e in read(path)] == ["r01", "r02", "r03", "r04"]
+
+
 # -- rotation ------------------------------------------------------------------------------------
 def allow(log, n):
     log.record("allow", float(n), rule=f"r{n:02d}", src="web1", dst="db1")

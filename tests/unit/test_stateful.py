@@ -105,7 +105,9 @@ def test_the_server_from_another_port_asks_the_controller_and_is_denied():
 
 
 @pytest.mark.parametrize("proto, port", [(17, 53), (1, 8)])
-def test_udp_and_icmp_services_answer_only_what_was_sent(proto, port):
+def test_udp_services_and_pings_answer_only_what_was_sent(proto, port):
+    """(A ping stays per connection on the stateful pipeline: its first fragment would match
+    no service entry.)"""
     net = stateful_net()
     sport = 8 if proto == 1 else 40000
     dport = 0 if proto == 1 else port
@@ -240,8 +242,10 @@ def test_auto_uses_the_stateful_pipeline_only_where_every_switch_tracks_connecti
     udp = next(c for c in net.core.connections if c.key.proto == 17)
     assert udp.stateful == (udp.switches == [1, 101, 2])  # the path may take spine 102, not described
     net.core.switch_described(102, "Open vSwitch", "3.1.0", net.now)
+    _, where = open_first(net, WEB, DB, 40001, 53, 17)
+    assert where == to(DB) and all(c.stateful for c in net.core.connections if c.key.src_port is None)
     _, where = open_first(net, WEB, DB, 8, 0, 1)
-    assert where == to(DB) and next(c for c in net.core.connections if c.key.proto == 1).stateful
+    assert where == to(DB) and not next(c for c in net.core.connections if c.key.proto == 1).stateful
 
 
 @pytest.mark.parametrize(
@@ -270,3 +274,39 @@ def test_a_switch_that_reconnects_must_describe_itself_again():
 def test_the_stateful_bands_are_a_connection_s_and_the_default_pipeline_stays_reactive():
     assert all(k.connection_scoped for k in (Kind.SERVICE, Kind.SERVICE_TRACK, Kind.SERVICE_REPLY))
     assert policy(POLICY).pipeline == "reactive"
+
+
+def test_the_run_option_overrides_the_policy_s_pipeline_on_every_load(tmp_path):
+    from segctl.config import Sources, load_sources
+
+    from ..fakenet import DIRECTORY
+
+    (tmp_path / "d.yaml").write_text(DIRECTORY)
+    (tmp_path / "p.yaml").write_text(STATEFUL)
+    paths = (str(tmp_path / "d.yaml"), str(tmp_path / "p.yaml"))
+    assert load_sources(Sources(*paths))[1].pipeline == "stateful"
+    assert load_sources(Sources(*paths, pipeline="reactive"))[1].pipeline == "reactive"
+
+
+def test_a_sender_seen_on_an_unknown_port_just_after_a_switch_reconnects_is_not_bound_there():
+    """A restarted controller: switch 2 is up, its link to the spine not found yet, and web's
+    packets still arrive on that port (switch 1 forwards them on its old entries). Binding web
+    there would lock web out of its own port and hide the link: nothing is bound until the
+    ports settle; a stranger is refused as ever."""
+    from segctl.core.controller import Controller
+    from segctl.core.fabric import EDGE_SETTLE
+
+    from ..fakenet import DIRECTORY, ROGUE, SWITCHES, tcp
+    from .helpers import directory
+
+    core = Controller(directory(DIRECTORY), policy(STATEFUL))
+    for dpid, ports in SWITCHES:
+        core.switch_up(dpid, ports, 100.0)
+    stray = segment(WEB, DB, 40000, 5432, flags=ACK)
+    assert core.packet_in(2, 10, stray, 100.5) == []
+    assert core.bindings.location(WEB) is None
+    assert [e["kind"] for e in core.events.latest(100)].count("deny") == 0
+    core.packet_in(1, 3, tcp(ROGUE, DB, "10.0.0.9", "10.0.0.2", 9, 5432), 100.6)
+    assert [e.get("problem") for e in core.events.latest(100) if e["kind"] == "deny"] == ["unknown"]
+    core.packet_in(1, 1, segment(WEB, DB, 40000, 5432, flags=SYN), 100.0 + EDGE_SETTLE)
+    assert core.bindings.location(WEB) == (1, 1)
