@@ -22,7 +22,6 @@ import importlib.util
 import logging
 import os
 import struct
-import time
 import warnings
 from importlib.metadata import version
 
@@ -256,14 +255,14 @@ class _SwitchSocket:
     - its writer watched: whether the framework's writing green thread is inside a write,
       so that write() knows when it may write straight to the socket;
     - taking turns: a switch answered at once (write) may have sent more before its reading
-      green thread is done, which then never waits and never lets the others run; so before
-      a read, one that has run for TURN seconds since it last waited yields first.
+      green thread is done, and that thread would then never wait and never let the others
+      run; so it yields before each read of the socket, as it did when its answers went out
+      only once it yielded.
 
     Everything else is the socket's own."""
 
-    __slots__ = ("_socket", "_data", "_at", "_raw", "_writing", "_written", "_turn")
+    __slots__ = ("_socket", "_data", "_at", "_raw", "_writing", "_written")
     READ_AHEAD = 65536
-    TURN = 0.001
 
     def __init__(self, sock) -> None:
         self._socket = sock
@@ -273,7 +272,6 @@ class _SwitchSocket:
         self._raw = sock.fd if isinstance(sock, GreenSocket) else None
         self._writing = False  # the framework's writer is in sendall
         self._written = False  # it has been through sendall once since the wrap (none from before is left)
-        self._turn = time.monotonic()  # since when the reading green thread has run without waiting
 
     def recv(self, size: int) -> bytes:
         data, at = self._data, self._at
@@ -288,16 +286,12 @@ class _SwitchSocket:
     def _read(self, size: int) -> bytes:
         raw = self._raw
         if raw is not None:
-            if time.monotonic() - self._turn > self.TURN:
-                hub.sleep(0)
-                self._turn = time.monotonic()
+            hub.sleep(0)  # the others' turn
             try:
                 return raw.recv(size)  # what is there, if anything
             except BlockingIOError:
                 pass
-        data = self._socket.recv(size)  # waits (green) for it
-        self._turn = time.monotonic()
-        return data
+        return self._socket.recv(size)  # waits (green) for it
 
     def sendall(self, data) -> None:
         self._writing = True

@@ -470,14 +470,13 @@ def test_a_socket_that_is_not_plain_is_written_the_framework_s_way():
     hub.kill(switch.writer)
 
 
-def test_a_switch_that_always_has_more_to_read_lets_the_others_run(wire_pair, monkeypatch):
+def test_a_switch_that_always_has_more_to_read_lets_the_others_run(wire_pair):
     """Answered at once, a busy switch has sent more before its reading thread is done with
-    what it read: that thread yields before it reads again once it has run a turn."""
+    what it read: that thread yields before it reads again."""
     switch, theirs = wire_pair
-    monkeypatch.setattr(framework._SwitchSocket, "TURN", 0.0)
     ran = []
     other = hub.spawn(ran.append, "other")
     theirs.sendall(b"a")
-    assert switch.socket.recv(1) == b"a"  # data was there: read without waiting, after a turn
+    assert switch.socket.recv(1) == b"a"  # data was there: read without waiting, after the others' turn
     assert ran == ["other"]
     hub.kill(other)
