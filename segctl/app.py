@@ -24,8 +24,9 @@ from .framework import (
     more_to_read,
     ofp_event,
     ofproto_v1_3,
-    read_ahead,
     set_ev_cls,
+    wrap_socket,
+    write,
 )
 from .runtime import ACTIONS, Confirmation, Runtime
 
@@ -93,7 +94,7 @@ class OpenFlowSwitches:
 
     def connected(self, dpid: int, datapath: Any) -> None:
         self.datapaths[dpid] = datapath
-        read_ahead(datapath)
+        wrap_socket(datapath)
 
     def disconnected(self, dpid: int, datapath: Any) -> bool:
         """Forget the switch, unless a newer connection of it has replaced this one."""
@@ -147,7 +148,7 @@ class OpenFlowSwitches:
             del self._held[datapath]
             held += data
             data = held
-        datapath.send(data)
+        write(datapath, data)
 
     def flush(self) -> None:
         """Write what is held. (One switch at a time, each taken only when it is written: a write
@@ -155,7 +156,7 @@ class OpenFlowSwitches:
         self._flush_due = False
         while self._held:
             datapath, data = self._held.popitem()
-            datapath.send(data)
+            write(datapath, data)
 
     def send_and_confirm(self, messages: list[SwitchMessage], timeout: float = 5.0) -> Confirmation:
         """Send, then wait until every switch that got a barrier has answered it (or the

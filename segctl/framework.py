@@ -82,6 +82,8 @@ else:
 
     _FrameworkApp = app_manager.OSKenApp
 
+from eventlet.greenio import GreenSocket
+
 LOG = logging.getLogger("segctl.framework")
 
 
@@ -244,47 +246,103 @@ class OFPPacketIn(ofproto_v1_3_parser.OFPPacketIn):
         self._match = match
 
 
-class _ReadAhead:
-    """A switch's socket as the framework's receiving loop sees it, reading ahead. That loop
-    asks for each message's 8-byte header, then for the rest: two reads through eventlet per
-    message. Here one read takes whatever the switch has sent (up to READ_AHEAD bytes), and the
-    loop's asks are served from it. Everything else is the socket's own."""
+class _SwitchSocket:
+    """A switch's socket as the framework sees it, wrapped (wrap_socket):
 
-    __slots__ = ("_socket", "_data", "_at")
+    - read ahead: the framework's receiving loop asks for each message's 8-byte header, then
+      for the rest, two reads through eventlet per message; here one read takes whatever the
+      switch has sent (up to READ_AHEAD bytes) and the loop's asks are served from it;
+    - its writer watched: whether the framework's writing green thread is inside a write,
+      so that write() knows when it may write straight to the socket;
+    - taking turns: a switch answered at once (write) may have sent more before its reading
+      green thread is done, and that thread would then never wait and never let the others
+      run; so it yields before each read of the socket, as it did when its answers went out
+      only once it yielded.
+
+    Everything else is the socket's own."""
+
+    __slots__ = ("_socket", "_data", "_at", "_raw", "_writing", "_written")
     READ_AHEAD = 65536
 
     def __init__(self, sock) -> None:
         self._socket = sock
         self._data = b""
         self._at = 0
+        # The plain non-blocking socket under eventlet's (none under TLS: writes go the framework's way).
+        self._raw = sock.fd if isinstance(sock, GreenSocket) else None
+        self._writing = False  # the framework's writer is in sendall
+        self._written = False  # it has been through sendall once since the wrap (none from before is left)
 
     def recv(self, size: int) -> bytes:
         data, at = self._data, self._at
         if at >= len(data):
-            data = self._socket.recv(max(size, self.READ_AHEAD))  # (waits, green, if nothing came)
+            data = self._read(max(size, self.READ_AHEAD))
             if len(data) <= size:
                 return data
             self._data, at = data, 0
         self._at = at + size
         return data[at : at + size]
 
+    def _read(self, size: int) -> bytes:
+        raw = self._raw
+        if raw is not None:
+            hub.sleep(0)  # the others' turn
+            try:
+                return raw.recv(size)  # what is there, if anything
+            except BlockingIOError:
+                pass
+        return self._socket.recv(size)  # waits (green) for it
+
+    def sendall(self, data) -> None:
+        self._writing = True
+        try:
+            self._socket.sendall(data)
+        finally:
+            self._writing = False
+            self._written = True
+
+    def write_now(self, datapath, data) -> int:
+        """Write what the socket takes at once, if the framework's writer is idle with nothing
+        queued (else nothing); how many bytes went."""
+        queue = getattr(datapath, "send_q", None)
+        if self._raw is None or not self._written or self._writing or queue is None or not queue.empty():
+            return 0
+        try:
+            return self._raw.send(data)
+        except OSError:  # BlockingIOError included; a broken connection is the framework's to see
+            return 0
+
     def __getattr__(self, name: str):
         return getattr(self._socket, name)
 
 
-def read_ahead(datapath) -> None:
-    """Have the framework read this switch's socket ahead (_ReadAhead). Safe at any time: the
-    framework's loop holds nothing it read beyond the message it asked for."""
+def wrap_socket(datapath) -> None:
+    """Wrap the switch's socket (_SwitchSocket). Safe at any time: the framework's receiving
+    loop holds nothing it read beyond the message it asked for, and a write of its writer
+    started before is waited for before write() writes straight to the socket."""
     sock = getattr(datapath, "socket", None)
-    if sock is not None and not isinstance(sock, _ReadAhead):
-        datapath.socket = _ReadAhead(sock)
+    if sock is not None and not isinstance(sock, _SwitchSocket):
+        datapath.socket = _SwitchSocket(sock)
 
 
 def more_to_read(datapath) -> bool:
     """Whether bytes the switch sent are already read and not yet handed to the framework: its
     next messages are about to be handled."""
     sock = getattr(datapath, "socket", None)
-    return isinstance(sock, _ReadAhead) and sock._at < len(sock._data)
+    return isinstance(sock, _SwitchSocket) and sock._at < len(sock._data)
+
+
+def write(datapath, data: bytes | bytearray) -> None:
+    """Send bytes to the switch: straight to its socket when the framework has nothing of its
+    own on the way there (no queue, no switch to its writing green thread); else, and what the
+    socket does not take at once, through the framework's queue, behind what is in it."""
+    sock = getattr(datapath, "socket", None)
+    if isinstance(sock, _SwitchSocket):
+        sent = sock.write_now(datapath, data)
+        if sent == len(data):
+            return
+        data = data[sent:]
+    datapath.send(data)
 
 
 def install_fast_paths() -> None:
@@ -364,8 +422,9 @@ __all__ = [
     "app_manager",
     "App",
     "install_fast_paths",
-    "read_ahead",
+    "wrap_socket",
     "more_to_read",
+    "write",
     "choose",
     "FrameworkMissing",
     "PACKAGE",

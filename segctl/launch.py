@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 
+from . import gcpauses
 from .config import Sources
 from .core.errors import ConfigError
 from .core.events import EventLog
@@ -154,6 +155,10 @@ def run(args) -> int:
     contexts["segctl_runtime"] = runtime
     contexts["segctl_switches"] = switches
     services = manager.instantiate_apps(**contexts)
+    # What startup built is frozen out of the collector's walks, and what lives through each
+    # full collection too: its pauses follow what changed, not what is alive (segctl.gcpauses).
+    gcpauses.keep_pauses_short()
+    framework.hub.spawn(gcpauses.sweep_forever, framework.hub.sleep)
 
     def stop(signum, _frame):
         LOG.info("signal %d: stopping", signum)

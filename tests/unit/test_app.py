@@ -720,13 +720,13 @@ def test_a_switch_that_describes_itself_as_open_vswitch_tracks_connections(app, 
 
 # -- answers held while more of the switch's messages are read ------------------------------
 class Unread:
-    """A switch's socket read ahead by the framework (framework.read_ahead), with `left` bytes
+    """A switch's socket read ahead by the framework (framework.wrap_socket), with `left` bytes
     of its next messages read and not yet handed over."""
 
     def __init__(self, datapath) -> None:
         self.arriving = [b"\0" * 64]
         datapath.socket = self
-        framework.read_ahead(datapath)
+        framework.wrap_socket(datapath)
         datapath.socket.recv(8)
 
     def recv(self, size: int) -> bytes:

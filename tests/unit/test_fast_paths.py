@@ -301,7 +301,7 @@ def test_the_app_still_stops(recorder):
     assert all(thread.dead for thread in recorder.threads)
 
 
-# -- reading a switch ahead (framework.read_ahead) ---------------------------------------------
+# -- reading a switch ahead (framework.wrap_socket) ---------------------------------------------
 class Arriving:
     """A socket the switch's bytes arrive on in the given chunks; b"" once they are all read."""
 
@@ -359,18 +359,18 @@ def test_read_ahead_the_framework_reads_the_same_messages(sizes, cuts):
         chunks.append(stream[at : at + cut])
         at += cut
     switch = Switch(Arriving(chunks))
-    framework.read_ahead(switch)
+    framework.wrap_socket(switch)
     assert framework_reads(switch.socket) == wire(sizes)
 
 
 def test_read_ahead_takes_all_that_came_in_one_read_and_says_more_is_there():
     sock = Arriving([b"".join(wire([10, 20, 30]))])
     switch = Switch(sock)
-    framework.read_ahead(switch)
-    framework.read_ahead(switch)  # (once is enough)
+    framework.wrap_socket(switch)
+    framework.wrap_socket(switch)  # (once is enough)
     assert framework.more_to_read(switch) is False
     assert switch.socket.recv(8) == wire([10])[0][:8]
-    assert sock.asked == [framework._ReadAhead.READ_AHEAD]
+    assert sock.asked == [framework._SwitchSocket.READ_AHEAD]
     assert framework.more_to_read(switch) is True  # the rest is read, not yet handed over
     assert switch.socket.recv(10) == wire([10])[0][8:]
     assert framework_reads(switch.socket) == wire([10, 20, 30])[1:]
@@ -381,5 +381,102 @@ def test_read_ahead_takes_all_that_came_in_one_read_and_says_more_is_there():
 
 def test_a_switch_without_a_socket_of_its_own_is_left_alone():
     switch = object()
-    framework.read_ahead(switch)
+    framework.wrap_socket(switch)
     assert framework.more_to_read(switch) is False
+
+
+# -- writing straight to a switch's socket (framework.write) ---------------------------------
+class FrameworkSwitch:
+    """What write() uses of a framework's datapath, as the framework does it: a queue of bytes
+    to send, drained by a writing green thread through the (wrapped) socket's sendall."""
+
+    def __init__(self, sock):
+        self.socket = sock
+        self.send_q = hub.Queue(16)
+        self.queued: list[bytes] = []
+        self.writer = hub.spawn(self._send_loop)
+
+    def send(self, data) -> None:
+        self.queued.append(bytes(data))
+        self.send_q.put(data)
+
+    def _send_loop(self) -> None:
+        while True:
+            self.socket.sendall(self.send_q.get())
+
+
+@pytest.fixture
+def wire_pair():
+    from eventlet.green import socket
+
+    ours, theirs = socket.socketpair()
+    switch = FrameworkSwitch(ours)
+    framework.wrap_socket(switch)
+    yield switch, theirs
+    hub.kill(switch.writer)
+    ours.close()
+    theirs.close()
+
+
+def received(sock, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        data += sock.recv(size - len(data))
+    return data
+
+
+def test_writes_go_the_framework_s_way_until_its_writer_has_written_through_the_wrap(wire_pair):
+    switch, theirs = wire_pair
+    framework.write(switch, b"one")  # (a write of the writer's from before the wrap may be on)
+    assert switch.queued == [b"one"]
+    assert received(theirs, 3) == b"one"
+    framework.write(switch, b"two")  # now straight to the socket
+    assert switch.queued == [b"one"] and received(theirs, 3) == b"two"
+
+
+def test_a_write_waits_behind_what_the_framework_has_queued(wire_pair):
+    switch, theirs = wire_pair
+    framework.write(switch, b"0")
+    received(theirs, 1)
+    switch.send(b"queued")  # its writer has not run yet
+    framework.write(switch, b"mine")
+    assert switch.queued[1:] == [b"queued", b"mine"]
+    assert received(theirs, 10) == b"queuedmine"
+
+
+def test_what_the_socket_does_not_take_at_once_follows_through_the_queue_in_order(wire_pair):
+    switch, theirs = wire_pair
+    framework.write(switch, b"0")
+    received(theirs, 1)
+    big = bytes(range(256)) * 16384  # 4 MiB: more than the socket's buffers hold
+    framework.write(switch, big)
+    framework.write(switch, b"after")
+    assert len(switch.queued) == 3 and switch.queued[-1] == b"after"  # the rest of `big`, then this
+    assert 0 < len(switch.queued[1]) < len(big)
+    assert received(theirs, len(big) + 5) == big + b"after"
+
+
+def test_a_socket_that_is_not_plain_is_written_the_framework_s_way():
+    class Tls:
+        def sendall(self, data):
+            self.sent = data
+
+    switch = FrameworkSwitch(Tls())
+    framework.wrap_socket(switch)
+    switch.socket.sendall(b"x")
+    framework.write(switch, b"data")
+    hub.sleep(0)
+    assert switch.queued == [b"data"] and switch.socket.sent == b"data"
+    hub.kill(switch.writer)
+
+
+def test_a_switch_that_always_has_more_to_read_lets_the_others_run(wire_pair):
+    """Answered at once, a busy switch has sent more before its reading thread is done with
+    what it read: that thread yields before it reads again."""
+    switch, theirs = wire_pair
+    ran = []
+    other = hub.spawn(ran.append, "other")
+    theirs.sendall(b"a")
+    assert switch.socket.recv(1) == b"a"  # data was there: read without waiting, after the others' turn
+    assert ran == ["other"]
+    hub.kill(other)
