@@ -406,7 +406,7 @@ class Lab:
     def ipv4_packet_ins(self) -> int:
         """IPv4 packets the switches sent to the controller so far, by their punt entries'
         counters (the controller's own count includes its link probes and ARP)."""
-        counted = re.findall(r"n_packets=(\d+),.*[ ,]ip[ ,].*actions=.*CONTROLLER", self.dump_flows())
+        counted = re.findall(r"n_packets=(\d+),.*[ ,](?:ip|tcp|udp|icmp)[ ,].*actions=.*CONTROLLER", self.dump_flows())
         return sum(map(int, counted))
 
     def reaches(

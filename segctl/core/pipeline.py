@@ -47,7 +47,7 @@ from functools import cached_property
 from operator import itemgetter
 
 from .flows import FlowAdd
-from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_TCP, TCP_ACK, TCP_RST
+from .packets import ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_LLDP, IP_PROTO_TCP, TCP_ACK, TCP_RST, TCP_SYN
 
 _first = itemgetter(0)
 COOKIE_MAGIC = 0x5E
@@ -69,6 +69,7 @@ class Kind(IntEnum):
     QUARANTINE = 5
     FLOOD = 6
     PUNT_METERED = 7
+    PUNT_OPENING = 0  # (the one kind number left outside the connections' half)
     CONNECTION = CONNECTION_SCOPED | 0
     SERVER_DROP = CONNECTION_SCOPED | 1
     FRAGMENTS = CONNECTION_SCOPED | 2
@@ -498,6 +499,26 @@ PUNT_METERED = Band(
     values=(("eth_type", (ETH_TYPE_ARP, ETH_TYPE_IPV4)),),
     metered=True,
 )
+# A TCP segment that opens a connection (SYN without ACK): to the controller as PUNT_METERED
+# sends it, through the same meter, from an entry of its own. Open vSwitch caches what a packet
+# met in its datapath, wildcarding the fields no entry looked at, and a flow-mod reaches that
+# cache only when its revalidator next walks it (tens of milliseconds behind with thousands of
+# cached flows): a SYN's "to the controller", cached across TCP flags, sent the connection's
+# next segments to the controller too, each answered with its entries again, several times per
+# connection. This entry looks at the flags, so what is cached for a SYN holds for SYNs only.
+OPENING_SEGMENT = (TCP_SYN, TCP_SYN | TCP_ACK)
+PUNT_OPENING = Band(
+    "punt-opening",
+    1150,
+    Kind.PUNT_OPENING,
+    "controller",
+    "per port: a TCP segment that opens a connection (SYN, no ACK) to the controller through the port's meter, "
+    "as punt-metered; its own entry keeps Open vSwitch from caching a SYN's way to the controller for the "
+    "segments after it",
+    required=frozenset({"in_port", "eth_type", "ip_proto", "tcp_flags_nxm"}),
+    values=(("eth_type", (ETH_TYPE_IPV4,)), ("ip_proto", (IP_PROTO_TCP,)), ("tcp_flags_nxm", (OPENING_SEGMENT,))),
+    metered=True,
+)
 PUNT = Band(
     "punt",
     1000,
@@ -510,8 +531,8 @@ PUNT = Band(
 MISS = Band("miss", 0, Kind.MISS, "drop", "everything else")
 
 PIPELINE = (
-    QUARANTINE, GUARD, DENY, SERVER_DROP, CONNECTION, FRAGMENTS, SERVICE, SERVICE_TRACK, FLOOD, PUNT_METERED, PUNT,
-    MISS, SERVICE_REPLY,
+    QUARANTINE, GUARD, DENY, SERVER_DROP, CONNECTION, FRAGMENTS, SERVICE, SERVICE_TRACK, FLOOD, PUNT_OPENING,
+    PUNT_METERED, PUNT, MISS, SERVICE_REPLY,
 )  # fmt: skip
 CONNECTION_BANDS = tuple(band for band in PIPELINE if band.kind.connection_scoped)
 _BY_COOKIE_TOP = {band._cookie_top: band for band in PIPELINE}
@@ -521,6 +542,7 @@ PRIORITY_GUARD = GUARD.priority
 PRIORITY_SERVER_SYN = SERVER_DROP.priority
 PRIORITY_CONNECTION = CONNECTION.priority
 PRIORITY_FLOOD = FLOOD.priority
+PRIORITY_PUNT_OPENING = PUNT_OPENING.priority
 PRIORITY_PUNT_METERED = PUNT_METERED.priority
 PRIORITY_PUNT = PUNT.priority
 PRIORITY_MISS = MISS.priority

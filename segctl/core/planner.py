@@ -20,8 +20,10 @@ from .pipeline import (
     MISS,
     NEITHER_ACK_NOR_RST,
     NOT_A_FRAGMENT,
+    OPENING_SEGMENT,
     PUNT,
     PUNT_METERED,
+    PUNT_OPENING,
     QUARANTINE,
     SERVER_DROP,
     SERVICE,
@@ -195,7 +197,8 @@ def plan_metered_punts(dpid: int, port: int, rate: int, burst: int) -> list:
     is no meter id."""
     if port > METER_ID_MAX:
         return []
-    return [MeterSet(dpid, port, rate=rate, burst=burst)] + [
+    opening = match_of(in_port=port, eth_type=ETH_TYPE_IPV4, ip_proto=IP_PROTO_TCP, tcp_flags_nxm=OPENING_SEGMENT)
+    return [MeterSet(dpid, port, rate=rate, burst=burst), PUNT_OPENING.entry(dpid, opening, meter=port)] + [
         PUNT_METERED.entry(dpid, match_of(in_port=port, eth_type=eth_type), meter=port)
         for eth_type in (ETH_TYPE_ARP, ETH_TYPE_IPV4)
     ]

@@ -331,7 +331,7 @@ def test_a_switch_coming_up_gets_its_config_a_clean_table_the_pipeline_a_barrier
     assert [m.meter_id for m in meters] == [LIVE, OTHER]
     assert all(m.bands[0].type == ofp.OFPMBT_DROP for m in meters)
     adds = [m for m in sent if kind(m) == "add"]
-    assert {cookie_kind(m) for m in adds} == {Kind.MISS, Kind.PUNT, Kind.PUNT_METERED}
+    assert {cookie_kind(m) for m in adds} == {Kind.MISS, Kind.PUNT, Kind.PUNT_METERED, Kind.PUNT_OPENING}
     assert {m.match.get("in_port") for m in adds if m.priority > 1000} == {LIVE, OTHER}  # live ports only
     probes = [m for m in sent if kind(m) == "packet-out"]
     assert [outputs(p) for p in probes] == [[LIVE], [OTHER]]  # not the down ports, nor LOCAL

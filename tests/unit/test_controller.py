@@ -23,7 +23,7 @@ def test_base_pipeline_sends_arp_and_ipv4_to_the_controller_and_drops_the_rest()
     assert table.lookup({"in_port": 1, "eth_type": 0x0806}).actions == (("controller",),)
     assert table.lookup({"in_port": 1, "eth_type": 0x0800}).actions == (("controller",),)
     assert table.lookup({"in_port": 1, "eth_type": 0x86DD}).actions == ()
-    base = {Kind.MISS, Kind.PUNT, Kind.PUNT_METERED}
+    base = {Kind.MISS, Kind.PUNT, Kind.PUNT_METERED, Kind.PUNT_OPENING}
     assert {parse_cookie(e.cookie)[0] for e in net.fabric.entries()} <= base
 
 

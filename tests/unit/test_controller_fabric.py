@@ -10,7 +10,7 @@ from segctl.core.edge import PENDING_HOLD, PENDING_PER_HOST
 from segctl.core.flows import Barrier, FlowAdd, MetersClear, MeterSet, PacketOut, SwitchConfig, match_of
 from segctl.core.macs import LOCATOR_MAC
 from segctl.core.packets import ARP_REPLY, build_arp, mac_bytes, parse_frame
-from segctl.core.pipeline import PRIORITY_PUNT_METERED, Kind, parse_cookie
+from segctl.core.pipeline import PRIORITY_PUNT_METERED, PRIORITY_PUNT_OPENING, Kind, parse_cookie
 from segctl.core.planner import METER_ID_MAX
 
 from ..fakenet import APP, ATTACHED, DB, DIRECTORY, POLICY, ROGUE, WEB, Net, arp_request, icmp, ipv4, tcp
@@ -54,6 +54,22 @@ def test_a_connecting_switch_gets_its_pipeline_and_meters_and_nothing_goes_elsew
     assert core.events.latest(1) == [{"time": 100.0, "kind": "switch-up", "dpid": 7, "ports": 4}]
 
 
+def test_a_tcp_opening_segment_reaches_the_controller_by_an_entry_of_its_own_through_the_port_s_meter():
+    # Open vSwitch caches a packet's way by the fields its entries looked at: a SYN's way to the
+    # controller must not be one the connection's next segments (ACK set) also match.
+    net = Net()
+    table = net.fabric.tables[1]
+    fields = {"in_port": 1, "eth_type": 0x0800, "ip_proto": 6}
+    syn = table.lookup({**fields, "tcp_flags_nxm": 0x002})
+    assert (syn.priority, syn.meter, syn.actions) == (PRIORITY_PUNT_OPENING, 1, (("controller",),))
+    assert syn.match_dict()["tcp_flags_nxm"] == (0x002, 0x012)  # SYN set, ACK clear: nothing else looked at
+    for flags in (0x012, 0x010, 0x018, 0x011, 0x004, 0x000):  # SYN+ACK, ACK, PSH+ACK, FIN+ACK, RST, none
+        other = table.lookup({**fields, "tcp_flags_nxm": flags})
+        assert (other.priority, other.meter) == (PRIORITY_PUNT_METERED, 1), hex(flags)
+    udp = table.lookup({"in_port": 1, "eth_type": 0x0800, "ip_proto": 17})
+    assert udp.priority == PRIORITY_PUNT_METERED
+
+
 def test_without_meters_no_meter_is_set_when_a_switch_or_a_port_comes_up():
     core = Controller(directory(DIRECTORY), policy(POLICY + "protection: {meters: false}\n"))
     messages = core.switch_up(7, [1, 2], 100.0)
@@ -66,10 +82,10 @@ def test_without_meters_no_meter_is_set_when_a_switch_or_a_port_comes_up():
 def test_a_port_that_comes_up_gets_its_meter_and_a_probe_and_one_that_goes_down_is_not_probed():
     net = Net()
     up = net.core.port_changed(1, 4, True, net.now)
-    assert [type(m) for m in up] == [MeterSet, FlowAdd, FlowAdd, PacketOut]
+    assert [type(m) for m in up] == [MeterSet, FlowAdd, FlowAdd, FlowAdd, PacketOut]
     assert up[0] == MeterSet(1, 4, rate=2000, burst=2000)
-    assert {m.match_dict()["in_port"] for m in up[1:3]} == {4} and {m.dpid for m in up} == {1}
-    assert (up[3].dpid, up[3].port) == (1, 4)
+    assert {m.match_dict()["in_port"] for m in up[1:4]} == {4} and {m.dpid for m in up} == {1}
+    assert (up[4].dpid, up[4].port) == (1, 4)
     assert (1, 4) in net.core.topology.edge_ports()
     net.fabric.apply(net.core.port_changed(1, 4, False, net.now))
     probed = set()

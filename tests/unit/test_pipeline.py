@@ -77,7 +77,8 @@ def samples() -> dict:
         "service-track": service["service-track"],
         "service-reply": service["service-reply"],
         "flood": planner.plan_flood_drop(1, 1, 5),
-        "punt-metered": planner.plan_metered_punts(1, 1, 10, 5)[1],
+        "punt-opening": planner.plan_metered_punts(1, 1, 10, 5)[1],
+        "punt-metered": planner.plan_metered_punts(1, 1, 10, 5)[2],
         "punt": planner.plan_switch_base(1)[1],
         "miss": planner.plan_switch_base(1)[0],
     }
@@ -315,8 +316,8 @@ def test_a_quarantine_forgets_every_connection_entry_of_the_host_and_keeps_the_r
 
 def test_a_port_beyond_the_meter_ids_gets_no_metered_punts():
     assert planner.plan_metered_punts(1, planner.METER_ID_MAX + 1, 10, 5) == []
-    meter, arp, ipv4 = planner.plan_metered_punts(1, planner.METER_ID_MAX, 10, 5)
-    assert (meter.meter_id, arp.meter, ipv4.meter) == (planner.METER_ID_MAX,) * 3
+    meter, opening, arp, ipv4 = planner.plan_metered_punts(1, planner.METER_ID_MAX, 10, 5)
+    assert (meter.meter_id, opening.meter, arp.meter, ipv4.meter) == (planner.METER_ID_MAX,) * 4
 
 
 def test_the_readme_s_pipeline_table_is_the_declaration():
