@@ -22,6 +22,7 @@ import importlib.util
 import logging
 import os
 import struct
+import threading
 import warnings
 from importlib.metadata import version
 
@@ -352,12 +353,34 @@ def install_fast_paths() -> None:
     ofproto_v1_3_parser._MSG_PARSERS[ofproto_v1_3.OFPT_PACKET_IN] = OFPPacketIn.parser
 
 
+# How much nicer than the controller an OS thread of run_blocking is (Linux: a thread's own nice
+# value). Its work (the flow store's writes, LDAP reads, maps and suggestions) can wait; the
+# switches' event loop should not wait for a core while it runs: on a 2-core machine the flow
+# store's writes alone, at normal priority, put 1 ms on the p99 of flow setups in latency mode
+# (bench.flowsetup: 5.2-5.7 against 4.3-4.5 ms at nice 15).
+BACKGROUND_NICENESS = 15
+_background_threads: set[int] = set()
+
+
 def run_blocking(function, *args):
-    """Run blocking code (an LDAP read) in an OS thread, so the event loop keeps serving
-    switches meanwhile. Both frameworks run on eventlet."""
+    """Run blocking code (an LDAP read, a flow store write) in an OS thread at a lower CPU
+    priority, so the event loop keeps serving switches meanwhile. Both frameworks run on eventlet."""
     from eventlet import tpool
 
-    return tpool.execute(function, *args)
+    return tpool.execute(in_background, function, *args)
+
+
+def in_background(function, *args):
+    """function(*args), the calling OS thread made BACKGROUND_NICENESS nicer first (once)."""
+    thread = threading.get_native_id()
+    if thread not in _background_threads:
+        _background_threads.add(thread)
+        try:
+            nice = os.getpriority(os.PRIO_PROCESS, thread)
+            os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + BACKGROUND_NICENESS))
+        except OSError as exc:  # (not permitted, say: the work still runs)
+            LOG.debug("background thread %d keeps its priority: %s", thread, exc)
+    return function(*args)
 
 
 def tls_server_context(cert: str, key: str, ca: str | None = None):

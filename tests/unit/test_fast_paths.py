@@ -480,3 +480,27 @@ def test_a_switch_that_always_has_more_to_read_lets_the_others_run(wire_pair):
     assert switch.socket.recv(1) == b"a"  # data was there: read without waiting, after the others' turn
     assert ran == ["other"]
     hub.kill(other)
+
+
+def test_blocking_work_runs_in_a_thread_nicer_than_the_event_loop_and_the_loop_keeps_its_priority():
+    import os
+    import threading
+
+    seen: dict = {}
+
+    def work(value):
+        me = threading.get_native_id()
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, me)
+        return value * 2
+
+    def worker():
+        seen["result"] = framework.in_background(work, 21)
+        seen["again"] = framework.in_background(work, 1)  # made nicer once, not twice
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen["result"] == 42 and seen["again"] == 2
+    assert seen["nice"] == min(19, before + framework.BACKGROUND_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the caller's own
