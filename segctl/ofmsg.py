@@ -349,10 +349,26 @@ def decode_flow_stats(
     """One flow-stats reply: (more parts follow, its entries). A record found in `known` (the
     switch's previous answer: record bytes but for its counters -> entry) is not decoded
     again; every record of this answer goes into `seen`, for the next."""
+    more, entries, _ = decode_flow_stats_slice(buf, None, known, seen)
+    return more, entries
+
+
+def decode_flow_stats_slice(
+    buf: bytes,
+    most: int | None,
+    known: Mapping[bytes, ObservedEntry] | None = None,
+    seen: dict[bytes, ObservedEntry] | None = None,
+    offset: int = 0,
+) -> tuple[bool, list[ObservedEntry], int | None]:
+    """decode_flow_stats for at most `most` records (None: all), from `offset` (0: the reply's
+    first record): (more parts follow, the entries, where the next slice starts or None when
+    the reply is done). Lets a big answer be audited a slice at a time, the switches served between."""
     _, _, length, _, _, flags = _MULTIPART.unpack_from(buf, 0)
-    entries = []
-    offset = _MULTIPART.size
+    entries: list[ObservedEntry] = []
+    offset = offset or _MULTIPART.size
     while offset + _FLOW_STATS.size <= length:
+        if most is not None and len(entries) >= most:
+            return bool(flags & OFPMPF_REPLY_MORE), entries, offset
         size, table, _, _, priority, idle, hard, _, cookie, _, _ = _FLOW_STATS.unpack_from(buf, offset)
         if size < _FLOW_STATS.size:
             break
@@ -379,7 +395,7 @@ def decode_flow_stats(
         if seen is not None:
             seen[identity] = entry
         offset += size
-    return bool(flags & OFPMPF_REPLY_MORE), entries
+    return bool(flags & OFPMPF_REPLY_MORE), entries, None
 
 
 def encode_flow_stats_reply(entries: list, xid: int = 0, more: bool = False, table_id: int | None = None) -> bytes:

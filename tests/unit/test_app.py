@@ -701,6 +701,28 @@ def test_the_flow_table_audit_reads_a_switch_and_deletes_what_segctl_did_not_wri
     assert datapath.sent() == []
 
 
+def test_a_big_part_of_a_flow_table_answer_is_audited_a_slice_at_a_time_the_switches_served_between(app, monkeypatch):
+    datapath = Datapath(1)
+    connect(app, datapath)
+    datapath.sent()
+    sleeping(monkeypatch, 1)
+    with pytest.raises(Stop):
+        app._audit_forever()
+    (request,) = datapath.sent()
+    ours = app.core.fabric.base_entries(1)
+    foreign = [FlowAdd(1, 60000 + n, (), (("output", OTHER),), 0) for n in range(150)]
+    reply = ofmsg.encode_flow_stats_reply(ours + foreign, xid=request.xid)
+    deliver(app, from_switch(datapath, ofp.OFPT_MULTIPART_REPLY, reply[8:], request.xid))
+    deleted_at_each_pause = []
+    monkeypatch.setattr(app_module, "_pause", lambda: deleted_at_each_pause.append(len(datapath.sent())))
+    app._audit_answer(*app.answers.get())
+    slice_ = app_module.AUDIT_SLICE
+    total = len(ours) + len(foreign)
+    assert len(deleted_at_each_pause) == -(-total // slice_) - 1  # a pause between two slices
+    assert sum(deleted_at_each_pause) + len(datapath.sent()) == len(foreign)  # every foreign one deleted
+    assert app.runtime.audit_view()["switches"][0]["entries"] == total  # the whole answer, once
+
+
 def description(datapath, hardware: str, software: str):
     """A switch's answer to the description request (OFPMP_DESC), as its bytes."""
     fields = (b"Nicira, Inc.", hardware.encode(), software.encode(), b"None", b"None")
