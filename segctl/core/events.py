@@ -56,9 +56,9 @@ _LEVELS = {
     "directory": logging.WARNING,
 }
 
-# Records are turned into JSON when the file is flushed (every 0.1 s, and on exit), not as they
-# are recorded: a quarantine or reload that revokes thousands of connections does not wait for
-# their text. Past this many records waiting, they are written at once.
+# Records put off (record_later: a quarantine or reload revoking thousands of connections) and
+# denials are turned into JSON when the file is flushed (every 0.1 s, and on exit); others as
+# they are recorded. Past this many records waiting, they are written at once.
 UNWRITTEN_LIMIT = 50_000
 MAX_BYTES = 100 * 1024 * 1024  # events.jsonl is rotated before it passes this (0: never)
 KEEP_FILES = 5  # rotated files kept: events.jsonl.1 (newest) … .5
@@ -227,6 +227,11 @@ class EventLog:
         if tap is not None and kind in DECISION_KINDS:
             text = _encode(event)
             tap(text)
+        elif self._file is not None and kind not in FOLDED_KINDS:
+            # Encoded now, a record at a time, not hundreds at the next flush: the flush would
+            # hold every switch's packet-ins up for a millisecond or two, ten times a second.
+            # (A denial may be folded, never written: its text waits until it is.)
+            text = _encode(event)
         with self._lock:
             written = self._write(self._repeats.offer(event), event, text)
         _log(written)

@@ -321,3 +321,15 @@ def test_run_refuses_a_negative_or_malformed_events_option(option, value, capsys
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*RUN, option, value])
     assert exit_.value.code == 2 and f"argument {option}: " in capsys.readouterr().err
+
+
+def test_a_record_is_encoded_as_it_is_recorded_a_denial_and_records_put_off_when_written(tmp_path):
+    # The flush every 0.1 s would otherwise encode hundreds at once, every switch waiting.
+    log = EventLog(str(tmp_path / "events.jsonl"), clock=Clock(0.0))
+    log.record("allow", 1.0, rule="r1")
+    log.record("deny", 1.0, src="web1", reason="no rule")
+    log.record_later("revoke", 2.0, [{"rule": "r1"}])
+    log.record("switch-up", 3.0, dpid=1)
+    assert [type(r) for r in log._unwritten] == [str, dict, dict, str]
+    log.flush()
+    assert [e["kind"] for e in read(tmp_path / "events.jsonl")] == ["allow", "deny", "revoke", "switch-up"]
