@@ -18,7 +18,7 @@ bit (8, `CONNECTION_SCOPED`) marks the bands whose entries belong to one connect
 work or keep it honest: its direction entries (8), its TCP server-side drop (9) and its later
 fragments (10); on the stateful pipeline, a service's entries that commit its connections (11),
 send its replies through the connection tracker (12) and forward the replies it knows (13);
-14 and 15 are free for more. Kinds 1 to 7 are switch-wide bands; 0 is never used.
+14 and 15 are free for more. Kinds 0 to 7 are switch-wide bands (0: punt-opening, the last one free).
 The host id is the connection's client, or the quarantined host; the connection id is the
 connection's (on the stateful pipeline, a "connection" is an allowed service between two hosts:
 every connection of it the switch tracks). Entries of any other band carry 0 in both.
