@@ -227,6 +227,14 @@ class FlowStore:
         db.isolation_level = None  # transactions begin where this module says
         return db
 
+    def close(self) -> None:
+        """Close the connection live recording keeps (SQLite folds the write-ahead log into
+        the file when its last connection closes). The store opens another if written again."""
+        with self._kept_lock:
+            if self._kept is not None:
+                self._kept.close()
+                self._kept = None
+
     @contextlib.contextmanager
     def _connection(self, kept: bool = False) -> Iterator[sqlite3.Connection]:
         """A connection of its own, closed after; with `kept`, the one live recording keeps
