@@ -61,3 +61,13 @@ def icmp_payload(icmp_type: int, code: int = 0, length: int = 1000) -> bytes:
 def later_fragment(src_mac, dst_mac, src_ip, dst_ip, proto: int, ident: int = 4242) -> bytes:
     """A fragment at offset 1480 of a datagram whose first fragment never comes."""
     return ipv4(src_mac, dst_mac, src_ip, dst_ip, proto, b"f" * 200, flags_fragment=1480 // 8, ident=ident)
+
+
+def save(frame_list: list[bytes], folder, stem: str = "frame") -> list[str]:
+    """Each frame into its own file under `folder` (for `traffic.py inject`); their paths."""
+    paths = []
+    for number, frame in enumerate(frame_list):
+        path = folder / f"{stem}-{number}.bin"
+        path.write_bytes(frame)
+        paths.append(str(path))
+    return paths

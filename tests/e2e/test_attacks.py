@@ -239,8 +239,9 @@ def test_a_client_cannot_make_its_server_look_like_a_flood(make_lab, tmp_path):
     time.sleep(0.5)
     started = time.time()
     acks = [frames.tcp(web1.mac, app1.mac, web1.ip, app1.ip, 40000, 8080, ACK, seq=n * 7919) for n in range(50)]
+    paths = frames.save(acks, tmp_path)
     blast = lab.host("web1").popen(
-        [sys.executable, TRAFFIC, "inject", "web1-eth0", *_save(acks, tmp_path), "--count", "300", "--rate", "5000"]
+        [sys.executable, TRAFFIC, "inject", "web1-eth0", *paths, "--count", "300", "--rate", "5000"]
     )
     during = connect_times(lab, "app1", "db1", 5432, count=10, gap=0.2)
     blast.communicate(timeout=60)
@@ -248,12 +249,3 @@ def test_a_client_cannot_make_its_server_look_like_a_flood(make_lab, tmp_path):
     assert not floods, f"a client's ACKs got a port taken for a flood: {floods}"
     assert None not in during
     assert lab.reaches("app1", "db1", "tcp", 5432)
-
-
-def _save(frame_list: list[bytes], folder) -> list[str]:
-    paths = []
-    for number, frame in enumerate(frame_list):
-        path = folder / f"frame-{number}.bin"
-        path.write_bytes(frame)
-        paths.append(str(path))
-    return paths

@@ -25,15 +25,6 @@ ODD_OPENINGS = {
 }
 
 
-def _save(frame_list, folder, stem):
-    paths = []
-    for number, frame in enumerate(frame_list):
-        path = folder / f"{stem}-{number}.bin"
-        path.write_bytes(frame)
-        paths.append(str(path))
-    return paths
-
-
 def _floods(lab, since, port=None):
     return [
         e
@@ -114,7 +105,7 @@ def test_a_syn_flood_of_allowed_looking_openings_is_capped_and_declared(lab, tmp
     web2, app1 = lab.topology.host("web2"), lab.topology.host("app1")
     started = time.time()
     syns = [frames.tcp(web2.mac, app1.mac, web2.ip, app1.ip, 1024 + n, 8080, SYN, seq=n) for n in range(9000)]
-    paths = _save(syns, tmp_path, "syn")
+    paths = frames.save(syns, tmp_path, "syn")
     arrived = lab.watch("app1", 7, src=web2.ip, proto=6, dport=8080, syn=True)
     blast = lab.host("web2").popen([sys.executable, TRAFFIC, "inject", "web2-eth0", *paths, "--rate", "3000"])
     blast.communicate(timeout=60)
@@ -138,7 +129,7 @@ def test_a_syn_scan_is_declared_a_flood_by_denials(lab, tmp_path):
     syns = [frames.tcp(hr1.mac, db1.mac, hr1.ip, db1.ip, 50000, 1 + n, SYN | FIN) for n in range(400)]
     watch = lab.watch("db1", 3, src=hr1.ip)
     scan = lab.host("hr1").popen(
-        [sys.executable, TRAFFIC, "inject", "hr1-eth0", *_save(syns, tmp_path, "scan"), "--rate", "2000"]
+        [sys.executable, TRAFFIC, "inject", "hr1-eth0", *frames.save(syns, tmp_path, "scan"), "--rate", "2000"]
     )
     scan.communicate(timeout=30)
     time.sleep(0.5)
