@@ -208,8 +208,8 @@ class EventLog:
         # Re-entrant: SIGTERM's handler closes the log, perhaps while this thread is recording.
         self._lock = threading.RLock()
         self._file = RotatingFile(path, max_bytes, keep_files) if path else None
-        # Recorded, not yet in the file (see UNWRITTEN_LIMIT): the record, or its text when the
-        # tap had it encoded already.
+        # Recorded, not yet in the file (see UNWRITTEN_LIMIT): the record, or its text when it
+        # was encoded as it was recorded (see record).
         self._unwritten: list[dict | str] = []
         self._later: collections.deque[tuple[str, float, Iterable[dict]]] = collections.deque()  # record_later's
         # Handed every decision (allow, deny) as recorded, before folding (the flow store counts
