@@ -263,6 +263,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=2, help="emulator processes")
     parser.add_argument("--only", help="run only the cases whose label contains this")
+    parser.add_argument("--mode", choices=[mode for mode, _ in MODES], help="run only this mode")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--profile", help="record one segctl throughput run with py-spy into this file, then stop")
     args = parser.parse_args(argv)
@@ -277,7 +278,7 @@ def main(argv=None) -> int:
     results["emulator_capacity"] = headroom["rate"]
     print(f"emulator against a null controller: {headroom['rate']:,.0f} flow setups/s", flush=True)
     cases = [case for case in CASES if not args.only or args.only in case[0]]
-    for mode, window in MODES:
+    for mode, window in [(mode, window) for mode, window in MODES if args.mode in (None, mode)]:
         # Round by round, one run of each case, the order turned each round: every case meets the
         # same moments of a machine whose speed drifts, and a case's n-th run pairs with the others'.
         runs: dict[str, list[dict]] = {label: [] for label, _, _ in cases}

@@ -122,6 +122,12 @@ class Connection:
     def switches(self) -> list[int]:
         return [hop.dpid for hop in self.path]
 
+    @property
+    def guards_its_server(self) -> bool:
+        """A TCP connection on the reactive pipeline: at its server's port, an entry drops what
+        the server sends it with neither ACK nor RST (on the stateful pipeline, the tracker does)."""
+        return self.reply_key is not None and self.key.proto == IP_PROTO_TCP and not self.stateful
+
     def uses_link(self, a: int, a_port: int, b: int, b_port: int) -> bool:
         for here, there in zip(self.path, self.path[1:]):
             if {(here.dpid, here.out_port), (there.dpid, there.in_port)} == {(a, a_port), (b, b_port)}:
@@ -158,6 +164,9 @@ class ConnectionTable:
         self.by_key: dict[FlowKey, int] = {}
         self.by_mac: dict[str, set[int]] = {}
         self.services = 0  # how many are a service's on the stateful pipeline
+        # Connections that guard their server, by the switch it is attached to: the server-side
+        # drops an audit of that switch must find, known without a look at every connection.
+        self.by_server_switch: dict[int, set[int]] = {}
         # A run's first id is random: a switch's FlowRemoved about an entry of an earlier run
         # then almost never carries the cookie of a connection this run made.
         self._next_id = secrets.randbelow(0xFFFFFFFF) + 1
@@ -191,6 +200,12 @@ class ConnectionTable:
             else:
                 ids.add(ident)
         self.services += connection.stateful
+        if connection.guards_its_server:
+            at_server = self.by_server_switch.get(connection.path[-1].dpid)
+            if at_server is None:
+                self.by_server_switch[connection.path[-1].dpid] = {ident}
+            else:
+                at_server.add(ident)
 
     def involving(self, mac: str) -> list[Connection]:
         """The connections from or to `mac`, without looking at any other."""
@@ -238,4 +253,10 @@ class ConnectionTable:
                     if not ids:
                         del by_mac[mac]
             self.services -= connection.stateful
+            if connection.guards_its_server:
+                at_server = self.by_server_switch.get(connection.path[-1].dpid)
+                if at_server is not None:
+                    at_server.discard(ident)
+                    if not at_server:
+                        del self.by_server_switch[connection.path[-1].dpid]
         return connection

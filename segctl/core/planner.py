@@ -116,10 +116,10 @@ def plan_server_drop(connection: Connection) -> FlowAdd | None:
     """A segment from the server side of a TCP connection with neither ACK nor RST (a SYN,
     say), dropped where the server is attached (nothing from there reaches a later switch). It
     lives as long as the connection: deleted with it, by its cookie. None for other protocols."""
-    if connection.reply_key is None or connection.key.proto != IP_PROTO_TCP or connection.stateful:
+    if not connection.guards_its_server:
         return None  # (on the stateful pipeline, the tracker drops what no reply is)
     server_edge = reverse_hops(connection.path)[0]
-    fields = connection.reply_key.match_fields()
+    fields = connection.reply_key.match_fields()  # type: ignore[union-attr]  # (guards_its_server: a reply)
     match = match_of(in_port=server_edge.in_port, tcp_flags_nxm=NEITHER_ACK_NOR_RST, **fields)
     return SERVER_DROP.entry(server_edge.dpid, match, (), *cookie_ids(connection.cookie))
 

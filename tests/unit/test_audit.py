@@ -7,6 +7,8 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segctl import ofmsg
+from segctl.core.connections import ConnectionTable
 from segctl.core.flows import EntryDelete, FlowAdd, FlowStatsRequest, match_of
 from segctl.core.pipeline import (
     FRAGMENTS,
@@ -124,6 +126,44 @@ def test_entries_in_other_tables_go_and_a_missing_server_side_drop_comes_back():
         "deleted: segctl writes nothing in table 3",
         "reinstalled: missing",
     ]
+
+
+def test_a_connection_opened_after_the_read_was_answered_is_not_missing_from_the_answer():
+    net = busy_net()
+    (drop,) = net.fabric.entries_of(SERVER_DROP)
+    rec = Recorder(net)
+    net.fabric.apply(net.core.auditor.begin(drop.dpid, net.now))
+    answer = list(net.fabric.table(drop.dpid).flow_stats(50))  # the switch answers the read at once
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40009, 5432))  # then a connection to the same server
+    assert len(net.fabric.entries_of(SERVER_DROP, dpid=drop.dpid)) == 2
+    sent = []
+    for part in answer:
+        _, entries = ofmsg.decode_flow_stats(part)
+        sent += net.fabric.apply(net.core.audit_observe(drop.dpid, entries, net.now))
+    sent += net.fabric.apply(net.core.audit_finish(drop.dpid, net.now))
+    assert sent == [] and drift(rec.new()) == []  # its drop was not in the answer, and is not missing
+    net.fabric.table(drop.dpid).entries.remove(drop)
+    assert drop in net.audit(drop.dpid)  # the older connection's, taken away, comes back
+
+
+def test_an_audit_never_walks_every_connection(monkeypatch):
+    """Reading one switch costs what that switch holds, not what the whole network does: its
+    server-side drops are found through the connections of its own servers."""
+    net = busy_net()
+    for port in range(41000, 41050):
+        net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", port, 5432))
+
+    def walk(_table):
+        raise AssertionError("the audit walked every connection")
+
+    monkeypatch.setattr(ConnectionTable, "__iter__", walk)
+    drops = net.fabric.entries_of(SERVER_DROP)
+    assert len(drops) == 51
+    net.fabric.table(drops[7].dpid).entries.remove(drops[7])
+    rec = Recorder(net)
+    for dpid in DPIDS:
+        net.audit(dpid)
+    assert drops[7] in net.fabric.entries() and [e["action"] for e in drift(rec.new())] == ["reinstalled: missing"]
 
 
 def test_reads_are_spread_over_the_interval_one_switch_at_a_time():

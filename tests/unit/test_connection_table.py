@@ -47,12 +47,14 @@ def test_removing_every_connection_empties_every_index():
     table = ConnectionTable()
     for n in range(5):
         table.add(connection(n + 1, 40000 + n))
-    assert len(table.by_key) == 10 and table.by_mac == {WEB: {1, 2, 3, 4, 5}, DB: {1, 2, 3, 4, 5}}
-    assert [c.id for c in table.involving(DB)] == [1, 2, 3, 4, 5]
-    for n in range(5):
+    table.add(connection(6, 40005, proto=17))  # no server-side drop: UDP
+    assert len(table.by_key) == 12 and table.by_mac == {WEB: {1, 2, 3, 4, 5, 6}, DB: {1, 2, 3, 4, 5, 6}}
+    assert [c.id for c in table.involving(DB)] == [1, 2, 3, 4, 5, 6]
+    assert table.by_server_switch == {2: {1, 2, 3, 4, 5}}  # TCP, by the switch of db (the path's last)
+    for n in range(6):
         assert table.remove(n + 1) is not None
     assert table.remove(1) is None
-    assert (table.by_id, table.by_key, table.by_mac) == ({}, {}, {})
+    assert (table.by_id, table.by_key, table.by_mac, table.by_server_switch) == ({}, {}, {}, {})
 
 
 def test_a_connection_has_no_dict_of_its_own():
