@@ -41,6 +41,8 @@ class SwitchAudit:
     examples: list[dict] = field(default_factory=list)
     seen: set = field(default_factory=set)  # keys of the required entries found so far
     server_drops: set = field(default_factory=set)  # ids of the connections whose server-side drop was found
+    # ids of the connections guarding a server opened since the read was sent (ConnectionTable.watchers)
+    opened: set = field(default_factory=set)
     # id(entry) -> (entry, its connection or None, its key if required): entries found good
     good: dict = field(default_factory=dict)
     required: dict | None = None  # key -> entry the switch must hold (worked out once)
@@ -96,12 +98,20 @@ class Auditor:
 
     def begin(self, dpid: int, now: float) -> list[Message]:
         """Read one switch's flow table now."""
-        self._running[dpid] = SwitchAudit(dpid, now)
+        self._stop(self._running.pop(dpid, None))
+        audit = self._running[dpid] = SwitchAudit(dpid, now)
+        self.ledger.connections.watchers.append(audit.opened)
         return [FlowStatsRequest(dpid)]
+
+    def _stop(self, audit: SwitchAudit | None) -> None:
+        """The audit no longer learns of the connections opened (it ended, or was replaced)."""
+        if audit is not None:
+            connections = self.ledger.connections
+            connections.watchers = [opened for opened in connections.watchers if opened is not audit.opened]
 
     def forget_switch(self, dpid: int) -> None:
         """The switch left or reconnected: its running and its last audit are dropped."""
-        self._running.pop(dpid, None)
+        self._stop(self._running.pop(dpid, None))
         self._good.pop(dpid, None)
         self.last.pop(dpid, None)
         self.last_drift.pop(dpid, None)
@@ -156,6 +166,7 @@ class Auditor:
         audit = self._running.pop(dpid, None)
         if audit is None:
             return []
+        self._stop(audit)
         messages: list[Message] = []
         for key, entry in self._required(audit).items():
             if key not in audit.seen:
@@ -166,7 +177,7 @@ class Auditor:
             self._found(audit, now, _describe(server_drop), "reinstalled: missing")
         audit.finished = now
         self._good[dpid] = audit.good
-        audit.seen, audit.server_drops, audit.required, audit.good = set(), set(), None, {}
+        audit.seen, audit.server_drops, audit.opened, audit.required, audit.good = set(), set(), set(), None, {}
         self.last[dpid] = audit
         if audit.findings:
             self.last_drift[dpid] = audit
@@ -190,14 +201,12 @@ class Auditor:
         the answer lacked. Found by a set difference, not by planning every connection's: an
         audit costs the same whether the switch's servers have ten connections or 100,000."""
         connections = self.ledger.connections
-        not_found = connections.by_server_switch.get(audit.dpid, set()) - audit.server_drops
+        not_found = connections.by_server_switch.get(audit.dpid, set()) - audit.server_drops - audit.opened
         missing = []
         for ident in sorted(not_found):
-            connection = connections.by_id[ident]
-            if connection.created < audit.started:
-                server_drop = plan_server_drop(connection)
-                if server_drop is not None:
-                    missing.append(server_drop)
+            server_drop = plan_server_drop(connections.by_id[ident])
+            if server_drop is not None:
+                missing.append(server_drop)
         return missing
 
     def _why_unexpected(self, dpid: int, entry: ObservedEntry, key: tuple, now: float) -> str | None:

@@ -325,3 +325,27 @@ def test_a_flood_drop_found_good_is_held_again_when_its_port_stops_flooding():
     net.audit(1)
     assert drop not in net.fabric.entries(1)
     assert [e["action"] for e in drift(rec.new())] == ["deleted: a flood drop on a port that is not flooding"]
+
+
+def test_a_missing_server_side_drop_comes_back_after_the_clock_steps_back():
+    """The wall clock may step back (NTP): a connection opened before the read, whose entries
+    the switch had, is no less missing because its `created` reads later than the read's start."""
+    net = busy_net()
+    (drop,) = net.fabric.entries_of(SERVER_DROP)
+    net.fabric.table(drop.dpid).entries.remove(drop)
+    net.now -= 60.0  # the clock is set back a minute
+    rec = Recorder(net)
+    assert drop in net.audit(drop.dpid)
+    assert drop in net.fabric.entries(drop.dpid)
+    assert [e["action"] for e in drift(rec.new())] == ["reinstalled: missing"]
+
+
+def test_an_audit_stops_watching_for_new_connections_when_it_ends_or_is_replaced():
+    net = busy_net()
+    auditor, connections = net.core.auditor, net.core.connections
+    net.audit(1)
+    auditor.begin(2, net.now)
+    auditor.begin(2, net.now + 40)  # the first read went unanswered: read again
+    assert len(connections.watchers) == 1
+    auditor.forget_switch(2)  # the switch left mid-read
+    assert connections.watchers == []
