@@ -41,7 +41,7 @@ class SwitchAudit:
     examples: list[dict] = field(default_factory=list)
     seen: set = field(default_factory=set)  # keys of the required entries found so far
     server_drops: set = field(default_factory=set)  # ids of the connections whose server-side drop was found
-    # ids of the connections guarding a server opened since the read was sent (ConnectionTable.watchers)
+    # ids of the connections to its servers opened since the read was sent (ConnectionTable.watchers)
     opened: set = field(default_factory=set)
     # id(entry) -> (entry, its connection or None, its key if required): entries found good
     good: dict = field(default_factory=dict)
@@ -100,14 +100,14 @@ class Auditor:
         """Read one switch's flow table now."""
         self._stop(self._running.pop(dpid, None))
         audit = self._running[dpid] = SwitchAudit(dpid, now)
-        self.ledger.connections.watchers.append(audit.opened)
+        self.ledger.connections.watchers[dpid] = audit.opened
         return [FlowStatsRequest(dpid)]
 
     def _stop(self, audit: SwitchAudit | None) -> None:
         """The audit no longer learns of the connections opened (it ended, or was replaced)."""
-        if audit is not None:
-            connections = self.ledger.connections
-            connections.watchers = [opened for opened in connections.watchers if opened is not audit.opened]
+        watchers = self.ledger.connections.watchers
+        if audit is not None and watchers.get(audit.dpid) is audit.opened:
+            del watchers[audit.dpid]
 
     def forget_switch(self, dpid: int) -> None:
         """The switch left or reconnected: its running and its last audit are dropped."""

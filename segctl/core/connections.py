@@ -167,10 +167,10 @@ class ConnectionTable:
         # Connections that guard their server, by the switch it is attached to: the server-side
         # drops an audit of that switch must find, known without a look at every connection.
         self.by_server_switch: dict[int, set[int]] = {}
-        # Sets that learn the id of each such connection added from now on (a running audit's:
-        # opened after its read was sent, so perhaps not in the switch's answer). Not the
-        # wall clock, which may step back.
-        self.watchers: list[set[int]] = []
+        # Switch -> a set that learns the id of each such connection of its servers added from
+        # now on (a running audit's: opened after its read was sent, so perhaps not in the
+        # switch's answer). Not the wall clock, which may step back.
+        self.watchers: dict[int, set[int]] = {}
         # A run's first id is random: a switch's FlowRemoved about an entry of an earlier run
         # then almost never carries the cookie of a connection this run made.
         self._next_id = secrets.randbelow(0xFFFFFFFF) + 1
@@ -210,7 +210,8 @@ class ConnectionTable:
                 self.by_server_switch[connection.path[-1].dpid] = {ident}
             else:
                 at_server.add(ident)
-            for opened in self.watchers:
+            opened = self.watchers.get(connection.path[-1].dpid)
+            if opened is not None:
                 opened.add(ident)
 
     def involving(self, mac: str) -> list[Connection]:

@@ -344,8 +344,16 @@ def test_an_audit_stops_watching_for_new_connections_when_it_ends_or_is_replaced
     net = busy_net()
     auditor, connections = net.core.auditor, net.core.connections
     net.audit(1)
+    assert connections.watchers == {}
     auditor.begin(2, net.now)
+    first = connections.watchers[2]
     auditor.begin(2, net.now + 40)  # the first read went unanswered: read again
-    assert len(connections.watchers) == 1
+    assert list(connections.watchers) == [2] and connections.watchers[2] is not first
+    auditor.begin(1, net.now + 40)
+    net.send(1, 1, tcp(WEB, DB, "10.0.0.1", "10.0.0.2", 40010, 5432))  # db is on switch 2
+    (opened,) = connections.watchers[2]
+    assert connections.by_id[opened].dst.name == "db" and first == set() and connections.watchers[1] == set()
     auditor.forget_switch(2)  # the switch left mid-read
-    assert connections.watchers == []
+    assert list(connections.watchers) == [1]
+    net.fabric.apply(auditor.finish(1, net.now + 41))
+    assert connections.watchers == {}
