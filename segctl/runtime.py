@@ -130,7 +130,10 @@ class Runtime:
         self._reach: ReachMap | None = None  # built at the first reach question
         if state_dir is not None:
             # StateError propagates: a state we cannot read must stop the start.
-            self.controller.restore_quarantine(load_state(state_dir)["quarantine"])
+            saved = load_state(state_dir)
+            self.controller.restore_quarantine(saved["quarantine"])
+            self.controller.remember_link_ends(saved["link_ends"], time.time())
+        self._saved_link_ends: list[list[int]] | None = None  # what the state file holds (None: unknown)
         # The flow store (None: recording off); the event log taps every decision into it.
         self.store = store
         self._labels: DirectoryLabels | None = None
@@ -155,7 +158,15 @@ class Runtime:
 
     def save(self) -> None:
         if self.state_dir is not None:
-            save_state(self.state_dir, {"quarantine": self.quarantine_view()})
+            link_ends = self.controller.ledger.link_ends()
+            save_state(self.state_dir, {"quarantine": self.quarantine_view(), "link_ends": link_ends})
+            self._saved_link_ends = link_ends
+
+    def save_if_links_changed(self) -> None:
+        """Save the state when the link ends differ from the saved ones (called a few times a
+        second: links found at startup are saved together, not one file write each)."""
+        if self.state_dir is not None and self.controller.ledger.link_ends() != self._saved_link_ends:
+            self.save()
 
     # -- views -------------------------------------------------------------------------------
     def hosts_view(self) -> list[dict]:

@@ -1,4 +1,5 @@
-"""What must survive a restart (the quarantine list), written atomically with msgpack.
+"""What must survive a restart (the quarantine list, and the ports that were ends of links),
+written atomically with msgpack.
 
 The file is replaced with write-to-temp, fsync, rename, fsync-the-folder, so a crash leaves
 either the old state or the new one, never half of either. A file that cannot be read is an
@@ -31,7 +32,7 @@ def load_state(state_dir: str) -> dict:
         with open(path, "rb") as handle:
             raw = handle.read()
     except FileNotFoundError:
-        return {"version": FORMAT_VERSION, "quarantine": []}
+        return {"version": FORMAT_VERSION, "quarantine": [], "link_ends": []}
     except OSError as exc:
         raise StateError(f"{path}: cannot read: {exc}") from None
     try:
@@ -43,7 +44,15 @@ def load_state(state_dir: str) -> dict:
     entries = data.get("quarantine")
     if not isinstance(entries, list) or not all(_valid_entry(e) for e in entries):
         raise StateError(f"{path}: the quarantine list is malformed")
+    ends = data.setdefault("link_ends", [])  # (a file of a version before link ends were kept has none)
+    if not isinstance(ends, list) or not all(_valid_end(e) for e in ends):
+        raise StateError(f"{path}: the list of link ends is malformed")
     return data
+
+
+def _valid_end(end) -> bool:
+    """[dpid, port]"""
+    return isinstance(end, list) and len(end) == 2 and all(type(n) is int and n >= 0 for n in end)
 
 
 def _valid_entry(entry) -> bool:

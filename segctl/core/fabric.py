@@ -25,6 +25,10 @@ Link = tuple[int, int, int, int]
 # fail secure, and reconnect one by one) delivers its hosts' packets on such a port, and binding
 # them there would lock them out of their own port and hide the link for good.
 EDGE_SETTLE = 2.5
+# How long after a start the link ends of the last run are remembered (no directory host bound
+# at one until its link is seen again or its port goes down): Open vSwitch retries a lost
+# controller at most every 8 s (max_backoff), so its switches are all back well within this.
+LINK_MEMORY = 60.0
 OVS_CONNTRACK_SINCE = (2, 6)  # Open vSwitch tracks connections in both datapaths from 2.6
 
 
@@ -142,6 +146,7 @@ class Fabric:
         if peer is not None:
             messages += self.link_down(dpid, port, *peer, now)
         ledger.former_link_ports.discard((dpid, port))  # (unplugged: whatever comes next may be a host)
+        ledger.remembered_link_ports.discard((dpid, port))
         for binding in ledger.bindings.at_port(dpid, port):
             messages += ledger.unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
         return messages
@@ -158,6 +163,9 @@ class Fabric:
         for link, seen in list(self._link_seen.items()):
             if now - seen > LINK_TIMEOUT:
                 messages += self.link_down(*link, now)
+        ledger = self.ledger
+        if ledger.remembered_link_ports and now >= ledger.remembered_until:
+            ledger.remembered_link_ports = set()  # (a link not seen again since the start is gone)
         self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
         ports = self.ledger.topology.ports
         for dpid in sorted(ports):
@@ -195,6 +203,7 @@ class Fabric:
         ledger = self.ledger
         self._link_seen[link_key(a, a_port, b, b_port)] = now
         ledger.former_link_ports.difference_update({(a, a_port), (b, b_port)})
+        ledger.remembered_link_ports.difference_update({(a, a_port), (b, b_port)})
         if not ledger.topology.add_link(a, a_port, b, b_port):
             return []
         # (No host is bound at either end: lldp() refuses a probe that crossed a host's port.)

@@ -69,8 +69,21 @@ class Ledger:
         # controller still forwards its hosts' packets there. No host is bound at one until the
         # link is seen again or the port goes down (see Edge.admit).
         self.former_link_ports: set[tuple[int, int]] = set()
+        # The same for the link ends an earlier run knew, until `remembered_until`: a switch
+        # that comes back to a restarted controller later than its neighbours forwards its
+        # hosts' packets there meanwhile (see Edge.admit).
+        self.remembered_link_ports: set[tuple[int, int]] = set()
+        self.remembered_until = 0.0
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
+
+    def link_ends(self) -> list[list[int]]:
+        """Every port that is, or was while its port stayed up, the end of a link: what a
+        restart must remember (the state file's `link_ends`)."""
+        ends = set(self.topology.link_ports) | self.former_link_ports
+        if self.remembered_link_ports:
+            ends |= self.remembered_link_ports  # (not seen again yet: still remembered)
+        return [list(end) for end in sorted(ends)]
 
     def use_policy(self, policy: Policy) -> None:
         """Put a policy in force, with its compiled index and its flood protection."""

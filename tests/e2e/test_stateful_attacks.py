@@ -118,6 +118,35 @@ def test_a_switch_that_loses_its_controller_does_not_lock_its_hosts_out(make_lab
     assert lab.reaches("web1", "app1", "tcp", 8080), f"web1 locked out: bound at {bound[-1:]}"
 
 
+def test_a_switch_back_late_to_a_restarted_controller_does_not_lock_its_hosts_out(make_lab, tmp_path):
+    """As above, but the controller restarts while s1 is away, so it never sees the s1-s2 link
+    go: s2 and s3 come back at once, s1 seconds later (Open vSwitch retries up to 8 s apart).
+    Meanwhile web1's segments to app1:8080, forwarded by s1 on its old service entry, arrive at
+    s2's port to s1. The link ends the last run saved keep web1 from being bound there."""
+    lab = make_lab("linear", policy=stateful_policy(tmp_path))
+    wait_described(lab)
+    web1, app1 = lab.topology.host("web1"), lab.topology.host("app1")
+    assert lab.reaches("web1", "app1", "tcp", 8080)  # s1 holds the service's entry from now on
+    target = f"tcp:127.0.0.1:{lab.of_port}"
+    subprocess.run(["ovs-vsctl", "set-controller", "s1", "tcp:127.0.0.1:1"], check=True)
+    lab.controller.stop()
+    restarted = time.time()
+    lab.controller.start()  # s2 and s3 reconnect; s1 stays away
+    time.sleep(EDGE_SETTLE + 2.0)
+    segments = [frames.tcp(web1.mac, app1.mac, web1.ip, app1.ip, 47000 + n, 8080, 0x02) for n in range(3)]
+    for _ in range(3):
+        lab.inject("web1", segments, str(tmp_path))  # through s1's old entry, to s2's port to s1
+        time.sleep(0.3)
+    subprocess.run(["ovs-vsctl", "set-controller", "s1", target], check=True)
+    time.sleep(EDGE_SETTLE + 3.0)
+    events = [e for e in lab.controller.events() if e["time"] >= restarted]
+    bound = [e for e in events if e["kind"] == "authenticate" and e.get("host") == "web1"]
+    links = [e for e in events if e["kind"] in ("link-up", "link-down")]
+    assert links and links[-1]["links"] == 2, f"the s1-s2 link stayed hidden: {links[-3:]}, web1 bound at {bound}"
+    assert all(e["dpid"] == 1 for e in bound), f"web1 bound away from its own switch: {bound}"
+    assert lab.reaches("web1", "app1", "tcp", 8080), f"web1 locked out: bound at {bound}"
+
+
 def test_a_server_cannot_send_icmp_errors_about_connections_its_client_never_opened(make_lab, tmp_path):
     """app1 -> db1 tcp/5432 is a service. db1 sends port-unreachable errors to app1 quoting a
     segment app1:40001 -> db1:5432 that app1 never sent: none arrives."""

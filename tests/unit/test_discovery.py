@@ -3,11 +3,13 @@ replayed, foreign and host-relayed probes make no link; silent links expire."""
 
 import struct
 
-from segctl.core.controller import DISCOVERY_SLICES
+from segctl.core.controller import DISCOVERY_SLICES, Controller
 from segctl.core.discovery import LINK_TIMEOUT, LinkDiscovery
+from segctl.core.fabric import EDGE_SETTLE, LINK_MEMORY
 from segctl.core.flows import PacketOut
 
-from ..fakenet import LINKS, WEB, Net, arp_request
+from ..fakenet import DIRECTORY, LINKS, POLICY, SWITCHES, WEB, Net, arp_request
+from .helpers import directory, policy
 
 
 def links(net):
@@ -88,3 +90,55 @@ def test_a_link_no_probe_crosses_expires_and_a_port_down_drops_it_at_once():
     assert (1, 11, 102, 1) not in links(net)
     sent = net.core.port_changed(1, 11, True, net.now)
     assert isinstance(sent[-1], PacketOut) and sent[-1].data[12:14] == b"\x88\xcc"  # probed at once
+
+
+def test_after_a_restart_no_host_is_bound_at_a_link_end_of_the_last_run_until_its_switch_is_back():
+    """The controller restarts; leaf 1 comes back late (Open vSwitch retries up to 8 s apart)
+    and meanwhile forwards web's packets to spine 101 on its old entries. Bound at 101/1, web
+    would be locked out of its own port and the link refused for good (a probe crossing a host's
+    port looks relayed). The link ends the last run knew keep any host from being bound there."""
+    net = Net()
+    ends = net.core.ledger.link_ends()
+    assert ends == sorted([[a, a_port] for a, a_port, _, _ in LINKS] + [[b, b_port] for _, _, b, b_port in LINKS])
+    core = Controller(directory(DIRECTORY), policy(POLICY))
+    core.remember_link_ends(ends, net.now)
+    net.core = core
+    for dpid, ports in SWITCHES:
+        if dpid != 1:  # leaf 1 is late
+            net.fabric.apply(core.switch_up(dpid, ports, net.now))
+    late = net.fabric.links.pop((101, 1)), net.fabric.links.pop((102, 1))  # (their probes reach no controller)
+    net.deliver_probes()
+    assert (1, 10, 101, 1) not in links(net) and (2, 10, 101, 2) in links(net)
+    net.now += EDGE_SETTLE + 1.0  # the others have settled
+    core.packet_in(101, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
+    assert WEB not in core.bindings.by_mac  # not bound at a link end of the last run
+    net.fabric.apply(core.switch_up(1, dict(SWITCHES)[1], net.now))  # leaf 1 is back
+    net.fabric.links[(101, 1)], net.fabric.links[(102, 1)] = late
+    net.fabric.apply(core.discover(net.now + 1.0))  # (each port probed again within a second)
+    for tick in range(DISCOVERY_SLICES):
+        net.fabric.apply(core.discover(net.now + tick / DISCOVERY_SLICES))
+    net.deliver_probes()
+    assert (1, 10, 101, 1) in links(net)
+    net.now += EDGE_SETTLE + 1.0
+    net.fabric.apply(core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now))
+    assert core.bindings.by_mac[WEB].dpid == 1 and core.bindings.by_mac[WEB].port == 1
+
+
+def test_the_link_ends_of_the_last_run_are_forgotten_after_link_memory():
+    """A link gone while the controller was away (a host plugged in at its end instead) keeps
+    that host out for LINK_MEMORY seconds only."""
+    net = Net()
+    core = Controller(directory(DIRECTORY), policy(POLICY))
+    core.remember_link_ends([[1, 1]], net.now)  # web's port was a link's end in the last run
+    net.core = core
+    for dpid, ports in SWITCHES:
+        net.fabric.apply(core.switch_up(dpid, ports, net.now))
+    net.deliver_probes()
+    net.now += EDGE_SETTLE + 1.0
+    core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
+    assert WEB not in core.bindings.by_mac
+    net.now += LINK_MEMORY
+    net.fabric.apply(core.discover(net.now))
+    assert core.ledger.link_ends() == sorted([[a, p] for a, p, _, _ in LINKS] + [[b, p] for _, _, b, p in LINKS])
+    core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
+    assert core.bindings.by_mac[WEB].port == 1
