@@ -34,6 +34,7 @@ from .recorder import FlowRecorder
 from .state import load_state, save_state
 
 LOG = logging.getLogger("segctl.runtime")
+SAVE_RETRY = 5.0  # seconds between two tries to save the link ends after a failed one
 IDLE_REFRESH_CHECK = 1.0  # seconds between looks when the directory is not a remote one
 
 
@@ -134,6 +135,7 @@ class Runtime:
             self.controller.restore_quarantine(saved["quarantine"])
             self.controller.remember_link_ends(saved["link_ends"], time.time())
         self._saved_link_ends: list[list[int]] | None = None  # what the state file holds (None: unknown)
+        self._retry_save_at = 0.0  # (monotonic) after a failed link-ends save, when to try again
         # The flow store (None: recording off); the event log taps every decision into it.
         self.store = store
         self._labels: DirectoryLabels | None = None
@@ -165,8 +167,17 @@ class Runtime:
     def save_if_links_changed(self) -> None:
         """Save the state when the link ends differ from the saved ones (called a few times a
         second: links found at startup are saved together, not one file write each)."""
-        if self.state_dir is not None and self.controller.ledger.link_ends() != self._saved_link_ends:
+        if self.state_dir is None or self.controller.ledger.link_ends() == self._saved_link_ends:
+            return
+        if time.monotonic() < self._retry_save_at:
+            return
+        try:
             self.save()
+        except OSError as exc:
+            # The link ends are a hint for the next start, not worth stopping enforcement (the
+            # discovery loop is fail_fast): a full or failing disk is said, and tried again later.
+            LOG.warning("state: cannot save the link ends (trying again in %.0f s): %s", SAVE_RETRY, exc)
+            self._retry_save_at = time.monotonic() + SAVE_RETRY
 
     # -- views -------------------------------------------------------------------------------
     def hosts_view(self) -> list[dict]:
