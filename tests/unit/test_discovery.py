@@ -142,3 +142,27 @@ def test_the_link_ends_of_the_last_run_are_forgotten_after_link_memory():
     assert core.ledger.link_ends() == sorted([[a, p] for a, p, _, _ in LINKS] + [[b, p] for _, _, b, p in LINKS])
     core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
     assert core.bindings.by_mac[WEB].port == 1
+
+
+def test_a_clock_set_back_after_a_start_does_not_keep_a_host_out_of_a_former_link_end_for_longer():
+    """The controller starts at boot; a few seconds later the clock is set back an hour (NTP
+    correcting a wrong hardware clock). A host plugged in where a link ended in the last run
+    must still be bound LINK_MEMORY seconds after the start, not an hour and a minute later:
+    remembered_until is a wall-clock time, and the discovery loop notices the step back."""
+    net = Net()
+    core = Controller(directory(DIRECTORY), policy(POLICY))
+    start = net.now = 1_764_000_000.0  # (a wall-clock time)
+    core.remember_link_ends([[1, 1]], start)  # web's port was a link's end in the last run
+    net.core = core
+    for dpid, ports in SWITCHES:
+        net.fabric.apply(core.switch_up(dpid, ports, start))
+    net.deliver_probes()
+    net.fabric.apply(core.discover(start + 5.0))
+    net.now = start + 5.0 - 3600.0  # the clock is set back an hour, 5 s after the start
+    elapsed = 5.0
+    while elapsed < LINK_MEMORY + 5.0:  # the discovery loop goes on, ten times a second
+        elapsed += 1.0 / DISCOVERY_SLICES
+        net.fabric.apply(core.discover(start + elapsed - 3600.0))
+    now = start + elapsed - 3600.0  # LINK_MEMORY + 5 s after the start
+    core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), now)
+    assert core.bindings.by_mac.get(WEB) is not None and core.bindings.by_mac[WEB].port == 1
