@@ -58,6 +58,7 @@ class Fabric:
         self.discovery = LinkDiscovery()
         self._link_seen: dict[Link, float] = {}
         self._discovery_tick = 0
+        self._last_discover: float | None = None  # the `now` of the last discover()
 
     # -- switches and ports ------------------------------------------------------------------
     def switch_up(self, dpid: int, ports: Iterable[int], now: float) -> list[Message]:
@@ -164,6 +165,12 @@ class Fabric:
             if now - seen > LINK_TIMEOUT:
                 messages += self.link_down(*link, now)
         ledger = self.ledger
+        last, self._last_discover = self._last_discover, now
+        if last is not None and now < last:
+            # The clock was set back: the windows that end at a wall-clock time end as late
+            # after the start as they would have (not an hour later for a clock set back an hour).
+            ledger.remembered_until -= last - now
+            ledger.settling_until -= last - now
         if ledger.remembered_link_ports and now >= ledger.remembered_until:
             ledger.remembered_link_ports = set()  # (a link not seen again since the start is gone)
         self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
