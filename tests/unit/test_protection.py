@@ -156,3 +156,14 @@ def test_a_genuine_host_s_lying_arps_count_against_its_port_s_denial_budget():
     assert net.send(1, 1, lie) == [] and net.send(1, 1, lie) == []
     (drop,) = net.send(1, 1, lie)
     assert parse_cookie(drop.cookie)[0] == Kind.FLOOD and drop.match_dict() == {"in_port": 1}
+
+
+def test_a_clock_set_back_does_not_cut_a_port_off_for_as_long():
+    """The clock is set back an hour (NTP): a port's bucket must not count the hour as a debt
+    of 3.6 million packet-ins (on the code before, the port's next packet-ins are refused, and
+    the port cut off as flooding, for an hour)."""
+    limiter = PortRateLimiter(1000.0, 2000)
+    now = 1_764_000_000.0
+    assert limiter.allow((1, 1), now)
+    assert limiter.allow((1, 1), now - 3600.0)
+    assert limiter.allow((1, 1), now - 3600.0 + 0.01)
