@@ -43,7 +43,7 @@ class PortRateLimiter:
         bucket = self._buckets.get(where)
         if bucket is None:
             bucket = self._buckets[where] = [float(self.burst), now]
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        tokens = min(self.burst, bucket[0] + max(0.0, now - bucket[1]) * self.rate)  # (a clock set back owes nothing)
         bucket[1] = now
         if tokens < 1.0:
             bucket[0] = tokens
