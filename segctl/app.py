@@ -244,7 +244,7 @@ class SegctlApp(App):
         while True:
             hub.sleep(DISCOVERY_INTERVAL / DISCOVERY_SLICES)
             self.runtime.apply(self.core.discover(time.time()))
-            self.runtime.save_if_links_changed()  # (a restart remembers them: Fabric's LINK_MEMORY)
+            self.runtime.save_if_links_changed()  # (a restart remembers them: see Ledger.link_ends)
 
     @fail_fast
     def _audit_forever(self):

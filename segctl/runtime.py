@@ -133,8 +133,8 @@ class Runtime:
             # StateError propagates: a state we cannot read must stop the start.
             saved = load_state(state_dir)
             self.controller.restore_quarantine(saved["quarantine"])
-            self.controller.remember_link_ends(saved["link_ends"], time.time())
-        self._saved_link_ends: list[list[int]] | None = None  # what the state file holds (None: unknown)
+            self.controller.remember_link_ends(saved["link_ends"])
+        self._saved_link_ends: set | None = None  # what the state file holds (None: unknown)
         self._retry_save_at = 0.0  # (monotonic) after a failed link-ends save, when to try again
         # The flow store (None: recording off); the event log taps every decision into it.
         self.store = store
@@ -160,14 +160,17 @@ class Runtime:
 
     def save(self) -> None:
         if self.state_dir is not None:
-            link_ends = self.controller.ledger.link_ends()
-            save_state(self.state_dir, {"quarantine": self.quarantine_view(), "link_ends": link_ends})
+            ledger = self.controller.ledger
+            link_ends = ledger.link_end_set()
+            state = {"quarantine": self.quarantine_view(), "link_ends": [list(end) for end in sorted(link_ends)]}
+            save_state(self.state_dir, state)
             self._saved_link_ends = link_ends
 
     def save_if_links_changed(self) -> None:
-        """Save the state when the link ends differ from the saved ones (called a few times a
-        second: links found at startup are saved together, not one file write each)."""
-        if self.state_dir is None or self.controller.ledger.link_ends() == self._saved_link_ends:
+        """Save the state when the link ends differ from the saved ones (called ten times a
+        second: links found at startup are saved together, not one file write each; a set
+        compared, not a list sorted, while nothing changes)."""
+        if self.state_dir is None or self.controller.ledger.link_end_set() == self._saved_link_ends:
             return
         if time.monotonic() < self._retry_save_at:
             return

@@ -22,7 +22,7 @@ from .directory import Directory
 from .discovery import LinkDiscovery
 from .edge import Admitted, Edge
 from .events import EventLog
-from .fabric import DISCOVERY_SLICES, LINK_MEMORY, Fabric
+from .fabric import DISCOVERY_SLICES, Fabric
 from .flood import FloodGuard
 from .flows import Barrier, ObservedEntry
 from .flowsetup import FlowSetup
@@ -219,12 +219,11 @@ class Controller:
         """Quarantines saved by an earlier run (their to_json() form), in force again."""
         self.quarantines.restore(entries)
 
-    def remember_link_ends(self, ends: list[list[int]], now: float) -> None:
-        """The link ends an earlier run knew ([dpid, port] each): for LINK_MEMORY seconds, no
-        directory host is bound at one until its link is seen again or its port goes down."""
-        ledger = self.ledger
-        ledger.remembered_link_ports = {(dpid, port) for dpid, port in ends}
-        ledger.remembered_until = now + LINK_MEMORY
+    def remember_link_ends(self, ends: list[list[int]]) -> None:
+        """The link ends an earlier run knew ([dpid, port] each) are former link ends: no
+        directory host is bound at one until its link is seen again or its port goes down (or
+        is down when its switch connects)."""
+        self.ledger.former_link_ports.update((dpid, port) for dpid, port in ends)
 
     # -- reload ------------------------------------------------------------------------------
     def reload(self, directory: Directory, policy: Policy, now: float) -> tuple[list[Message], int]:

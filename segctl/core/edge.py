@@ -55,13 +55,10 @@ class Edge:
                 # Not bound here yet, and the port may be a link not found yet (EDGE_SETTLE):
                 # dropped, neither bound nor refused. (A stranger is refused as ever.)
                 return Admitted(None, [])
-        port = (dpid, in_port)
-        if (
-            port in ledger.former_link_ports or (now < ledger.remembered_until and port in ledger.remembered_link_ports)
-        ) and ledger.directory.lookup_mac(mac) is not None:
-            # A link's end while its neighbour is away (it lost its controller, or went, or has
-            # not come back to this controller since it started): the neighbour's hosts'
-            # packets, forwarded on its old entries. Dropped, as above.
+        if (dpid, in_port) in ledger.former_link_ports and ledger.directory.lookup_mac(mac) is not None:
+            # A link's end while its neighbour is away (it lost its controller, went, or has not
+            # come back to this controller since a restart): the neighbour's hosts' packets,
+            # forwarded on its old entries. Dropped, as above.
             return Admitted(None, [])
         admission = ledger.bindings.admit(ledger.directory, mac, dpid, in_port, ip, now)
         if not admission.ok:

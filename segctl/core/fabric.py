@@ -25,10 +25,6 @@ Link = tuple[int, int, int, int]
 # fail secure, and reconnect one by one) delivers its hosts' packets on such a port, and binding
 # them there would lock them out of their own port and hide the link for good.
 EDGE_SETTLE = 2.5
-# How long after a start the link ends of the last run are remembered (no directory host bound
-# at one until its link is seen again or its port goes down): Open vSwitch retries a lost
-# controller at most every 8 s (max_backoff), so its switches are all back well within this.
-LINK_MEMORY = 60.0
 OVS_CONNTRACK_SINCE = (2, 6)  # Open vSwitch tracks connections in both datapaths from 2.6
 
 
@@ -66,8 +62,11 @@ class Fabric:
         every quarantine, confirm with a barrier, then probe its ports for links."""
         ledger = self.ledger
         messages: list[Message] = self._forget_switch(dpid, now)
+        ports = set(ports)
         ledger.topology.add_switch(dpid, ports)
         ledger.settling_until = now + EDGE_SETTLE
+        # A former link end that is down now was unplugged: whatever comes next may be a host.
+        ledger.former_link_ports -= {(d, p) for d, p in ledger.former_link_ports if d == dpid and p not in ports}
         messages.append(SwitchConfig(dpid))
         messages.append(plan_wipe(dpid))
         messages += plan_switch_base(dpid)
@@ -147,7 +146,6 @@ class Fabric:
         if peer is not None:
             messages += self.link_down(dpid, port, *peer, now)
         ledger.former_link_ports.discard((dpid, port))  # (unplugged: whatever comes next may be a host)
-        ledger.remembered_link_ports.discard((dpid, port))
         for binding in ledger.bindings.at_port(dpid, port):
             messages += ledger.unbind(binding.host.mac, now, f"port {dpid}/{port} went down")
         return messages
@@ -167,12 +165,9 @@ class Fabric:
         ledger = self.ledger
         last, self._last_discover = self._last_discover, now
         if last is not None and now < last:
-            # The clock was set back: the windows that end at a wall-clock time end as late
-            # after the start as they would have (not an hour later for a clock set back an hour).
-            ledger.remembered_until -= last - now
+            # The clock was set back: the settling window (a wall-clock time) ends as late after
+            # the switch connected as it would have, not an hour later for a clock set back an hour.
             ledger.settling_until -= last - now
-        if ledger.remembered_link_ports and now >= ledger.remembered_until:
-            ledger.remembered_link_ports = set()  # (a link not seen again since the start is gone)
         self._discovery_tick = (self._discovery_tick + 1) % DISCOVERY_SLICES
         ports = self.ledger.topology.ports
         for dpid in sorted(ports):
@@ -210,7 +205,6 @@ class Fabric:
         ledger = self.ledger
         self._link_seen[link_key(a, a_port, b, b_port)] = now
         ledger.former_link_ports.difference_update({(a, a_port), (b, b_port)})
-        ledger.remembered_link_ports.difference_update({(a, a_port), (b, b_port)})
         if not ledger.topology.add_link(a, a_port, b, b_port):
             return []
         # (No host is bound at either end: lldp() refuses a probe that crossed a host's port.)

@@ -65,25 +65,21 @@ class Ledger:
         # Until then no sender is bound at a port that is not a known link: a switch just
         # (re)connected, and a probe may not have crossed every link yet (see Edge.admit).
         self.settling_until = 0.0  # switches known to track connections (Open vSwitch)
-        # Ends of links that went down while their ports stayed up: a neighbour that lost its
-        # controller still forwards its hosts' packets there. No host is bound at one until the
-        # link is seen again or the port goes down (see Edge.admit).
+        # Ends of links that went down while their ports stayed up, and the link ends of the run
+        # before a restart: a neighbour that lost its controller (or has not come back to this
+        # one yet) still forwards its hosts' packets there. No host is bound at one until the
+        # link is seen again or the port goes down (see Edge.admit); the state file keeps them.
         self.former_link_ports: set[tuple[int, int]] = set()
-        # The same for the link ends an earlier run knew, until `remembered_until`: a switch
-        # that comes back to a restarted controller later than its neighbours forwards its
-        # hosts' packets there meanwhile (see Edge.admit).
-        self.remembered_link_ports: set[tuple[int, int]] = set()
-        self.remembered_until = 0.0
         self._host_ids: dict[str, int] = {}
         self.use_policy(policy)
 
-    def link_ends(self) -> list[list[int]]:
+    def link_end_set(self) -> set[tuple[int, int]]:
         """Every port that is, or was while its port stayed up, the end of a link: what a
-        restart must remember (the state file's `link_ends`)."""
-        ends = set(self.topology.link_ports) | self.former_link_ports
-        if self.remembered_link_ports:
-            ends |= self.remembered_link_ports  # (not seen again yet: still remembered)
-        return [list(end) for end in sorted(ends)]
+        restart must remember (the state file's `link_ends`, in `link_ends()`'s order)."""
+        return self.topology.link_ports.keys() | self.former_link_ports
+
+    def link_ends(self) -> list[list[int]]:
+        return [list(end) for end in sorted(self.link_end_set())]
 
     def use_policy(self, policy: Policy) -> None:
         """Put a policy in force, with its compiled index and its flood protection."""

@@ -5,7 +5,7 @@ import struct
 
 from segctl.core.controller import DISCOVERY_SLICES, Controller
 from segctl.core.discovery import LINK_TIMEOUT, LinkDiscovery
-from segctl.core.fabric import EDGE_SETTLE, LINK_MEMORY
+from segctl.core.fabric import EDGE_SETTLE
 from segctl.core.flows import PacketOut
 
 from ..fakenet import DIRECTORY, LINKS, POLICY, SWITCHES, WEB, Net, arp_request
@@ -101,7 +101,7 @@ def test_after_a_restart_no_host_is_bound_at_a_link_end_of_the_last_run_until_it
     ends = net.core.ledger.link_ends()
     assert ends == sorted([[a, a_port] for a, a_port, _, _ in LINKS] + [[b, b_port] for _, _, b, b_port in LINKS])
     core = Controller(directory(DIRECTORY), policy(POLICY))
-    core.remember_link_ends(ends, net.now)
+    core.remember_link_ends(ends)
     net.core = core
     for dpid, ports in SWITCHES:
         if dpid != 1:  # leaf 1 is late
@@ -124,45 +124,62 @@ def test_after_a_restart_no_host_is_bound_at_a_link_end_of_the_last_run_until_it
     assert core.bindings.by_mac[WEB].dpid == 1 and core.bindings.by_mac[WEB].port == 1
 
 
-def test_the_link_ends_of_the_last_run_are_forgotten_after_link_memory():
-    """A link gone while the controller was away (a host plugged in at its end instead) keeps
-    that host out for LINK_MEMORY seconds only."""
+def test_a_link_end_of_the_last_run_keeps_hosts_out_until_its_port_goes_down():
+    """A link end the last run knew is a former link end, as one whose link went down while the
+    controller ran: however long its neighbour stays away (the engineer restarts the controller
+    because that switch does not connect, say), no host is bound there until the link is seen
+    again or the port goes down, here because a host was plugged in instead."""
     net = Net()
     core = Controller(directory(DIRECTORY), policy(POLICY))
-    core.remember_link_ends([[1, 1]], net.now)  # web's port was a link's end in the last run
+    core.remember_link_ends([[1, 1]])  # web's port was a link's end in the last run
     net.core = core
     for dpid, ports in SWITCHES:
         net.fabric.apply(core.switch_up(dpid, ports, net.now))
     net.deliver_probes()
-    net.now += EDGE_SETTLE + 1.0
+    for _ in range(3):
+        net.now += 300.0
+        net.fabric.apply(core.discover(net.now))
+        core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
+        assert WEB not in core.bindings.by_mac
+    assert [1, 1] in core.ledger.link_ends()  # (and the next start still knows it)
+    net.fabric.apply(core.port_changed(1, 1, False, net.now))  # unplugged, a host plugged in
+    net.fabric.apply(core.port_changed(1, 1, True, net.now))
+    net.now += 1.0
     core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
-    assert WEB not in core.bindings.by_mac
-    net.now += LINK_MEMORY
-    net.fabric.apply(core.discover(net.now))
-    assert core.ledger.link_ends() == sorted([[a, p] for a, p, _, _ in LINKS] + [[b, p] for _, _, b, p in LINKS])
+    assert core.bindings.by_mac[WEB].port == 1 and [1, 1] not in core.ledger.link_ends()
+
+
+def test_a_link_end_of_the_last_run_that_is_down_when_its_switch_connects_is_forgotten():
+    net = Net()
+    core = Controller(directory(DIRECTORY), policy(POLICY))
+    core.remember_link_ends([[1, 1]])
+    net.core = core
+    for dpid, ports in SWITCHES:
+        net.fabric.apply(core.switch_up(dpid, [p for p in ports if (dpid, p) != (1, 1)], net.now))
+    net.deliver_probes()
+    assert [1, 1] not in core.ledger.link_ends()
+    net.fabric.apply(core.port_changed(1, 1, True, net.now + 1.0))  # a host plugged in later
+    net.now += EDGE_SETTLE + 1.0
     core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
     assert core.bindings.by_mac[WEB].port == 1
 
 
-def test_a_clock_set_back_after_a_start_does_not_keep_a_host_out_of_a_former_link_end_for_longer():
-    """The controller starts at boot; a few seconds later the clock is set back an hour (NTP
-    correcting a wrong hardware clock). A host plugged in where a link ended in the last run
-    must still be bound LINK_MEMORY seconds after the start, not an hour and a minute later:
-    remembered_until is a wall-clock time, and the discovery loop notices the step back."""
+def test_a_clock_set_back_after_a_switch_connects_does_not_keep_every_host_out_for_as_long():
+    """The controller starts at boot; a second later the clock is set back an hour (NTP
+    correcting a wrong hardware clock). The 2.5 s after a switch connects (no host bound at a
+    port not known as a link) must not last an hour: settling_until is a wall-clock time, and
+    the discovery loop notices the step back."""
     net = Net()
     core = Controller(directory(DIRECTORY), policy(POLICY))
     start = net.now = 1_764_000_000.0  # (a wall-clock time)
-    core.remember_link_ends([[1, 1]], start)  # web's port was a link's end in the last run
     net.core = core
     for dpid, ports in SWITCHES:
         net.fabric.apply(core.switch_up(dpid, ports, start))
     net.deliver_probes()
-    net.fabric.apply(core.discover(start + 5.0))
-    net.now = start + 5.0 - 3600.0  # the clock is set back an hour, 5 s after the start
-    elapsed = 5.0
-    while elapsed < LINK_MEMORY + 5.0:  # the discovery loop goes on, ten times a second
+    net.fabric.apply(core.discover(start + 1.0))
+    elapsed = 1.0
+    while elapsed < EDGE_SETTLE + 2.0:  # the discovery loop goes on, ten times a second
         elapsed += 1.0 / DISCOVERY_SLICES
-        net.fabric.apply(core.discover(start + elapsed - 3600.0))
-    now = start + elapsed - 3600.0  # LINK_MEMORY + 5 s after the start
-    core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), now)
+        net.fabric.apply(core.discover(start + elapsed - 3600.0))  # the clock set back an hour
+    core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), start + elapsed - 3600.0)
     assert core.bindings.by_mac.get(WEB) is not None and core.bindings.by_mac[WEB].port == 1

@@ -39,7 +39,7 @@ def test_link_ends_are_saved_when_they_change_and_the_next_run_remembers_them(tm
     assert load_state(state)["link_ends"] == [[2, 3]]  # (its far end: its neighbour may be away)
 
     second = runtime(tmp_path)
-    assert second.controller.ledger.remembered_link_ports == {(2, 3)}
+    assert second.controller.ledger.former_link_ports == {(2, 3)}
     assert load_state(state)["link_ends"] == [[2, 3]]
 
 
