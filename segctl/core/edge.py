@@ -17,6 +17,8 @@ from .planner import plan_guard
 PENDING_HOLD = 3.0  # seconds a first packet waits for its destination to be located
 PENDING_PER_HOST = 16  # first packets held for one destination; destinations are directory hosts
 LOCATE_INTERVAL = 1.0  # seconds between two ARP requests segctl sends to locate one host
+LINK_END_NOTICE = 30.0  # seconds between two held-at-link-end events of one port
+LINK_END_NOTICED_LIMIT = 4096  # ports whose last such event is remembered
 
 
 @dataclass
@@ -43,6 +45,25 @@ class Edge:
         self.flood = flood
         self._held: dict[str, list[HeldPacket]] = {}
         self._last_locate: dict[str, float] = {}
+        self._link_end_noticed: dict[tuple[int, int], float] = {}  # (dpid, port) -> last held-at-link-end
+
+    def _held_at_link_end(self, dpid: int, port: int, host: str, mac: str, now: float) -> None:
+        """A `held-at-link-end` event, at most once per port per LINK_END_NOTICE seconds."""
+        last = self._link_end_noticed.get((dpid, port))
+        if last is not None and 0.0 <= now - last < LINK_END_NOTICE:
+            return
+        if len(self._link_end_noticed) >= LINK_END_NOTICED_LIMIT:
+            self._link_end_noticed.clear()
+        self._link_end_noticed[(dpid, port)] = now
+        self.ledger.events.record(
+            "held-at-link-end",
+            now,
+            host=host,
+            mac=mac,
+            dpid=dpid,
+            port=port,
+            reason="the end of a link not seen since; bound here once its link is seen again or the port goes down",
+        )
 
     # -- who is sending ----------------------------------------------------------------------
     def admit(self, dpid: int, in_port: int, mac: str, ip: str | None, now: float, what: str) -> Admitted:
@@ -55,11 +76,15 @@ class Edge:
                 # Not bound here yet, and the port may be a link not found yet (EDGE_SETTLE):
                 # dropped, neither bound nor refused. (A stranger is refused as ever.)
                 return Admitted(None, [])
-        if (dpid, in_port) in ledger.former_link_ports and ledger.directory.lookup_mac(mac) is not None:
-            # A link's end while its neighbour is away (it lost its controller, went, or has not
-            # come back to this controller since a restart): the neighbour's hosts' packets,
-            # forwarded on its old entries. Dropped, as above.
-            return Admitted(None, [])
+        if (dpid, in_port) in ledger.former_link_ports:
+            host = ledger.directory.lookup_mac(mac)
+            if host is not None:
+                # A link's end while its neighbour is away (it lost its controller, went, or has
+                # not come back to this controller since a restart): the neighbour's hosts'
+                # packets, forwarded on its old entries. Dropped, as above, and said now and then
+                # (a host plugged in there while segctl was stopped waits for its port to go down).
+                self._held_at_link_end(dpid, in_port, host.name, mac, now)
+                return Admitted(None, [])
         admission = ledger.bindings.admit(ledger.directory, mac, dpid, in_port, ip, now)
         if not admission.ok:
             if admission.problem == "unknown":

@@ -139,9 +139,12 @@ def test_a_link_end_of_the_last_run_keeps_hosts_out_until_its_port_goes_down():
     for _ in range(3):
         net.now += 300.0
         net.fabric.apply(core.discover(net.now))
-        core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
+        for _ in range(5):  # (said once a port per LINK_END_NOTICE)
+            core.packet_in(1, 1, arp_request(WEB, "10.0.0.1", "10.0.0.2"), net.now)
         assert WEB not in core.bindings.by_mac
     assert [1, 1] in core.ledger.link_ends()  # (and the next start still knows it)
+    held = [e for e in core.events.latest(1000) if e["kind"] == "held-at-link-end"]
+    assert [(e["host"], e["dpid"], e["port"]) for e in held] == [("web", 1, 1)] * 3, held
     net.fabric.apply(core.port_changed(1, 1, False, net.now))  # unplugged, a host plugged in
     net.fabric.apply(core.port_changed(1, 1, True, net.now))
     net.now += 1.0
