@@ -161,10 +161,8 @@ class Runtime:
     def save(self) -> None:
         if self.state_dir is not None:
             ledger = self.controller.ledger
-            link_ends = ledger.link_end_set()
-            state = {"quarantine": self.quarantine_view(), "link_ends": [list(end) for end in sorted(link_ends)]}
-            save_state(self.state_dir, state)
-            self._saved_link_ends = link_ends
+            save_state(self.state_dir, {"quarantine": self.quarantine_view(), "link_ends": ledger.link_ends()})
+            self._saved_link_ends = ledger.link_end_set()
 
     def save_if_links_changed(self) -> None:
         """Save the state when the link ends differ from the saved ones (called ten times a

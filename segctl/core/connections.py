@@ -205,12 +205,13 @@ class ConnectionTable:
                 ids.add(ident)
         self.services += connection.stateful
         if connection.guards_its_server:
-            at_server = self.by_server_switch.get(connection.path[-1].dpid)
+            server_switch = connection.path[-1].dpid
+            at_server = self.by_server_switch.get(server_switch)
             if at_server is None:
-                self.by_server_switch[connection.path[-1].dpid] = {ident}
+                self.by_server_switch[server_switch] = {ident}
             else:
                 at_server.add(ident)
-            opened = self.watchers.get(connection.path[-1].dpid)
+            opened = self.watchers.get(server_switch)
             if opened is not None:
                 opened.add(ident)
 
@@ -261,9 +262,10 @@ class ConnectionTable:
                         del by_mac[mac]
             self.services -= connection.stateful
             if connection.guards_its_server:
-                at_server = self.by_server_switch.get(connection.path[-1].dpid)
+                server_switch = connection.path[-1].dpid
+                at_server = self.by_server_switch.get(server_switch)
                 if at_server is not None:
                     at_server.discard(ident)
                     if not at_server:
-                        del self.by_server_switch[connection.path[-1].dpid]
+                        del self.by_server_switch[server_switch]
         return connection
